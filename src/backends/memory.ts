@@ -1,0 +1,174 @@
+import { ZERO_ID, compareIds } from '../ids.js';
+import type {
+  Backend,
+  ChannelRead,
+  ChannelTail,
+  FeedListener,
+  LiveFeed,
+  NewEvent,
+  ReadRequest,
+  Retention,
+  StoredEvent,
+} from './types.js';
+
+/** One channel's retained events, oldest first, with what Redis would know about its stream. */
+class ChannelLog {
+  events: StoredEvent[] = [];
+  lastId = ZERO_ID;
+  maxDeletedId = ZERO_ID;
+  expiresAt = Infinity;
+
+  /** Mints ids the way Redis does: `<ms>-<seq>`, never going backwards even if the clock does. */
+  nextId(now: number): string {
+    const [lastMs, lastSeq] = this.lastId.split('-').map(Number) as [number, number];
+    return now > lastMs ? `${now}-0` : `${lastMs}-${lastSeq + 1}`;
+  }
+
+  append(event: NewEvent, retention: Retention, now: number): string {
+    const id = this.nextId(now);
+    this.events.push({ id, type: event.type, data: event.data, json: event.json });
+    this.lastId = id;
+    this.expiresAt = now + retention.ttlSeconds * 1000;
+    const excess = this.events.length - retention.maxLength;
+    if (excess > 0) this.maxDeletedId = (this.events.splice(0, excess).at(-1) as StoredEvent).id;
+    return id;
+  }
+
+  /** Index of the first event with an id after `id` (binary search). */
+  indexAfter(id: string): number {
+    let low = 0;
+    let high = this.events.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (compareIds((this.events[middle] as StoredEvent).id, id) <= 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  read(after: string, limit: number): ChannelRead {
+    const start = this.indexAfter(after);
+    const read: ChannelRead = { events: this.events.slice(start, start + limit), head: this.lastId };
+    if (compareIds(this.maxDeletedId, after) > 0) read.gap = { firstId: this.events[0]?.id ?? null };
+    return read;
+  }
+}
+
+export interface MemoryBackendOptions {
+  /** Source of milliseconds for ids and TTLs (tests). Defaults to `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * Keeps events in this process: the embedded default for the demo, tests and single-process apps.
+ * Behaves like the Redis backends (same ids, retention and gaps), but nothing survives a restart
+ * and other processes see nothing.
+ */
+export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
+  const now = options.now ?? Date.now;
+  const logs = new Map<string, ChannelLog>();
+  const feeds = new Set<MemoryFeed>();
+  let requests = 0;
+
+  function existingLog(channel: string): ChannelLog | undefined {
+    const log = logs.get(channel);
+    if (log && log.expiresAt <= now()) {
+      logs.delete(channel);
+      return undefined;
+    }
+    return log;
+  }
+
+  function logFor(channel: string): ChannelLog {
+    let log = existingLog(channel);
+    if (!log) logs.set(channel, (log = new ChannelLog()));
+    return log;
+  }
+
+  const store = {
+    read: (channel: string, after: string, limit: number): ChannelRead =>
+      existingLog(channel)?.read(after, limit) ?? { events: [], head: ZERO_ID },
+  };
+
+  return {
+    name: 'memory',
+    shareable: true,
+    async append(events: readonly NewEvent[], retention: Retention) {
+      requests++;
+      const ids = events.map((event) => logFor(event.channel).append(event, retention, now()));
+      const channels = new Set(events.map((event) => event.channel));
+      for (const feed of feeds) for (const channel of channels) feed.notify(channel);
+      return ids;
+    },
+    async read(readRequests: readonly ReadRequest[], limit: number) {
+      requests++;
+      return readRequests.map(({ channel, after }) => store.read(channel, after, limit));
+    },
+    async tail(channels: readonly string[], count: number): Promise<ChannelTail[]> {
+      requests++;
+      return channels.map((channel) => {
+        const log = existingLog(channel);
+        if (!log) return { head: ZERO_ID, events: [] };
+        return { head: log.lastId, events: count > 0 ? log.events.slice(-count) : [] };
+      });
+    },
+    createFeed(listener: FeedListener): LiveFeed {
+      const feed = new MemoryFeed(listener, store.read, () => feeds.delete(feed));
+      feeds.add(feed);
+      return feed;
+    },
+    stats: () => ({ requests }),
+    async close() {
+      for (const feed of feeds) feed.close();
+      logs.clear();
+    },
+  };
+}
+
+const FEED_BATCH = 1000;
+
+/** Delivers in a microtask after each append, from each channel's last delivered position. */
+class MemoryFeed implements LiveFeed {
+  private positions = new Map<string, string>();
+  private pending = new Set<string>();
+
+  constructor(
+    private listener: FeedListener,
+    private read: (channel: string, after: string, limit: number) => ChannelRead,
+    private onClose: () => void,
+  ) {}
+
+  follow(channel: string, after: string): void {
+    this.positions.set(channel, after);
+    this.notify(channel);
+  }
+
+  unfollow(channel: string): void {
+    this.positions.delete(channel);
+  }
+
+  notify(channel: string): void {
+    if (!this.positions.has(channel) || this.pending.has(channel)) return;
+    this.pending.add(channel);
+    queueMicrotask(() => this.deliver(channel));
+  }
+
+  private deliver(channel: string): void {
+    this.pending.delete(channel);
+    let position = this.positions.get(channel);
+    while (position !== undefined) {
+      const { events } = this.read(channel, position, FEED_BATCH);
+      if (events.length === 0) return;
+      position = (events.at(-1) as StoredEvent).id;
+      this.positions.set(channel, position);
+      this.listener.onEvents(channel, events);
+      if (events.length < FEED_BATCH) return;
+      position = this.positions.get(channel);
+    }
+  }
+
+  close(): void {
+    this.positions.clear();
+    this.onClose();
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The contract every backend meets. A backend knows Redis (or memory) and nothing about HTTP or
+ * SSE; the handler and hub know nothing about Redis. Positions are stream ids (`ms-seq`, see ids.ts).
+ *
+ * Redis layout (shared by the Upstash and TCP backends, so both can serve the same channels):
+ * each channel is a stream at `<prefix><channel>`; each entry has the fields `type`, `data` and,
+ * for JSON data, `json` = `1`. Its stream id is the event id.
+ */
+import type { BackendError } from '../errors.js';
+
+export interface NewEvent {
+  channel: string;
+  type: string;
+  /** The payload as it goes on the wire: a string, or JSON text when `json` is set. */
+  data: string;
+  json: boolean;
+}
+
+export interface StoredEvent {
+  id: string;
+  type: string;
+  data: string;
+  json: boolean;
+}
+
+export interface Retention {
+  /** Events kept per channel (approximately, for Redis: `MAXLEN ~`). */
+  maxLength: number;
+  /** A channel with no new event for this long is deleted. */
+  ttlSeconds: number;
+}
+
+export interface ReadRequest {
+  channel: string;
+  /** Read events with ids strictly after this one. */
+  after: string;
+}
+
+export interface ChannelRead {
+  /** Events after the cursor, oldest first, at most `limit`. */
+  events: StoredEvent[];
+  /** The newest id the channel holds (`0-0` when it holds none). */
+  head: string;
+  /** Present when events after the cursor were trimmed away: the oldest id still kept, if any. */
+  gap?: { firstId: string | null };
+}
+
+export interface ChannelTail {
+  /** The newest id the channel holds (`0-0` when it holds none). */
+  head: string;
+  /** The newest `count` events, oldest first. */
+  events: StoredEvent[];
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** Receives what a live feed reads, in order per channel. */
+export interface FeedListener {
+  onEvents(channel: string, events: StoredEvent[]): void;
+  /** The feed could not go on for this channel; it has stopped following it. */
+  onError(channel: string, error: BackendError): void;
+}
+
+/**
+ * Follows channels from a position and reports every later event, each exactly once, in order.
+ * How it waits for news is the backend's business: in-process notification, `XREAD BLOCK`,
+ * a pub/sub wake-up, or polling.
+ */
+export interface LiveFeed {
+  follow(channel: string, after: string): void;
+  unfollow(channel: string): void;
+  /** Stops everything: no request, timer or subscription outlives this call. */
+  close(): void;
+}
+
+export interface BackendStats {
+  /** Requests (or round trips) made to the store since the backend was created. */
+  requests: number;
+}
+
+export interface Backend {
+  /** `memory`, `upstash`, `redis`: for logs and the demo. */
+  readonly name: string;
+  /**
+   * Whether one process may share a feed between connections. False where a platform forbids
+   * using one request's I/O in another (Cloudflare Workers): each connection then reads for itself.
+   */
+  readonly shareable: boolean;
+  /** Appends events in one round trip, applying `retention`; resolves to their ids in order. */
+  append(events: readonly NewEvent[], retention: Retention, options?: CallOptions): Promise<string[]>;
+  /** Reads after each cursor, in one round trip; results in request order. */
+  read(requests: readonly ReadRequest[], limit: number, options?: CallOptions): Promise<ChannelRead[]>;
+  /** The head of each channel and its newest `count` events (0 for just the head), in one round trip. */
+  tail(channels: readonly string[], count: number, options?: CallOptions): Promise<ChannelTail[]>;
+  createFeed(listener: FeedListener): LiveFeed;
+  stats(): BackendStats;
+  /** Releases connections; the backend is unusable afterwards. */
+  close(): Promise<void>;
+}

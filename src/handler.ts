@@ -1,0 +1,160 @@
+import type { Backend } from './backends/types.js';
+import { channelsFromUrl } from './channels.js';
+import { type CorsOption, corsHeaders, preflightHeaders } from './cors.js';
+import { parseCursor } from './cursor.js';
+import { ValidationError, invalidOption } from './errors.js';
+import { Hub } from './hub.js';
+import { wholeNumber } from './options.js';
+import { type CloseReason, Session } from './session.js';
+
+/** Decides who may listen: `true`/nothing allows, `false` answers 403, a Response is sent as is. */
+export type Authorize = (
+  request: Request,
+  channels: string[],
+) => boolean | void | Response | Promise<boolean | void | Response>;
+
+export interface StreamHandlerOptions {
+  backend: Backend;
+  authorize?: Authorize;
+  /** Channels one connection may listen to (default 16). */
+  maxChannels?: number;
+  /** Events a fresh connection (no Last-Event-ID) gets from history, per channel (default 0). */
+  replay?: number;
+  /** Send a comment after this much silence (default 15000). */
+  keepAliveMs?: number;
+  /** End the stream after 80–100% of this, before a platform limit kills it (default 240000). */
+  maxDurationMs?: number;
+  /** The `retry:` reconnection delay clients are given (default 1000). */
+  retryMs?: number;
+  /** The `retry:` given when the backend fails, plus up to 50% jitter (default 5000). */
+  backendRetryMs?: number;
+  /** A live stream whose unread bytes exceed this is closed (default 1 MiB). */
+  maxQueuedBytes?: number;
+  cors?: CorsOption;
+  /**
+   * Share one reader per channel between the connections of this process (default: yes, except
+   * on Cloudflare Workers, which forbids one request using another request's I/O).
+   */
+  shareReaders?: boolean;
+  /** Called when a stream ends, with why. */
+  onClose?: (reason: CloseReason, error?: unknown) => void;
+}
+
+export type StreamHandler = (request: Request) => Promise<Response>;
+
+const READ_BATCH = 100;
+const sharedHubs = new WeakMap<Backend, Hub>();
+
+const STREAM_HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+};
+
+/** A fetch-style handler that streams the requested channels as server-sent events. */
+export function createStreamHandler(options: StreamHandlerOptions): StreamHandler {
+  const settings = resolveOptions(options);
+  return async (request) => {
+    try {
+      return await handle(request, settings);
+    } catch (error) {
+      if (error instanceof ValidationError) return errorResponse(400, error.message, settings.cors, request);
+      throw error;
+    }
+  };
+}
+
+type Settings = ReturnType<typeof resolveOptions>;
+
+function resolveOptions(options: StreamHandlerOptions) {
+  if (!options || typeof options.backend?.createFeed !== 'function') {
+    throw invalidOption('createStreamHandler needs a backend, e.g. { backend: memoryBackend() }');
+  }
+  return {
+    backend: options.backend,
+    authorize: options.authorize,
+    cors: options.cors,
+    onClose: options.onClose,
+    maxChannels: wholeNumber('maxChannels', options.maxChannels, 16, 1, 1000),
+    replay: wholeNumber('replay', options.replay, 0, 0, 10_000),
+    keepAliveMs: wholeNumber('keepAliveMs', options.keepAliveMs, 15_000, 100),
+    maxDurationMs: wholeNumber('maxDurationMs', options.maxDurationMs, 240_000, 100),
+    retryMs: wholeNumber('retryMs', options.retryMs, 1000, 0),
+    backendRetryMs: wholeNumber('backendRetryMs', options.backendRetryMs, 5000, 0),
+    maxQueuedBytes: wholeNumber('maxQueuedBytes', options.maxQueuedBytes, 1024 * 1024, 1024),
+    shareReaders: (options.shareReaders ?? !isCloudflareWorkers()) && options.backend.shareable,
+  };
+}
+
+async function handle(request: Request, settings: Settings): Promise<Response> {
+  if (request.method === 'OPTIONS' && settings.cors) {
+    return new Response(null, { status: 204, headers: preflightHeaders(settings.cors, request) });
+  }
+  if (request.method !== 'GET') {
+    return errorResponse(405, `Method ${request.method} is not allowed: open the stream with GET`, settings.cors, request, {
+      Allow: settings.cors ? 'GET, OPTIONS' : 'GET',
+    });
+  }
+  const url = new URL(request.url);
+  const channels = channelsFromUrl(url, settings.maxChannels);
+  const lastEventId = request.headers.get('Last-Event-ID') ?? url.searchParams.get('lastEventId');
+  const cursor = lastEventId ? parseCursor(lastEventId, channels.length) : undefined;
+
+  const verdict = await settings.authorize?.(request, [...channels]);
+  if (verdict instanceof Response) return verdict;
+  if (verdict === false) {
+    return errorResponse(403, `Not allowed to listen to ${channels.join(', ')}`, settings.cors, request);
+  }
+  return openStream(request, settings, channels, cursor?.positions);
+}
+
+async function openStream(
+  request: Request,
+  settings: Settings,
+  channels: string[],
+  resumeFrom: string[] | undefined,
+): Promise<Response> {
+  const hub = settings.shareReaders ? sharedHub(settings.backend) : new Hub(settings.backend);
+  const session = new Session({
+    ...settings,
+    hub,
+    channels,
+    resumeFrom,
+    durationMs: Math.round(settings.maxDurationMs * (0.8 + 0.2 * Math.random())),
+    readBatch: READ_BATCH,
+    onClose: (reason, error) => {
+      request.signal?.removeEventListener('abort', onAbort);
+      if (!settings.shareReaders) hub.close();
+      settings.onClose?.(reason, error);
+    },
+  });
+  const onAbort = () => session.close('client');
+  if (request.signal?.aborted) onAbort();
+  else request.signal?.addEventListener('abort', onAbort, { once: true });
+
+  await session.open();
+  return new Response(session.stream, { headers: { ...STREAM_HEADERS, ...corsHeaders(settings.cors, request) } });
+}
+
+function sharedHub(backend: Backend): Hub {
+  let hub = sharedHubs.get(backend);
+  if (!hub) sharedHubs.set(backend, (hub = new Hub(backend)));
+  return hub;
+}
+
+function isCloudflareWorkers(): boolean {
+  return typeof navigator !== 'undefined' && navigator.userAgent === 'Cloudflare-Workers';
+}
+
+function errorResponse(
+  status: number,
+  message: string,
+  cors: CorsOption | undefined,
+  request: Request,
+  extra: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify({ error: message }), {
+    status,
+    headers: { 'Content-Type': 'application/json; charset=utf-8', ...corsHeaders(cors, request), ...extra },
+  });
+}

@@ -1,0 +1,23 @@
+export { createSSE, type SSE, type SSEOptions } from './sse.js';
+export {
+  createStreamHandler,
+  type Authorize,
+  type StreamHandler,
+  type StreamHandlerOptions,
+} from './handler.js';
+export {
+  sendEvent,
+  sendEvents,
+  type EventInput,
+  type PublishOptions,
+  type SendEventOptions,
+} from './publish.js';
+export { memoryBackend, type MemoryBackendOptions } from './backends/memory.js';
+export type * from './backends/types.js';
+export type { CorsOption } from './cors.js';
+export type { CloseReason } from './session.js';
+export { BackendError, EdgeSSEError, ValidationError, type EdgeSSEErrorCode } from './errors.js';
+export { formatComment, formatData, formatEvent, formatRetry, type SSEFrame } from './frames.js';
+export { formatCursor, parseCursor } from './cursor.js';
+export { compareIds } from './ids.js';
+export { DEFAULT_CHANNEL } from './names.js';

@@ -1,0 +1,119 @@
+import type { Backend, NewEvent, Retention } from './backends/types.js';
+import { ValidationError, invalidOption } from './errors.js';
+import { DEFAULT_CHANNEL, assertChannel, assertEventType } from './names.js';
+import { wholeNumber } from './options.js';
+
+export interface PublishOptions {
+  backend: Backend;
+  /** Refuse events whose data is larger than this many UTF-8 bytes (default 65536). */
+  maxEventBytes?: number;
+  /** Events kept per channel for resuming clients (default 1000, approximate on Redis). */
+  maxLength?: number;
+  /** Seconds a channel is kept after its last event (default 86400). */
+  ttlSeconds?: number;
+}
+
+export interface SendEventOptions extends PublishOptions {
+  /** Default `sse`, as in Flask-SSE. */
+  channel?: string;
+}
+
+export interface EventInput {
+  type: string;
+  /** A string is sent verbatim; anything else as JSON. */
+  data: unknown;
+  channel?: string;
+}
+
+/** Publishes one event; resolves to its id once the backend has stored it. */
+export async function sendEvent(type: string, data: unknown, options: SendEventOptions): Promise<string> {
+  const [id] = await sendEvents([{ type, data, channel: options.channel }], options);
+  return id as string;
+}
+
+/** Publishes several events in one backend round trip; all are validated before any is sent. */
+export async function sendEvents(events: readonly EventInput[], options: PublishOptions): Promise<string[]> {
+  const { backend, maxEventBytes, retention } = resolvePublishOptions(options);
+  if (!Array.isArray(events)) throw new ValidationError('INVALID_DATA', 'sendEvents takes an array of { type, data, channel? }');
+  const prepared = events.map((event) => prepareEvent(event, maxEventBytes));
+  if (prepared.length === 0) return [];
+  return backend.append(prepared, retention);
+}
+
+function resolvePublishOptions(options: PublishOptions) {
+  if (!options || typeof options.backend?.append !== 'function') {
+    throw invalidOption('Publishing needs a backend, e.g. { backend: memoryBackend() }');
+  }
+  const retention: Retention = {
+    maxLength: wholeNumber('maxLength', options.maxLength, 1000, 1),
+    ttlSeconds: wholeNumber('ttlSeconds', options.ttlSeconds, 86_400, 1),
+  };
+  return {
+    backend: options.backend,
+    maxEventBytes: wholeNumber('maxEventBytes', options.maxEventBytes, 64 * 1024, 1),
+    retention,
+  };
+}
+
+export function prepareEvent(event: EventInput, maxEventBytes: number): NewEvent {
+  if (typeof event !== 'object' || event === null) {
+    throw new ValidationError('INVALID_DATA', 'Each event must be an object { type, data, channel? }');
+  }
+  const type = assertEventType(event.type);
+  const channel = assertChannel(event.channel ?? DEFAULT_CHANNEL);
+  const json = typeof event.data !== 'string';
+  const data = json ? toJson(event.data, type) : assertWellFormed(event.data as string, type);
+  const bytes = utf8Length(data);
+  if (bytes > maxEventBytes) {
+    throw new ValidationError(
+      'EVENT_TOO_LARGE',
+      `Event "${type}" is ${bytes} bytes; the limit is ${maxEventBytes} (option maxEventBytes). Send a reference instead of the payload`,
+    );
+  }
+  return { channel, type, data, json };
+}
+
+function toJson(value: unknown, type: string): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new ValidationError(
+      'INVALID_DATA',
+      `Event "${type}" has data JSON cannot serialise (${(error as Error).message}); send plain data without cycles or BigInt`,
+      { cause: error },
+    );
+  }
+  if (text === undefined) {
+    throw new ValidationError(
+      'INVALID_DATA',
+      `Event "${type}" has ${typeof value} data, which JSON cannot represent; send a string, number, boolean, null, array or object`,
+    );
+  }
+  return text;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function assertWellFormed(data: string, type: string): string {
+  if (LONE_SURROGATE.test(data)) {
+    throw new ValidationError(
+      'INVALID_DATA',
+      `Event "${type}" has string data with a lone UTF-16 surrogate, which UTF-8 cannot carry; fix the string's encoding`,
+    );
+  }
+  return data;
+}
+
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code >= 0xd800 && code <= 0xdbff) {
+      bytes += 2;
+      index++;
+    } else if (code >= 0x800) bytes += 2;
+    else if (code >= 0x80) bytes += 1;
+  }
+  return bytes;
+}

@@ -1,0 +1,280 @@
+import { formatCursor } from './cursor.js';
+import { BackendError, EdgeSSEError, ValidationError } from './errors.js';
+import { encodeText, formatComment, formatEvent, formatIdOnly, formatRetry } from './frames.js';
+import type { HubListener, Hub } from './hub.js';
+import { compareIds, maxId } from './ids.js';
+import type { Backend, ChannelRead, StoredEvent } from './backends/types.js';
+
+export type CloseReason = 'client' | 'deadline' | 'backend' | 'slow-client' | 'server';
+
+export interface SessionOptions {
+  backend: Backend;
+  hub: Hub;
+  /** Sorted, unique. */
+  channels: readonly string[];
+  /** Positions from `Last-Event-ID`, aligned with `channels`; absent for a fresh connection. */
+  resumeFrom?: readonly string[];
+  replay: number;
+  retryMs: number;
+  backendRetryMs: number;
+  keepAliveMs: number;
+  /** Already jittered. */
+  durationMs: number;
+  maxQueuedBytes: number;
+  readBatch: number;
+  onClose?: (reason: CloseReason, error?: unknown) => void;
+}
+
+interface PendingBatch {
+  channel: number;
+  events: StoredEvent[];
+}
+
+/** Frames for one-channel connections are the same for every listener: encode them once. */
+const sharedFrames = new WeakMap<StoredEvent, Uint8Array>();
+
+/**
+ * One client connection: a ReadableStream of SSE frames that catches up from a cursor, then goes
+ * live, with heartbeats, a deadline, and a bounded queue. Closing it releases everything it holds.
+ */
+export class Session implements HubListener {
+  readonly stream: ReadableStream<Uint8Array>;
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  private sent: string[] = [];
+  /** Live events that arrive while catching up; `null` once live. */
+  private pending: PendingBatch[] | null = [];
+  private closed = false;
+  private joined = false;
+  private lastWrite = 0;
+  private deadline: ReturnType<typeof setTimeout> | undefined;
+  private heartbeat: ReturnType<typeof setTimeout> | undefined;
+  private resumeWriting: (() => void) | undefined;
+  private aborter = new AbortController();
+
+  constructor(private options: SessionOptions) {
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.controller = controller;
+        },
+        pull: () => {
+          const resume = this.resumeWriting;
+          this.resumeWriting = undefined;
+          resume?.();
+        },
+        cancel: () => this.close('client'),
+      },
+      { highWaterMark: options.maxQueuedBytes, size: (chunk) => chunk.byteLength },
+    );
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Joins the live feed and sends what the client missed. Resolves once the first catch-up read is
+   * queued (the rest streams with backpressure), so a cursor the channels cannot have issued
+   * rejects with a ValidationError before the response starts. Backend failures end the stream
+   * with a retry hint instead: EventSource reconnects after a stream ends, not after an error status.
+   */
+  async open(): Promise<void> {
+    this.writeText(formatRetry(this.options.retryMs).slice(0, -1) + formatComment('edge-sse'));
+    this.startTimers();
+    try {
+      const livePositions = await this.options.hub.join(this.options.channels, this);
+      this.joined = true;
+      if (this.closed) return this.leaveHub();
+      if (!this.options.resumeFrom) {
+        await this.startFresh(livePositions);
+        return this.goLive();
+      }
+      this.sent = [...this.options.resumeFrom];
+      const everyChannel = this.options.channels.map((_, index) => index);
+      const reads = await this.readAfterCursor(everyChannel);
+      this.checkCursor(everyChannel, reads);
+      void this.catchUp(everyChannel, reads);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) return this.endWithRetry(error);
+      this.close('server', error);
+      throw error;
+    }
+  }
+
+  onEvents(channel: string, events: StoredEvent[]): void {
+    const index = this.options.channels.indexOf(channel);
+    if (this.pending) this.pending.push({ channel: index, events });
+    else this.sendNew(index, events);
+  }
+
+  onError(error: BackendError): void {
+    this.endWithRetry(error);
+  }
+
+  close(reason: CloseReason, error?: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.deadline);
+    clearTimeout(this.heartbeat);
+    this.aborter.abort();
+    this.leaveHub();
+    this.resumeWriting?.();
+    try {
+      this.controller.close();
+    } catch {
+      // Already cancelled by the consumer.
+    }
+    this.options.onClose?.(reason, error);
+  }
+
+  private leaveHub(): void {
+    if (this.joined) this.options.hub.leave(this.options.channels, this);
+    this.joined = false;
+  }
+
+  private async startFresh(livePositions: string[]): Promise<void> {
+    this.sent = [...livePositions];
+    if (this.options.replay === 0) {
+      this.writeText(formatIdOnly(formatCursor(this.sent)));
+      return;
+    }
+    const tails = await this.options.backend.tail(this.options.channels, this.options.replay, {
+      signal: this.aborter.signal,
+    });
+    this.sendMerged(tails.map((tail) => tail.events));
+    tails.forEach((tail, index) => {
+      this.sent[index] = maxId(this.sent[index] as string, tail.head);
+    });
+  }
+
+  private readAfterCursor(indexes: number[]): Promise<ChannelRead[]> {
+    const requests = indexes.map((index) => ({
+      channel: this.options.channels[index] as string,
+      after: this.sent[index] as string,
+    }));
+    return this.options.backend.read(requests, this.options.readBatch, { signal: this.aborter.signal });
+  }
+
+  /** Sends batch after batch until every channel is exhausted, waiting for the client to keep up. */
+  private async catchUp(indexes: number[], reads: ChannelRead[]): Promise<void> {
+    try {
+      while (!this.closed) {
+        reads.forEach((read, position) => {
+          if (read.gap) this.sendGap(indexes[position] as number, read.gap.firstId);
+        });
+        this.sendMerged(
+          reads.map((read) => read.events),
+          indexes,
+        );
+        indexes = indexes.filter((_, position) => reads[position]!.events.length === this.options.readBatch);
+        if (indexes.length === 0) return this.goLive();
+        await this.writable();
+        reads = await this.readAfterCursor(indexes);
+      }
+    } catch (error) {
+      this.endWithRetry(error);
+    }
+  }
+
+  /** Resolves when the stream's queue has room again (or the session closed). */
+  private writable(): Promise<void> {
+    if (this.closed || (this.controller.desiredSize ?? 1) > 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.resumeWriting = resolve;
+    });
+  }
+
+  private checkCursor(indexes: number[], reads: ChannelRead[]): void {
+    reads.forEach((read, position) => {
+      const index = indexes[position] as number;
+      if (compareIds(this.sent[index] as string, read.head) > 0) {
+        throw new ValidationError(
+          'INVALID_CURSOR',
+          `Invalid Last-Event-ID: it is ahead of the newest event on channel "${this.options.channels[index]}" ` +
+            `(${read.head}); connect without it`,
+        );
+      }
+    });
+  }
+
+  private goLive(): void {
+    const pending = this.pending ?? [];
+    this.pending = null;
+    for (const batch of pending) this.sendNew(batch.channel, batch.events);
+  }
+
+  /** Sends several channels' events interleaved by id; ids within a channel are already ordered. */
+  private sendMerged(perChannel: StoredEvent[][], indexes?: number[]): void {
+    const batches = perChannel.map((events, position) => ({ channel: indexes?.[position] ?? position, events }));
+    if (batches.length === 1) return this.sendNew(batches[0]!.channel, batches[0]!.events);
+    const all = batches.flatMap(({ channel, events }) => events.map((event) => ({ channel, event })));
+    all.sort((a, b) => compareIds(a.event.id, b.event.id));
+    for (const { channel, event } of all) this.sendNew(channel, [event]);
+  }
+
+  /** Sends the events this connection has not sent yet (ids after its position), in order. */
+  private sendNew(channel: number, events: StoredEvent[]): void {
+    for (const event of events) {
+      if (this.closed) return;
+      if (compareIds(event.id, this.sent[channel] as string) <= 0) continue;
+      this.sent[channel] = event.id;
+      this.write(this.frameFor(event));
+    }
+  }
+
+  private frameFor(event: StoredEvent): Uint8Array {
+    if (this.sent.length > 1) return this.encodeEvent(event);
+    let frame = sharedFrames.get(event);
+    if (!frame) sharedFrames.set(event, (frame = this.encodeEvent(event)));
+    return frame;
+  }
+
+  private encodeEvent(event: StoredEvent): Uint8Array {
+    return encodeText(formatEvent({ id: formatCursor(this.sent, event.json), event: event.type, data: event.data }));
+  }
+
+  private sendGap(channel: number, firstId: string | null): void {
+    const data = JSON.stringify({ channel: this.options.channels[channel], firstId });
+    this.writeText(formatEvent({ id: formatCursor(this.sent, true), event: 'sse:gap', data }));
+  }
+
+  private startTimers(): void {
+    this.deadline = setTimeout(() => this.close('deadline'), this.options.durationMs);
+    this.scheduleHeartbeat(this.options.keepAliveMs);
+  }
+
+  /** One timer per connection, re-armed lazily: a write only records the time. */
+  private scheduleHeartbeat(delay: number): void {
+    this.heartbeat = setTimeout(() => {
+      if (this.closed) return;
+      if (Date.now() - this.lastWrite >= this.options.keepAliveMs) this.writeText(formatComment());
+      this.scheduleHeartbeat(this.options.keepAliveMs - (Date.now() - this.lastWrite));
+    }, delay);
+  }
+
+  /** Ends the stream with a longer `retry:` so clients come back after the outage, from their cursor. */
+  private endWithRetry(error: unknown): void {
+    if (this.closed) return;
+    const jitter = Math.round(this.options.backendRetryMs * Math.random() * 0.5);
+    this.writeText(formatRetry(this.options.backendRetryMs + jitter).slice(0, -1) + formatComment('backend unavailable'));
+    const backendError =
+      error instanceof EdgeSSEError ? error : new BackendError('BACKEND_ERROR', 'The backend failed', { cause: error });
+    this.close('backend', backendError);
+  }
+
+  private writeText(text: string): void {
+    this.write(encodeText(text));
+  }
+
+  private write(chunk: Uint8Array): void {
+    if (this.closed) return;
+    try {
+      this.controller.enqueue(chunk);
+    } catch {
+      return this.close('client');
+    }
+    this.lastWrite = Date.now();
+    // Catch-up waits for room between batches; only live events can outrun a stalled client.
+    if (this.pending === null && (this.controller.desiredSize ?? 0) < 0) this.close('slow-client');
+  }
+}
