@@ -43,7 +43,7 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
     // that means the client left early. (req 'close' would also fire once the body is read.)
     const clientGone = new AbortController();
     res.on('close', () => {
-      
+      if (!res.writableFinished) clientGone.abort();
     });
     // Late socket errors (EPIPE, ECONNRESET) after a disconnect are expected, not fatal.
     res.on('error', () => {});

@@ -1,0 +1,338 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { serve, type FetchHandler, type RunningServer, type ServeOptions } from '../src/node.ts';
+
+const running: RunningServer[] = [];
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((server) => server.close()));
+});
+
+async function start(handler: FetchHandler, options: ServeOptions = {}): Promise<RunningServer> {
+  const server = await serve(handler, { hostname: '127.0.0.1', onError: () => {}, ...options });
+  running.push(server);
+  return server;
+}
+
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** A raw node:http GET, for what fetch cannot do: exact paths, repeated headers, hanging up mid-response. */
+function rawGet(url: string, path: string, headers: Record<string, string | string[]> = {}): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(new URL(url), { path, headers }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function firstChunk(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => res.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+describe('toNodeHandler / serve', () => {
+  it('passes status, status text, headers and body through', async () => {
+    const { url } = await start(
+      () =>
+        new Response('hello', {
+          status: 201,
+          statusText: 'Made It',
+          headers: { 'content-type': 'text/x-test', 'x-answer': '42' },
+        }),
+    );
+    const res = await fetch(`${url}/anything`);
+    expect(res.status).toBe(201);
+    expect(res.statusText).toBe('Made It');
+    expect(res.headers.get('content-type')).toBe('text/x-test');
+    expect(res.headers.get('x-answer')).toBe('42');
+    expect(res.headers.get('content-encoding')).toBeNull();
+    expect(await res.text()).toBe('hello');
+  });
+
+  it('builds an absolute request URL from the Host header, keeping method and query', async () => {
+    let seen: Request | undefined;
+    const { url } = await start((request) => {
+      seen = request;
+      return new Response(null, { status: 204 });
+    });
+    const res = await fetch(`${url}/stream?channel=a&channel=b`, { method: 'DELETE' });
+    expect(res.status).toBe(204);
+    expect(seen?.method).toBe('DELETE');
+    expect(seen?.url).toBe(`${url}/stream?channel=a&channel=b`);
+    expect(new URL(seen!.url).searchParams.getAll('channel')).toEqual(['a', 'b']);
+  });
+
+  it('uses baseUrl when given, and a path starting with // never changes the host', async () => {
+    const urls: string[] = [];
+    const { url } = await start(
+      (request) => {
+        urls.push(request.url);
+        return new Response('ok');
+      },
+      { baseUrl: 'https://example.com/' },
+    );
+    (await rawGet(url, '/x?y=1')).resume();
+    (await rawGet(url, '//evil.example/path')).resume();
+    expect(urls).toEqual(['https://example.com/x?y=1', 'https://example.com//evil.example/path']);
+  });
+
+  it('delivers a POST body to the handler', async () => {
+    const { url } = await start(async (request) => {
+      const body = await request.text();
+      return Response.json({ method: request.method, type: request.headers.get('content-type'), body });
+    });
+    const res = await fetch(`${url}/send`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'greeting', data: 'hi' }),
+    });
+    expect(await res.json()).toEqual({
+      method: 'POST',
+      type: 'application/json',
+      body: '{"type":"greeting","data":"hi"}',
+    });
+  });
+
+  it('delivers a large POST body intact', async () => {
+    const { url } = await start(async (request) => {
+      const bytes = new Uint8Array(await request.arrayBuffer());
+      const sum = bytes.reduce((acc, byte) => (acc + byte) % 1_000_003, 0);
+      return Response.json({ length: bytes.length, sum });
+    });
+    const payload = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 31) % 251);
+    const expectedSum = payload.reduce((acc, byte) => (acc + byte) % 1_000_003, 0);
+    const res = await fetch(`${url}/upload`, { method: 'PUT', body: payload });
+    expect(await res.json()).toEqual({ length: payload.length, sum: expectedSum });
+  });
+
+  it('keeps repeated request headers and multiple Set-Cookie response headers', async () => {
+    let multi: string | null = null;
+    const { url } = await start((request) => {
+      multi = request.headers.get('x-multi');
+      const headers = new Headers();
+      headers.append('set-cookie', 'a=1; Path=/');
+      headers.append('set-cookie', 'b=2; Path=/');
+      headers.append('vary', 'accept');
+      headers.append('vary', 'origin');
+      return new Response('ok', { headers });
+    });
+    const res = await rawGet(url, '/', { 'x-multi': ['one', 'two'] });
+    res.resume();
+    expect(multi).toBe('one, two');
+    expect(res.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; Path=/']);
+    expect(res.headers.vary).toBe('accept, origin');
+  });
+
+  it('streams the body chunk by chunk: the first chunk arrives before the stream ends', async () => {
+    const releaseSecond = deferred();
+    let streamEnded = false;
+    const { url } = await start(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            async start(controller) {
+              controller.enqueue(encoder.encode('data: first\n\n'));
+              await releaseSecond.promise;
+              controller.enqueue(encoder.encode('data: second\n\n'));
+              streamEnded = true;
+              controller.close();
+            },
+          }),
+          { headers: { 'content-type': 'text/event-stream' } },
+        ),
+    );
+    const res = await fetch(`${url}/stream`);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(decoder.decode(first.value)).toBe('data: first\n\n');
+    expect(streamEnded).toBe(false);
+
+    releaseSecond.resolve();
+    let rest = '';
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += decoder.decode(chunk.value);
+    expect(rest).toBe('data: second\n\n');
+    expect(streamEnded).toBe(true);
+  });
+
+  it('sends headers at once, before the body produces its first byte', async () => {
+    const { url } = await start(
+      () => new Response(new ReadableStream({ start() {} }), { headers: { 'content-type': 'text/event-stream' } }),
+    );
+    // fetch resolves on the status line and headers; the body never produces anything.
+    const res = await fetch(`${url}/quiet`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    await res.body!.cancel();
+  });
+
+  it('applies backpressure: a client that stops reading stops the body from being pulled', async () => {
+    const chunk = new Uint8Array(64 * 1024).fill(120);
+    const total = 2000; // 128 MiB if nothing held the producer back
+    let pulled = 0;
+    const { url } = await start(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (pulled === total) return controller.close();
+              pulled++;
+              controller.enqueue(chunk);
+            },
+          }),
+        ),
+    );
+    const res = await rawGet(url, '/big');
+    res.pause();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const pulledWhilePaused = pulled;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(pulled).toBe(pulledWhilePaused); // stalled, not creeping into memory
+    expect(pulled).toBeLessThan(total / 4);
+
+    let received = 0;
+    res.on('data', (data: Buffer) => (received += data.length));
+    res.resume();
+    await new Promise((resolve) => res.once('end', resolve));
+    expect(received).toBe(total * chunk.length);
+  });
+
+  it('on client disconnect, aborts request.signal and cancels the body stream', async () => {
+    const aborted = deferred<unknown>();
+    const cancelled = deferred<unknown>();
+    const { url } = await start((request) => {
+      request.signal.addEventListener('abort', () => aborted.resolve(request.signal.reason));
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(encoder.encode(': hello\n\n'));
+          },
+          cancel(reason) {
+            cancelled.resolve(reason);
+          },
+        }),
+        { headers: { 'content-type': 'text/event-stream' } },
+      );
+    });
+    const res = await rawGet(url, '/stream');
+    expect(await firstChunk(res)).toBe(': hello\n\n');
+    res.destroy();
+
+    const [abortReason, cancelReason] = await Promise.all([aborted.promise, cancelled.promise]);
+    expect(abortReason).toBeInstanceOf(DOMException);
+    expect((abortReason as DOMException).name).toBe('AbortError');
+    expect(cancelReason).toBe(abortReason);
+  });
+
+  it('aborts request.signal when the client leaves before the handler has answered', async () => {
+    const aborted = deferred();
+    const handlerEntered = deferred();
+    const { url } = await start(async (request) => {
+      handlerEntered.resolve();
+      await new Promise((resolve) => request.signal.addEventListener('abort', resolve));
+      aborted.resolve();
+      return new Response('too late');
+    });
+    const req = httpRequest(new URL(`${url}/slow`));
+    req.on('error', () => {});
+    req.end();
+    await handlerEntered.promise;
+    req.destroy();
+    await expect(aborted.promise).resolves.toBeUndefined();
+  });
+
+  it('answers 500 when the handler throws or rejects, reports the error, and keeps serving', async () => {
+    const errors: unknown[] = [];
+    const { url } = await start(
+      (request) => {
+        const path = new URL(request.url).pathname;
+        if (path === '/throw') throw new Error('sync boom');
+        if (path === '/reject') return Promise.reject(new Error('async boom'));
+        return new Response('still here');
+      },
+      { onError: (error) => errors.push(error) },
+    );
+    for (const path of ['/throw', '/reject']) {
+      const res = await fetch(url + path);
+      expect(res.status).toBe(500);
+      expect(await res.text()).toBe('Internal Server Error');
+    }
+    expect(errors.map((error) => (error as Error).message)).toEqual(['sync boom', 'async boom']);
+
+    const ok = await fetch(`${url}/fine`);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe('still here');
+  });
+
+  it('cuts the connection when the body stream errors after headers were sent', async () => {
+    const errors: unknown[] = [];
+    const { url } = await start(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(encoder.encode('partial'));
+              setTimeout(() => controller.error(new Error('backend died')), 20);
+            },
+          }),
+        ),
+      { onError: (error) => errors.push(error) },
+    );
+    const res = await fetch(`${url}/fragile`);
+    expect(res.status).toBe(200);
+    await expect(res.text()).rejects.toThrow();
+    expect((errors[0] as Error).message).toBe('backend died');
+  });
+
+  it('HEAD gets headers without a body, and the body stream is cancelled', async () => {
+    const cancelled = deferred();
+    const { url } = await start(
+      () =>
+        new Response(new ReadableStream({ cancel: () => cancelled.resolve() }), {
+          headers: { 'x-kind': 'stream' },
+        }),
+    );
+    const res = await fetch(`${url}/stream`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-kind')).toBe('stream');
+    expect(await res.text()).toBe('');
+    await expect(cancelled.promise).resolves.toBeUndefined();
+  });
+
+  it('close() ends open streams and stops listening', async () => {
+    const cancelled = deferred();
+    const server = await serve(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(encoder.encode(': open\n\n'));
+            },
+            cancel: () => cancelled.resolve(),
+          }),
+        ),
+      { hostname: '127.0.0.1' },
+    );
+    const res = await rawGet(server.url, '/stream');
+    expect(await firstChunk(res)).toBe(': open\n\n');
+    const clientSawClose = new Promise((resolve) => res.once('close', resolve));
+
+    await server.close();
+    await Promise.all([cancelled.promise, clientSawClose]);
+    await expect(fetch(server.url)).rejects.toThrow();
+  });
+
+  it('reports a busy port as a rejected promise', async () => {
+    const { url } = await start(() => new Response('first'));
+    const port = Number(new URL(url).port);
+    await expect(serve(() => new Response('second'), { port, hostname: '127.0.0.1' })).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+    });
+  });
+});
