@@ -34,11 +34,6 @@ export function formatData(data: string): string {
     .join('');
 }
 
-/** An id-only frame: it dispatches no event but sets the client's `Last-Event-ID`. */
-export function formatIdOnly(id: string): string {
-  return `id: ${assertFieldValue(id, 'id', FORBIDDEN_IN_ID)}\n\n`;
-}
-
 /** Comments are ignored by clients; they keep proxies and load balancers from closing the stream. */
 export function formatComment(text = ''): string {
   if (!LINE_BREAK.test(text)) return `: ${text}\n\n`;

@@ -1,6 +1,6 @@
 import { formatCursor } from './cursor.js';
 import { BackendError, EdgeSSEError, ValidationError } from './errors.js';
-import { encodeText, formatComment, formatEvent, formatIdOnly, formatRetry } from './frames.js';
+import { encodeText, formatComment, formatEvent, formatRetry } from './frames.js';
 import type { HubListener, Hub } from './hub.js';
 import { compareIds, maxId } from './ids.js';
 import type { Backend, ChannelRead, StoredEvent } from './backends/types.js';
@@ -132,19 +132,23 @@ export class Session implements HubListener {
     this.joined = false;
   }
 
+  /**
+   * A fresh connection starts at the live position (or replays the newest events) and is told
+   * its cursor by an `sse:ready` event, so even a reconnect before any event loses nothing.
+   * (An id-only frame would do for browsers, but some parsers never surface one.)
+   */
   private async startFresh(livePositions: string[]): Promise<void> {
     this.sent = [...livePositions];
-    if (this.options.replay === 0) {
-      this.writeText(formatIdOnly(formatCursor(this.sent)));
-      return;
+    if (this.options.replay > 0) {
+      const tails = await this.options.backend.tail(this.options.channels, this.options.replay, {
+        signal: this.aborter.signal,
+      });
+      this.sendMerged(tails.map((tail) => tail.events));
+      tails.forEach((tail, index) => {
+        this.sent[index] = maxId(this.sent[index] as string, tail.head);
+      });
     }
-    const tails = await this.options.backend.tail(this.options.channels, this.options.replay, {
-      signal: this.aborter.signal,
-    });
-    this.sendMerged(tails.map((tail) => tail.events));
-    tails.forEach((tail, index) => {
-      this.sent[index] = maxId(this.sent[index] as string, tail.head);
-    });
+    this.sendControl('sse:ready', { channels: this.options.channels });
   }
 
   private readAfterCursor(indexes: number[]): Promise<ChannelRead[]> {
@@ -234,8 +238,12 @@ export class Session implements HubListener {
   }
 
   private sendGap(channel: number, firstId: string | null): void {
-    const data = JSON.stringify({ channel: this.options.channels[channel], firstId });
-    this.writeText(formatEvent({ id: formatCursor(this.sent, true), event: 'sse:gap', data }));
+    this.sendControl('sse:gap', { channel: this.options.channels[channel], firstId });
+  }
+
+  /** Control events carry the current cursor, so they never move a client's position backwards. */
+  private sendControl(type: `sse:${string}`, data: object): void {
+    this.writeText(formatEvent({ id: formatCursor(this.sent, true), event: type, data: JSON.stringify(data) }));
   }
 
   private startTimers(): void {

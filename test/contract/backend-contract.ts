@@ -1,0 +1,244 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSSE } from '../../src/index.js';
+import type { Backend, NewEvent, Retention, StoredEvent } from '../../src/index.js';
+import { compareIds } from '../../src/ids.js';
+import { SSEReader, sleep, streamRequest } from '../helpers/sse.js';
+
+export interface ContractSubject {
+  backend: Backend;
+  /** Trims exactly (memory) or approximately (Redis `MAXLEN ~`, whole 100-entry nodes). */
+  exactTrim: boolean;
+  close?: () => Promise<void>;
+}
+
+const RETENTION: Retention = { maxLength: 1000, ttlSeconds: 3600 };
+let unique = 0;
+/** Channel names unique to one test, so suites never see each other's events. */
+const channelName = (label: string) => `contract.${label}.${process.pid}.${Date.now()}.${unique++}`;
+
+const event = (channel: string, n: number, extra: Partial<NewEvent> = {}): NewEvent => ({
+  channel,
+  type: 'tick',
+  data: `event ${n}`,
+  json: false,
+  ...extra,
+});
+
+/** The promises every backend keeps; run it once per backend (and mode). */
+export function runBackendContract(name: string, create: () => Promise<ContractSubject>): void {
+  describe(`backend contract: ${name}`, () => {
+    let subject: ContractSubject;
+    let backend: Backend;
+
+    beforeAll(async () => {
+      subject = await create();
+      backend = subject.backend;
+    });
+    afterAll(async () => {
+      await subject?.close?.();
+    });
+
+    it('appends in one call and returns increasing stream ids in order', async () => {
+      const channel = channelName('append');
+      const ids = await backend.append([1, 2, 3].map((n) => event(channel, n)), RETENTION);
+      expect(ids).toHaveLength(3);
+      for (const id of ids) expect(id).toMatch(/^\d+-\d+$/);
+      expect(compareIds(ids[0]!, ids[1]!)).toBeLessThan(0);
+      expect(compareIds(ids[1]!, ids[2]!)).toBeLessThan(0);
+    });
+
+    it('reads after a cursor, oldest first, keeping type, data and the JSON flag', async () => {
+      const channel = channelName('read');
+      const ids = await backend.append(
+        [event(channel, 1), event(channel, 2, { type: 'other', data: '{"a":1}', json: true }), event(channel, 3)],
+        RETENTION,
+      );
+      const [all] = await backend.read([{ channel, after: '0-0' }], 100);
+      expect(all!.events).toEqual<StoredEvent[]>([
+        { id: ids[0]!, type: 'tick', data: 'event 1', json: false },
+        { id: ids[1]!, type: 'other', data: '{"a":1}', json: true },
+        { id: ids[2]!, type: 'tick', data: 'event 3', json: false },
+      ]);
+      expect(all!.head).toBe(ids[2]);
+      expect(all!.gap).toBeUndefined();
+      const [after] = await backend.read([{ channel, after: ids[0]! }], 1);
+      expect(after!.events.map((e) => e.id)).toEqual([ids[1]]);
+    });
+
+    it('keeps payloads byte for byte: empty, line breaks, NUL, unicode', async () => {
+      const channel = channelName('payloads');
+      const payloads = ['', ' lead', ':colon', 'a\r\nb\rc\nd', '\n\n', 'nul\0byte', 'héllo 🌍 中文', 'x'.repeat(50_000)];
+      await backend.append(payloads.map((data) => event(channel, 0, { data })), RETENTION);
+      const [read] = await backend.read([{ channel, after: '0-0' }], 100);
+      expect(read!.events.map((e) => e.data)).toEqual(payloads);
+    });
+
+    it('reads several channels in one call, each from its own cursor', async () => {
+      const [a, b] = [channelName('multi-a'), channelName('multi-b')];
+      const ids = await backend.append([event(a, 1), event(b, 1), event(a, 2)], RETENTION);
+      const reads = await backend.read(
+        [
+          { channel: a, after: ids[0]! },
+          { channel: b, after: '0-0' },
+        ],
+        100,
+      );
+      expect(reads.map((read) => read.events.map((e) => e.data))).toEqual([['event 2'], ['event 1']]);
+      expect(reads.map((read) => read.head)).toEqual([ids[2], ids[1]]);
+    });
+
+    it('reports an empty channel with head 0-0', async () => {
+      const channel = channelName('empty');
+      expect(await backend.read([{ channel, after: '0-0' }], 10)).toEqual([{ events: [], head: '0-0' }]);
+      expect(await backend.tail([channel], 5)).toEqual([{ head: '0-0', events: [] }]);
+    });
+
+    it('tails: the head and the newest events, oldest first', async () => {
+      const channel = channelName('tail');
+      const ids = await backend.append([1, 2, 3, 4].map((n) => event(channel, n)), RETENTION);
+      const [tail] = await backend.tail([channel], 2);
+      expect(tail!.head).toBe(ids[3]);
+      expect(tail!.events.map((e) => e.id)).toEqual([ids[2], ids[3]]);
+      const [headOnly] = await backend.tail([channel], 0);
+      expect(headOnly).toEqual({ head: ids[3], events: [] });
+    });
+
+    it('honours maxLength and reports a gap for a cursor behind the trimmed history', async () => {
+      const channel = channelName('trim');
+      const count = subject.exactTrim ? 10 : 1000;
+      const maxLength = subject.exactTrim ? 4 : 100;
+      const batch = Array.from({ length: count }, (_, n) => event(channel, n));
+      const ids = await backend.append(batch, { maxLength, ttlSeconds: 60 });
+      const [read] = await backend.read([{ channel, after: '0-0' }], 10_000);
+      if (subject.exactTrim) expect(read!.events).toHaveLength(maxLength);
+      else {
+        expect(read!.events.length).toBeGreaterThanOrEqual(maxLength);
+        expect(read!.events.length).toBeLessThan(count);
+      }
+      expect(read!.events.at(-1)!.id).toBe(ids.at(-1));
+      expect(read!.gap).toEqual({ firstId: read!.events[0]!.id });
+      const [fromRetained] = await backend.read([{ channel, after: read!.events[0]!.id }], 10);
+      expect(fromRetained!.gap).toBeUndefined();
+    });
+
+    it('deletes a channel ttlSeconds after its last event', async () => {
+      const channel = channelName('ttl');
+      await backend.append([event(channel, 1)], { maxLength: 10, ttlSeconds: 1 });
+      expect((await backend.tail([channel], 1))[0]!.events).toHaveLength(1);
+      await sleep(1300);
+      expect(await backend.tail([channel], 1)).toEqual([{ head: '0-0', events: [] }]);
+    });
+
+    it('feeds: follows from a position and delivers every later event once, in order', async () => {
+      const channel = channelName('feed');
+      const [before] = await backend.append([event(channel, 0)], RETENTION);
+      const received: StoredEvent[] = [];
+      const errors: unknown[] = [];
+      const feed = backend.createFeed({
+        onEvents: (_, events) => received.push(...events),
+        onError: (_, error) => errors.push(error),
+      });
+      try {
+        feed.follow(channel, before!);
+        await sleep(50);
+        const ids: string[] = [];
+        for (let n = 1; n <= 20; n++) ids.push(...(await backend.append([event(channel, n)], RETENTION)));
+        await waitUntil(() => received.length >= 20);
+        expect(received.map((e) => e.id)).toEqual(ids);
+        expect(errors).toEqual([]);
+      } finally {
+        feed.close();
+      }
+    });
+
+    it('feeds: a backlog after the follow position is delivered first', async () => {
+      const channel = channelName('backlog');
+      const ids = await backend.append([1, 2, 3].map((n) => event(channel, n)), RETENTION);
+      const received: string[] = [];
+      const feed = backend.createFeed({ onEvents: (_, events) => received.push(...events.map((e) => e.id)), onError() {} });
+      try {
+        feed.follow(channel, ids[0]!);
+        await waitUntil(() => received.length >= 2);
+        const [later] = await backend.append([event(channel, 4)], RETENTION);
+        await waitUntil(() => received.length >= 3);
+        expect(received).toEqual([ids[1], ids[2], later]);
+      } finally {
+        feed.close();
+      }
+    });
+
+    it('feeds: unfollow and close stop delivery', async () => {
+      const [a, b] = [channelName('unfollow-a'), channelName('unfollow-b')];
+      const received: string[] = [];
+      const feed = backend.createFeed({ onEvents: (channel) => received.push(channel), onError() {} });
+      feed.follow(a, '0-0');
+      feed.follow(b, '0-0');
+      await backend.append([event(a, 1), event(b, 1)], RETENTION);
+      await waitUntil(() => received.length >= 2);
+      feed.unfollow(a);
+      await sleep(50);
+      await backend.append([event(a, 2), event(b, 2)], RETENTION);
+      await waitUntil(() => received.filter((channel) => channel === b).length >= 2);
+      feed.close();
+      await backend.append([event(a, 3), event(b, 3)], RETENTION);
+      await sleep(300);
+      expect(received.filter((channel) => channel === a)).toHaveLength(1);
+      expect(received.filter((channel) => channel === b)).toHaveLength(2);
+    });
+
+    it('streams: resumes across many reconnects with nothing lost, nothing twice, in order', async () => {
+      const channel = channelName('resume');
+      const sse = createSSE({ backend, maxDurationMs: 60_000 });
+      const total = 60;
+      const first = new SSEReader(await sse.handler(streamRequest(`?channel=${channel}`)));
+      await first.waitFor(() => first.events.some((e) => e.event === 'sse:ready'), 'sse:ready');
+      await first.cancel();
+      const publishing = (async () => {
+        for (let n = 0; n < total; n++) {
+          await sse.sendEvent('n', String(n), { channel });
+          if (n % 3 === 0) await sleep(5);
+        }
+      })();
+      const seen: string[] = [];
+      let cursor = first.lastId;
+      for (let attempt = 0; attempt < 200 && seen.length < total; attempt++) {
+        const reader = new SSEReader(await sse.handler(streamRequest(`?channel=${channel}`, { 'Last-Event-ID': cursor! })));
+        const want = Math.min(total, seen.length + 7);
+        await reader
+          .waitFor(() => seen.length + reader.messages.length >= want, `${want} events`, 3000)
+          .catch(() => undefined);
+        await reader.cancel();
+        seen.push(...reader.messages.map((m) => m.data));
+        cursor = reader.lastId ?? cursor;
+      }
+      await publishing;
+      expect(seen).toEqual(Array.from({ length: total }, (_, n) => String(n)));
+    });
+
+    it('streams: a cursor behind trimmed history gets sse:gap, then what is kept', async () => {
+      const channel = channelName('gap');
+      const maxLength = subject.exactTrim ? 3 : 100;
+      const count = subject.exactTrim ? 8 : 1000;
+      const sse = createSSE({ backend, maxLength });
+      const firstId = await sse.sendEvent('n', 'first', { channel });
+      await sse.sendEvents(Array.from({ length: count }, (_, n) => ({ type: 'n', data: String(n), channel })));
+      const reader = new SSEReader(await sse.handler(streamRequest(`?channel=${channel}`, { 'Last-Event-ID': firstId })));
+      await reader.waitFor(() => reader.messages.at(-1)?.data === String(count - 1), 'the newest event');
+      await reader.cancel();
+      const gap = reader.events[0]!;
+      expect(gap.event).toBe('sse:gap');
+      const { firstId: firstKept } = JSON.parse(gap.data) as { firstId: string };
+      expect(reader.events[1]!.id).toBe(firstKept);
+      const kept = reader.messages.map((m) => Number(m.data));
+      expect(kept).toEqual(Array.from({ length: kept.length }, (_, n) => count - kept.length + n));
+    });
+  });
+}
+
+export async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(5);
+  }
+}
