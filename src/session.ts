@@ -2,7 +2,7 @@ import { formatCursor } from './cursor.js';
 import { BackendError, EdgeSSEError, ValidationError } from './errors.js';
 import { encodeText, formatComment, formatEvent, formatRetry } from './frames.js';
 import type { HubListener, Hub } from './hub.js';
-import { compareIds, maxId } from './ids.js';
+import { ZERO_ID, compareIds, maxId } from './ids.js';
 import type { Backend, ChannelRead, StoredEvent } from './backends/types.js';
 
 export type CloseReason = 'client' | 'deadline' | 'backend' | 'slow-client' | 'server';
@@ -139,16 +139,18 @@ export class Session implements HubListener {
    */
   private async startFresh(livePositions: string[]): Promise<void> {
     this.sent = [...livePositions];
-    if (this.options.replay > 0) {
-      const tails = await this.options.backend.tail(this.options.channels, this.options.replay, {
-        signal: this.aborter.signal,
-      });
-      this.sendMerged(tails.map((tail) => tail.events));
-      tails.forEach((tail, index) => {
-        this.sent[index] = maxId(this.sent[index] as string, tail.head);
-      });
-    }
+    if (this.options.replay > 0) await this.replayNewest(livePositions);
     this.sendControl('sse:ready', { channels: this.options.channels });
+  }
+
+  /** The newest events as of now, then live ones after them (which the hub has been buffering). */
+  private async replayNewest(livePositions: string[]): Promise<void> {
+    const tails = await this.options.backend.tail(this.options.channels, this.options.replay, {
+      signal: this.aborter.signal,
+    });
+    this.sent = livePositions.map(() => ZERO_ID);
+    this.sendMerged(tails.map((tail) => tail.events));
+    this.sent = this.sent.map((sent, index) => maxId(sent, livePositions[index] as string));
   }
 
   private readAfterCursor(indexes: number[]): Promise<ChannelRead[]> {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSSE } from '../../src/index.js';
 import type { Backend, NewEvent, Retention, StoredEvent } from '../../src/index.js';
 import { compareIds } from '../../src/ids.js';
-import { SSEReader, sleep, streamRequest } from '../helpers/sse.js';
+import { SSEReader, sleep, streamRequest, waitUntil } from '../helpers/sse.js';
 
 export interface ContractSubject {
   backend: Backend;
@@ -233,12 +233,4 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       expect(kept).toEqual(Array.from({ length: kept.length }, (_, n) => count - kept.length + n));
     });
   });
-}
-
-export async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(5);
-  }
 }

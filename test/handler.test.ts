@@ -1,0 +1,304 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BackendError,
+  type CloseReason,
+  createSSE,
+  createStreamHandler,
+  memoryBackend,
+  type StreamHandlerOptions,
+} from '../src/index.js';
+import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
+import { spyBackend } from './helpers/spy-backend.js';
+
+const ready = (reader: SSEReader) =>
+  reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready'), 'sse:ready');
+
+async function open(sse: { handler: (request: Request) => Promise<Response> }, query = '', headers = {}) {
+  const response = await sse.handler(streamRequest(query, headers));
+  expect(response.status).toBe(200);
+  return new SSEReader(response);
+}
+
+async function errorOf(response: Response, status: number): Promise<string> {
+  expect(response.status).toBe(status);
+  expect(response.headers.get('Content-Type')).toMatch(/application\/json/);
+  return ((await response.json()) as { error: string }).error;
+}
+
+describe('createStreamHandler: the response', () => {
+  it('streams SSE with the right headers and no Connection header', async () => {
+    const sse = createSSE({ backend: memoryBackend() });
+    const response = await sse.handler(streamRequest());
+    expect(response.headers.get('Content-Type')).toBe('text/event-stream; charset=utf-8');
+    expect(response.headers.get('Cache-Control')).toBe('no-cache, no-transform');
+    expect(response.headers.get('X-Accel-Buffering')).toBe('no');
+    expect(response.headers.has('Connection')).toBe(false);
+    const reader = new SSEReader(response);
+    await ready(reader);
+    expect(reader.raw.startsWith('retry: 1000\n: edge-sse\n\n')).toBe(true);
+    await reader.cancel();
+  });
+
+  it('listens to channel sse by default', async () => {
+    const sse = createSSE({ backend: memoryBackend() });
+    const reader = await open(sse);
+    await ready(reader);
+    await sse.sendEvent('greeting', 'hello');
+    await sse.sendEvent('greeting', 'elsewhere', { channel: 'other' });
+    await sse.sendEvent('greeting', 'again');
+    await reader.waitForMessages(2);
+    expect(reader.messages.map((m) => m.data)).toEqual(['hello', 'again']);
+    expect(JSON.parse(reader.events[0]!.data)).toEqual({ channels: ['sse'] });
+    await reader.cancel();
+  });
+
+  it('listens to several channels on one connection, each id carrying every position', async () => {
+    const sse = createSSE({ backend: memoryBackend() });
+    const reader = await open(sse, '?channel=b&channel=a&channel=b');
+    await ready(reader);
+    const a = await sse.sendEvent('x', 'to a', { channel: 'a' });
+    const b = await sse.sendEvent('x', 'to b', { channel: 'b' });
+    await sse.sendEvent('x', 'to c', { channel: 'c' });
+    await reader.waitForMessages(2);
+    expect(JSON.parse(reader.events[0]!.data)).toEqual({ channels: ['a', 'b'] });
+    expect(reader.messages.map((m) => [m.data, m.id])).toEqual([
+      ['to a', `${a},0-0`],
+      ['to b', `${a},${b}`],
+    ]);
+    await reader.cancel();
+  });
+});
+
+describe('createStreamHandler: refusals', () => {
+  const sse = createSSE({ backend: memoryBackend(), maxChannels: 3 });
+
+  it.each([
+    ['an invalid channel', '?channel=a%20b', {}, /Invalid channel "a b"/],
+    ['an empty channel', '?channel=', {}, /Invalid channel ""/],
+    ['too many channels', '?channel=a&channel=b&channel=c&channel=d', {}, /at most 3 per connection/],
+    ['a garbage cursor', '', { 'Last-Event-ID': 'garbage' }, /Invalid Last-Event-ID/],
+    ['a cursor for other channels', '?channel=a', { 'Last-Event-ID': '1-0,2-0' }, /2 position\(s\) but 1 channel/],
+    ['a garbage ?lastEventId', '?lastEventId=x', {}, /Invalid Last-Event-ID/],
+    ['a cursor from the future', '', { 'Last-Event-ID': '99999999999999-0' }, /ahead of the newest event/],
+  ])('answers 400 with a reason for %s', async (_, query, headers, reason) => {
+    expect(await errorOf(await sse.handler(streamRequest(query, headers)), 400)).toMatch(reason);
+  });
+
+  it('answers 405 with Allow for anything but GET', async () => {
+    for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS']) {
+      const response = await sse.handler(new Request('http://localhost/stream', { method }));
+      expect(await errorOf(response, 405)).toMatch(`Method ${method} is not allowed`);
+      expect(response.headers.get('Allow')).toBe('GET');
+    }
+  });
+
+  it('refuses options it cannot use', () => {
+    expect(() => createStreamHandler({} as StreamHandlerOptions)).toThrow(/needs a backend/);
+    expect(() => createStreamHandler({ backend: memoryBackend(), keepAliveMs: -1 })).toThrow(/keepAliveMs must be a whole number/);
+  });
+});
+
+describe('createStreamHandler: authorize', () => {
+  it('runs before any backend work and can allow, refuse or answer itself', async () => {
+    const { backend, calls } = spyBackend(memoryBackend());
+    const seen: string[][] = [];
+    const sse = createSSE({
+      backend,
+      authorize: (request, channels) => {
+        seen.push(channels);
+        const who = new URL(request.url).searchParams.get('who');
+        if (who === 'guest') return false;
+        if (who === 'teapot') return new Response('short and stout', { status: 418 });
+        return who === 'admin' ? true : undefined;
+      },
+    });
+    const refused = await sse.handler(streamRequest('?who=guest&channel=secret'));
+    expect(await errorOf(refused, 403)).toBe('Not allowed to listen to secret');
+    const teapot = await sse.handler(streamRequest('?who=teapot'));
+    expect(teapot.status).toBe(418);
+    expect(await teapot.text()).toBe('short and stout');
+    expect(calls).toEqual([]);
+    for (const who of ['admin', 'anyone']) {
+      const reader = await open(sse, `?who=${who}&channel=news`);
+      await ready(reader);
+      await reader.cancel();
+    }
+    expect(seen).toEqual([['secret'], ['sse'], ['news'], ['news']]);
+  });
+
+  it('may be async', async () => {
+    const sse = createSSE({ backend: memoryBackend(), authorize: async () => (await sleep(5), false) });
+    expect((await sse.handler(streamRequest())).status).toBe(403);
+  });
+});
+
+describe('createStreamHandler: resume', () => {
+  it('resumes after Last-Event-ID and after ?lastEventId=, exactly once, in order', async () => {
+    const sse = createSSE({ backend: memoryBackend() });
+    const ids = [];
+    for (let n = 0; n < 5; n++) ids.push(await sse.sendEvent('n', String(n), { channel: 'r' }));
+    const byHeader = await open(sse, '?channel=r', { 'Last-Event-ID': ids[1] });
+    const byQuery = await open(sse, `?channel=r&lastEventId=${ids[3]}`);
+    await byHeader.waitForMessages(3);
+    await byQuery.waitForMessages(1);
+    await sse.sendEvent('n', '5', { channel: 'r' });
+    await byHeader.waitForMessages(4);
+    await byQuery.waitForMessages(2);
+    expect(byHeader.messages.map((m) => m.data)).toEqual(['2', '3', '4', '5']);
+    expect(byQuery.messages.map((m) => m.data)).toEqual(['4', '5']);
+    expect(byHeader.events.some((e) => e.event === 'sse:ready')).toBe(false);
+    await Promise.all([byHeader.cancel(), byQuery.cancel()]);
+  });
+
+  it('prefers the Last-Event-ID header over ?lastEventId=', async () => {
+    const sse = createSSE({ backend: memoryBackend() });
+    const first = await sse.sendEvent('n', '1');
+    await sse.sendEvent('n', '2');
+    const reader = await open(sse, '?lastEventId=0-0', { 'Last-Event-ID': first });
+    await reader.waitForMessages(1);
+    await sleep(20);
+    expect(reader.messages.map((m) => m.data)).toEqual(['2']);
+    await reader.cancel();
+  });
+
+  it('catches up on a long history in batches, then goes live without a gap or a repeat', async () => {
+    const sse = createSSE({ backend: memoryBackend() });
+    await sse.sendEvents(Array.from({ length: 450 }, (_, n) => ({ type: 'n', data: String(n) })));
+    const reader = await open(sse, '', { 'Last-Event-ID': '0-0' });
+    await sse.sendEvent('n', '450');
+    await reader.waitForMessages(451);
+    expect(reader.messages.map((m) => Number(m.data))).toEqual(Array.from({ length: 451 }, (_, n) => n));
+    await reader.cancel();
+  });
+
+  it('interleaves several channels by id when catching up', async () => {
+    const sse = createSSE({ backend: memoryBackend() });
+    for (const [channel, data] of [['a', '1'], ['b', '2'], ['a', '3'], ['b', '4']]) {
+      await sse.sendEvent('n', data, { channel });
+      await sleep(2);
+    }
+    const reader = await open(sse, '?channel=a&channel=b', { 'Last-Event-ID': '0-0,0-0' });
+    await reader.waitForMessages(4);
+    expect(reader.messages.map((m) => m.data)).toEqual(['1', '2', '3', '4']);
+    await reader.cancel();
+  });
+
+  it('replays the newest n events to a fresh connection when asked', async () => {
+    const sse = createSSE({ backend: memoryBackend(), replay: 2 });
+    for (let n = 0; n < 4; n++) await sse.sendEvent('n', String(n));
+    const reader = await open(sse);
+    await ready(reader);
+    expect(reader.messages.map((m) => m.data)).toEqual(['2', '3']);
+    expect(reader.events.at(-1)!.event).toBe('sse:ready');
+    await reader.cancel();
+  });
+});
+
+describe('createStreamHandler: timing', () => {
+  it('sends a heartbeat comment after keepAliveMs of silence', async () => {
+    const sse = createSSE({ backend: memoryBackend(), keepAliveMs: 100 });
+    const reader = await open(sse);
+    await reader.waitFor(() => reader.comments.length >= 3, 'two heartbeats', 2000);
+    expect(reader.comments[0]).toBe('edge-sse');
+    expect(reader.comments.slice(1, 3)).toEqual(['', '']);
+    await reader.cancel();
+  });
+
+  it('ends the stream after 80–100% of maxDurationMs, with a retry hint sent up front', async () => {
+    const reasons: CloseReason[] = [];
+    const sse = createSSE({ backend: memoryBackend(), maxDurationMs: 500, retryMs: 250, onClose: (r) => reasons.push(r) });
+    const started = Date.now();
+    const reader = await open(sse);
+    await reader.waitForEnd(2000);
+    const lasted = Date.now() - started;
+    expect(lasted).toBeGreaterThanOrEqual(390);
+    expect(lasted).toBeLessThan(1000);
+    expect(reader.retries).toEqual([250]);
+    expect(reasons).toEqual(['deadline']);
+  });
+});
+
+describe('createStreamHandler: ending', () => {
+  it('stops all backend work for a stream when its request is aborted', async () => {
+    const { backend, calls } = spyBackend(memoryBackend());
+    const reasons: CloseReason[] = [];
+    const sse = createSSE({ backend, shareReaders: false, onClose: (r) => reasons.push(r) });
+    const abort = new AbortController();
+    const reader = new SSEReader(await sse.handler(streamRequest('?channel=x', {}, abort.signal)));
+    await ready(reader);
+    await sse.sendEvent('n', 'before');
+    abort.abort();
+    await reader.waitForEnd();
+    const seenAtAbort = calls.length;
+    expect(calls.map((c) => c.method)).toEqual(['tail', 'follow', 'append', 'unfollow', 'closeFeed']);
+    await sse.sendEvent('n', 'after', { channel: 'x' });
+    await sleep(50);
+    expect(calls.slice(seenAtAbort).map((c) => c.method)).toEqual(['append']);
+    expect(reasons).toEqual(['client']);
+  });
+
+  it('stops following a shared channel when its last listener cancels', async () => {
+    const { backend, calls } = spyBackend(memoryBackend());
+    const sse = createSSE({ backend });
+    const readers = await Promise.all([open(sse, '?channel=s'), open(sse, '?channel=s')]);
+    await Promise.all(readers.map(ready));
+    expect(calls.filter((c) => c.method === 'follow')).toHaveLength(1);
+    await readers[0]!.cancel();
+    expect(calls.filter((c) => c.method === 'unfollow')).toHaveLength(0);
+    await readers[1]!.cancel();
+    await waitUntil(() => calls.some((c) => c.method === 'unfollow'));
+  });
+
+  it('ends the stream with a longer retry hint when the backend fails', async () => {
+    const failing = spyBackend(memoryBackend(), {
+      tail: async () => {
+        throw new BackendError('BACKEND_UNAVAILABLE', 'Redis is unreachable');
+      },
+    }).backend;
+    const reasons: CloseReason[] = [];
+    const sse = createSSE({ backend: failing, backendRetryMs: 2000, onClose: (r) => reasons.push(r) });
+    const reader = await open(sse);
+    await reader.waitForEnd();
+    expect(reader.retries).toHaveLength(2);
+    expect(reader.retries[1]).toBeGreaterThanOrEqual(2000);
+    expect(reader.retries[1]).toBeLessThanOrEqual(3000);
+    expect(reader.comments).toContain('backend unavailable');
+    expect(reasons).toEqual(['backend']);
+  });
+
+  it('closes a live stream whose client stops reading once maxQueuedBytes is exceeded', async () => {
+    const reasons: CloseReason[] = [];
+    const sse = createSSE({ backend: memoryBackend(), maxQueuedBytes: 4096, onClose: (r) => reasons.push(r) });
+    const response = await sse.handler(streamRequest());
+    await sleep(10);
+    for (let n = 0; n < 10; n++) await sse.sendEvent('big', 'x'.repeat(1000));
+    await waitUntil(() => reasons.length > 0);
+    expect(reasons).toEqual(['slow-client']);
+    await response.body!.cancel();
+  });
+});
+
+describe('createStreamHandler: CORS', () => {
+  it('adds CORS headers to streams and errors, and answers preflight', async () => {
+    const sse = createSSE({ backend: memoryBackend(), cors: { origin: ['https://app.example'], credentials: true } });
+    const headers = { Origin: 'https://app.example' };
+    const response = await sse.handler(streamRequest('', headers));
+    expect(response.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example');
+    expect(response.headers.get('Access-Control-Allow-Credentials')).toBe('true');
+    expect(response.headers.get('Vary')).toBe('Origin');
+    await response.body!.cancel();
+    const refused = await sse.handler(streamRequest('?channel=*', headers));
+    expect(refused.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example');
+    const stranger = await sse.handler(streamRequest('?channel=*', { Origin: 'https://evil.example' }));
+    expect(stranger.headers.has('Access-Control-Allow-Origin')).toBe(false);
+    const preflight = await sse.handler(new Request('http://localhost/stream', { method: 'OPTIONS', headers }));
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('Access-Control-Allow-Headers')).toMatch(/Last-Event-ID/);
+  });
+
+  it('allows any origin with cors: true', async () => {
+    const sse = createSSE({ backend: memoryBackend(), cors: true });
+    const response = await sse.handler(streamRequest('?channel=*'));
+    expect(response.headers.get('Access-Control-Allow-Origin')).toBe('*');
+  });
+});
