@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Command, type ChainableCommander, type Pipeline, type Redis } from 'ioredis';
 import { encodeReply, type JsonReply } from './encoding.js';
 import { BridgeError, isRedisReplyError } from './errors.js';
 import { transportError, whenReady, type ConnectionPool, type RedisTarget } from './redis.js';
@@ -16,9 +16,8 @@ export function createExecutor(shared: Redis, transactions: ConnectionPool, targ
   return {
     async command(command, base64) {
       await whenReady(shared, target);
-      const [name, ...args] = command as [string, ...string[]];
       try {
-        return { result: encodeReply(await shared.callBuffer(name, ...args), base64) };
+        return { result: encodeReply(await shared.sendCommand(rawCommand(command)), base64) };
       } catch (error) {
         if (isRedisReplyError(error)) return { error: error.message };
         throw transportError(error, target);
@@ -27,8 +26,8 @@ export function createExecutor(shared: Redis, transactions: ConnectionPool, targ
 
     async pipeline(commands, base64) {
       await whenReady(shared, target);
-      const batch = shared.pipeline();
-      for (const [name, ...args] of commands) batch.callBuffer(name!, ...args);
+      const batch = asPipeline(shared.pipeline());
+      for (const command of commands) batch.sendCommand(rawCommand(command));
       return toOutcomes(await runBatch(() => batch.exec(), target), base64, target);
     },
 
@@ -36,19 +35,40 @@ export function createExecutor(shared: Redis, transactions: ConnectionPool, targ
       const client = await transactions.acquire();
       let reusable = false;
       try {
-        const transaction = client.multi();
-        for (const [name, ...args] of commands) transaction.callBuffer(name!, ...args);
+        const transaction = asPipeline(client.multi());
+        for (const command of commands) transaction.sendCommand(rawCommand(command));
         const outcomes = toOutcomes(await runBatch(() => transaction.exec(), target), base64, target);
         reusable = true;
         return outcomes;
       } catch (error) {
-        reusable = isRedisReplyError(error) || error instanceof BridgeError;
+        // After an EXECABORT the connection is clean; after a timeout or a broken link it may not be.
+        reusable = error instanceof BridgeError && error.status === 400;
         throw error;
       } finally {
         transactions.release(client, reusable);
       }
     },
   };
+}
+
+/**
+ * ioredis reshapes some replies (HGETALL into an object, XREAD and WITHSCORES replies into
+ * pairs); the REST protocol wants Redis' own RESP2 shapes, so this command keeps the reply
+ * exactly as decoded, as Buffers.
+ */
+class RawCommand extends Command {
+  override transformReply(result: Buffer | Buffer[]): Buffer | Buffer[] {
+    return result;
+  }
+}
+
+function rawCommand([name, ...args]: string[]): Command {
+  return new RawCommand(name!, args, { replyEncoding: null });
+}
+
+/** pipeline() and multi() return a Pipeline; only its type hides `sendCommand`. */
+function asPipeline(chain: ChainableCommander): Pipeline {
+  return chain as unknown as Pipeline;
 }
 
 type BatchResult = [error: Error | null, result: unknown][];

@@ -30,6 +30,7 @@ function connect(target: RedisTarget, options: RedisOptions): Redis {
     connectTimeout: target.timeoutMs,
     commandTimeout: target.commandTimeoutMs,
     enableReadyCheck: false,
+    protocol: 2, // the REST protocol mirrors RESP2 shapes: flat arrays, doubles as strings
     ...options,
   });
   client.on('error', () => {

@@ -38,7 +38,7 @@ export async function openSubscription(
   req: IncomingMessage,
   res: ServerResponse,
   options: { target: RedisTarget; heartbeatMs: number; events: SubscriptionEvents },
-): Promise<Subscription | null> {
+): Promise<Subscription> {
   const subscriber = connectDedicated(options.target);
   let clientLeft = false;
   const markLeft = () => (clientLeft = true);
