@@ -3,6 +3,10 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    upstash: 'src/backends/upstash.ts',
+    redis: 'src/backends/redis.ts',
+    bridge: 'src/bridge/index.ts',
+    'bridge-cli': 'src/bridge/cli.ts',
     node: 'src/node.ts',
   },
   format: ['esm', 'cjs'],
@@ -10,6 +14,7 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'es2022',
+  // Shared chunks keep one copy of the error classes across subpaths, so `instanceof` holds.
   splitting: true,
   treeshake: true,
 });

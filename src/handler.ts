@@ -6,6 +6,7 @@ import { ValidationError, invalidOption } from './errors.js';
 import { Hub } from './hub.js';
 import { wholeNumber } from './options.js';
 import { type CloseReason, Session } from './session.js';
+import { isCloudflareWorkers } from './runtime.js';
 
 /** Decides who may listen: `true`/nothing allows, `false` answers 403, a Response is sent as is. */
 export type Authorize = (
@@ -140,10 +141,6 @@ function sharedHub(backend: Backend): Hub {
   let hub = sharedHubs.get(backend);
   if (!hub) sharedHubs.set(backend, (hub = new Hub(backend)));
   return hub;
-}
-
-function isCloudflareWorkers(): boolean {
-  return typeof navigator !== 'undefined' && navigator.userAgent === 'Cloudflare-Workers';
 }
 
 function errorResponse(

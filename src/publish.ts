@@ -60,7 +60,7 @@ export function prepareEvent(event: EventInput, maxEventBytes: number): NewEvent
     throw new ValidationError('INVALID_DATA', 'Each event must be an object { type, data, channel? }');
   }
   const type = assertEventType(event.type);
-  const channel = assertChannel(event.channel ?? DEFAULT_CHANNEL);
+  const channel = assertChannel(event.channel === undefined ? DEFAULT_CHANNEL : event.channel);
   const json = typeof event.data !== 'string';
   const data = json ? toJson(event.data, type) : assertWellFormed(event.data as string, type);
   const bytes = utf8Length(data);

@@ -1,0 +1,203 @@
+/**
+ * What the Upstash and TCP backends share: the Redis commands edge-sse sends and how their replies
+ * read. No I/O here; a transport sends a pipeline of commands in one round trip.
+ */
+import { BackendError, invalidOption } from '../errors.js';
+import { ZERO_ID, compareIds } from '../ids.js';
+import type {
+  Backend,
+  CallOptions,
+  ChannelRead,
+  ChannelTail,
+  FeedListener,
+  LiveFeed,
+  NewEvent,
+  ReadRequest,
+  Retention,
+  StoredEvent,
+} from './types.js';
+
+export type RedisCommand = (string | number)[];
+export type RedisReply = string | number | null | RedisReply[];
+
+/** Sends commands in one round trip; each reply is a value or the error Redis gave for it. */
+export interface RedisTransport {
+  pipeline(commands: RedisCommand[], options?: CallOptions): Promise<(RedisReply | Error)[]>;
+}
+
+export const DEFAULT_PREFIX = 'sse:';
+
+/** Maps channels to Redis keys. Every key starts with the prefix, so no channel reaches another key. */
+export class KeySpace {
+  constructor(readonly prefix: string) {
+    if (typeof prefix !== 'string' || prefix.length === 0 || prefix.length > 64) {
+      throw invalidOption(`Option prefix must be 1–64 characters, got ${JSON.stringify(prefix)}`);
+    }
+  }
+
+  stream(channel: string): string {
+    return this.prefix + channel;
+  }
+
+  /** The pub/sub channel that wakes readers; pub/sub names live apart from keys. */
+  notify(channel: string): string {
+    return this.prefix + channel;
+  }
+
+  channelOf(key: string): string {
+    return key.slice(this.prefix.length);
+  }
+}
+
+/**
+ * One pipeline per publish: XADD each event (trimming approximately, which is cheap), refresh each
+ * channel's TTL, and wake its readers. The wake-up carries nothing: readers read after their position.
+ */
+export function appendCommands(keys: KeySpace, events: readonly NewEvent[], retention: Retention): RedisCommand[] {
+  const commands: RedisCommand[] = events.map((event) => {
+    const fields = ['type', event.type, 'data', event.data];
+    if (event.json) fields.push('json', '1');
+    return ['XADD', keys.stream(event.channel), 'MAXLEN', '~', retention.maxLength, '*', ...fields];
+  });
+  for (const channel of new Set(events.map((event) => event.channel))) {
+    commands.push(['EXPIRE', keys.stream(channel), retention.ttlSeconds], ['PUBLISH', keys.notify(channel), '1']);
+  }
+  return commands;
+}
+
+export function readAfterCommand(keys: KeySpace, channel: string, after: string, limit: number): RedisCommand {
+  return ['XRANGE', keys.stream(channel), `(${after}`, '+', 'COUNT', limit];
+}
+
+/** Non-blocking XREAD over several channels: one request however many channels. */
+export function xreadCommand(keys: KeySpace, positions: ReadonlyMap<string, string>, limit: number): RedisCommand {
+  const channels = [...positions.keys()];
+  return ['XREAD', 'COUNT', limit, 'STREAMS', ...channels.map((c) => keys.stream(c)), ...channels.map((c) => positions.get(c) as string)];
+}
+
+export function toStoredEvents(reply: RedisReply): StoredEvent[] {
+  if (!Array.isArray(reply)) return [];
+  return reply.map((entry) => toStoredEvent(entry as RedisReply[]));
+}
+
+function toStoredEvent([id, fields]: RedisReply[]): StoredEvent {
+  const values = new Map<string, string>();
+  const list = Array.isArray(fields) ? fields : [];
+  for (let index = 0; index + 1 < list.length; index += 2) values.set(String(list[index]), String(list[index + 1]));
+  return {
+    id: String(id),
+    type: values.get('type') ?? 'message',
+    data: values.get('data') ?? '',
+    json: values.get('json') === '1',
+  };
+}
+
+/** XREAD's reply, `[[key, entries], …]` or null, as events per channel. */
+export function fromXread(keys: KeySpace, reply: RedisReply): Map<string, StoredEvent[]> {
+  const byChannel = new Map<string, StoredEvent[]>();
+  if (!Array.isArray(reply)) return byChannel;
+  for (const stream of reply) {
+    const [key, entries] = stream as [string, RedisReply];
+    byChannel.set(keys.channelOf(String(key)), toStoredEvents(entries));
+  }
+  return byChannel;
+}
+
+interface StreamInfo {
+  head: string;
+  firstId: string | null;
+  /** Entries were removed from the start (trimmed by MAXLEN) — Redis 7 counts entries ever added. */
+  trimmed: boolean;
+  /** The newest id removed by XDEL (trimming does not move it). */
+  maxDeletedId: string;
+}
+
+/** XINFO STREAM as the fields edge-sse needs; a missing stream reads as empty. */
+function toStreamInfo(reply: RedisReply | Error): StreamInfo {
+  if (reply instanceof Error) {
+    if (/no such key/i.test(reply.message)) return { head: ZERO_ID, firstId: null, trimmed: false, maxDeletedId: ZERO_ID };
+    throw backendFailure(reply);
+  }
+  const fields = new Map<string, RedisReply>();
+  const list = Array.isArray(reply) ? reply : [];
+  for (let index = 0; index + 1 < list.length; index += 2) fields.set(String(list[index]), list[index + 1] as RedisReply);
+  const firstEntry = fields.get('first-entry');
+  // Redis < 7.0 reports neither entries-added nor max-deleted-entry-id, so it gets no sse:gap.
+  const added = Number(fields.get('entries-added') ?? 0);
+  return {
+    head: String(fields.get('last-generated-id') ?? ZERO_ID),
+    firstId: Array.isArray(firstEntry) ? String(firstEntry[0]) : null,
+    trimmed: added > Number(fields.get('length') ?? 0),
+    maxDeletedId: String(fields.get('max-deleted-entry-id') ?? ZERO_ID),
+  };
+}
+
+/**
+ * Events after `after` are gone if XDEL removed a later id, or if trimming removed entries while
+ * `after` is older than the first one kept. (The only false alarm: a cursor at exactly the last
+ * trimmed entry.)
+ */
+function gapAfter(info: StreamInfo, after: string): ChannelRead['gap'] {
+  const deletedLater = compareIds(info.maxDeletedId, after) > 0;
+  const trimmedLater = info.trimmed && info.firstId !== null && compareIds(after, info.firstId) < 0;
+  return deletedLater || trimmedLater ? { firstId: info.firstId } : undefined;
+}
+
+export function backendFailure(error: Error): BackendError {
+  return error instanceof BackendError ? error : new BackendError('BACKEND_ERROR', `Redis refused a command: ${error.message}`, { cause: error });
+}
+
+function valueOf(reply: RedisReply | Error | undefined): RedisReply {
+  if (reply === undefined) throw new BackendError('BACKEND_ERROR', 'Redis sent fewer replies than commands');
+  if (reply instanceof Error) throw backendFailure(reply);
+  return reply;
+}
+
+export interface StreamsBackendOptions {
+  name: string;
+  transport: RedisTransport;
+  keys: KeySpace;
+  shareable: boolean;
+  createFeed(listener: FeedListener): LiveFeed;
+  requests(): number;
+  close(): Promise<void>;
+}
+
+/** A Backend over Redis Streams, given a transport and a way to follow channels live. */
+export function streamsBackend(options: StreamsBackendOptions): Backend {
+  const { transport, keys } = options;
+  return {
+    name: options.name,
+    shareable: options.shareable,
+    async append(events: readonly NewEvent[], retention: Retention, call?: CallOptions) {
+      const replies = await transport.pipeline(appendCommands(keys, events, retention), call);
+      const ids = events.map((_, index) => String(valueOf(replies[index])));
+      replies.slice(events.length).forEach(valueOf);
+      return ids;
+    },
+    async read(requests: readonly ReadRequest[], limit: number, call?: CallOptions): Promise<ChannelRead[]> {
+      const commands = requests.flatMap(({ channel, after }) => [
+        readAfterCommand(keys, channel, after, limit),
+        ['XINFO', 'STREAM', keys.stream(channel)],
+      ]);
+      const replies = await transport.pipeline(commands, call);
+      return requests.map(({ after }, index) => {
+        const events = toStoredEvents(valueOf(replies[index * 2]));
+        const info = toStreamInfo(replies[index * 2 + 1] as RedisReply | Error);
+        const gap = gapAfter(info, after);
+        return gap ? { events, head: info.head, gap } : { events, head: info.head };
+      });
+    },
+    async tail(channels: readonly string[], count: number, call?: CallOptions): Promise<ChannelTail[]> {
+      const commands = channels.map((channel) => ['XREVRANGE', keys.stream(channel), '+', '-', 'COUNT', Math.max(count, 1)]);
+      const replies = await transport.pipeline(commands, call);
+      return replies.map((reply) => {
+        const newestFirst = toStoredEvents(valueOf(reply));
+        return { head: newestFirst[0]?.id ?? ZERO_ID, events: count > 0 ? newestFirst.reverse() : [] };
+      });
+    },
+    createFeed: (listener) => options.createFeed(listener),
+    stats: () => ({ requests: options.requests() }),
+    close: () => options.close(),
+  };
+}

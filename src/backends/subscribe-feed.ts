@@ -1,0 +1,142 @@
+import { BackendError } from '../errors.js';
+import { compareIds } from '../ids.js';
+import { type KeySpace, type RedisReply, backendFailure, readAfterCommand, toStoredEvents } from './redis-streams.js';
+import type { FeedListener, LiveFeed, StoredEvent } from './types.js';
+import type { UpstashRest } from './upstash-rest.js';
+
+/**
+ * Follows each channel with one long-lived pub/sub subscription (`POST /subscribe/…`, an SSE
+ * stream) and reads the stream only when woken: an idle channel costs no request at all.
+ */
+export class SubscribeFeed implements LiveFeed {
+  private watches = new Map<string, ChannelWatch>();
+
+  constructor(
+    private rest: UpstashRest,
+    private keys: KeySpace,
+    private listener: FeedListener,
+    private batch: number,
+  ) {}
+
+  follow(channel: string, after: string): void {
+    this.watches.get(channel)?.stop();
+    const watch = new ChannelWatch(channel, after, this.rest, this.keys, this.batch, {
+      onEvents: (events) => this.listener.onEvents(channel, events),
+      onError: (error) => {
+        this.watches.delete(channel);
+        this.listener.onError(channel, error);
+      },
+    });
+    this.watches.set(channel, watch);
+    void watch.run();
+  }
+
+  unfollow(channel: string): void {
+    this.watches.get(channel)?.stop();
+    this.watches.delete(channel);
+  }
+
+  close(): void {
+    for (const watch of this.watches.values()) watch.stop();
+    this.watches.clear();
+  }
+}
+
+const QUICK_END_MS = 1000;
+const QUICK_ENDS_ALLOWED = 3;
+
+class ChannelWatch {
+  private aborter = new AbortController();
+  private reading = false;
+  private wokenWhileReading = false;
+  private quickEnds = 0;
+
+  constructor(
+    private channel: string,
+    private position: string,
+    private rest: UpstashRest,
+    private keys: KeySpace,
+    private batch: number,
+    private report: { onEvents(events: StoredEvent[]): void; onError(error: BackendError): void },
+  ) {}
+
+  stop(): void {
+    this.aborter.abort();
+  }
+
+  /** Subscribes, catches up once confirmed, and resubscribes when the server ends the stream. */
+  async run(): Promise<void> {
+    while (!this.aborter.signal.aborted) {
+      const started = Date.now();
+      try {
+        await this.listen();
+      } catch (error) {
+        return this.fail(error);
+      }
+      this.quickEnds = Date.now() - started < QUICK_END_MS ? this.quickEnds + 1 : 0;
+      if (this.quickEnds > QUICK_ENDS_ALLOWED) {
+        return this.fail(new BackendError('BACKEND_UNAVAILABLE', `The subscription to ${this.channel} keeps ending`));
+      }
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const body = await this.rest.subscribe(this.keys.notify(this.channel), this.aborter.signal);
+    const decoder = new TextDecoder();
+    const reader = body.getReader();
+    let buffered = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffered += decoder.decode(value, { stream: true });
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        // Both the confirmation and a message mean "read now": the first catches up on anything
+        // published before the subscription took hold.
+        if (lines.some((line) => line.startsWith('data: subscribe,') || line.startsWith('data: message,'))) {
+          void this.readNews();
+        }
+      }
+    } finally {
+      reader.cancel().catch(() => undefined);
+    }
+  }
+
+  /** Reads after the position until nothing is left; wake-ups during a read cause one more read. */
+  private async readNews(): Promise<void> {
+    if (this.reading) {
+      this.wokenWhileReading = true;
+      return;
+    }
+    this.reading = true;
+    try {
+      let more = true;
+      while (more && !this.aborter.signal.aborted) {
+        this.wokenWhileReading = false;
+        const command = readAfterCommand(this.keys, this.channel, this.position, this.batch);
+        const [reply] = await this.rest.pipeline([command], { signal: this.aborter.signal });
+        if (this.aborter.signal.aborted) return;
+        if (reply instanceof Error) throw backendFailure(reply);
+        const events = toStoredEvents(reply as RedisReply).filter((event) => compareIds(event.id, this.position) > 0);
+        if (events.length > 0) {
+          this.position = (events.at(-1) as StoredEvent).id;
+          this.report.onEvents(events);
+        }
+        more = events.length >= this.batch || this.wokenWhileReading;
+      }
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private fail(error: unknown): void {
+    if (this.aborter.signal.aborted) return;
+    this.aborter.abort();
+    this.report.onError(
+      error instanceof BackendError ? error : new BackendError('BACKEND_ERROR', `Following ${this.channel} failed`, { cause: error }),
+    );
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * edge-sse/upstash — events in Redis Streams over Upstash's REST protocol: the edge default.
+ * Works with Upstash, Vercel KV/Marketplace Redis, and any Upstash-compatible endpoint such as
+ * `edge-sse-bridge` in front of your own Redis.
+ */
+import { invalidOption } from '../errors.js';
+import { wholeNumber } from '../options.js';
+import { PollFeed } from './poll-feed.js';
+import { DEFAULT_PREFIX, KeySpace, streamsBackend } from './redis-streams.js';
+import { SubscribeFeed } from './subscribe-feed.js';
+import type { Backend } from './types.js';
+import { UpstashRest } from './upstash-rest.js';
+import { isCloudflareWorkers } from '../runtime.js';
+
+export interface UpstashBackendOptions {
+  /** REST URL; defaults to UPSTASH_REDIS_REST_URL, then KV_REST_API_URL. */
+  url?: string;
+  /** REST token; defaults to UPSTASH_REDIS_REST_TOKEN, then KV_REST_API_TOKEN. */
+  token?: string;
+  /** An `@upstash/redis` client to take the URL and token from, instead of `url`/`token`. */
+  redis?: unknown;
+  /** Key prefix of every channel's stream (default `sse:`). */
+  prefix?: string;
+  /**
+   * How live events are noticed. `subscribe` (default): one pub/sub stream per active channel
+   * wakes a read — no request while idle. `poll`: one XREAD for all active channels, every
+   * 100 ms after news, backing off to `pollIntervalMs` while idle.
+   */
+  mode?: 'subscribe' | 'poll';
+  /** Longest poll interval while idle, in `poll` mode (default 2000). */
+  pollIntervalMs?: number;
+  /** Share readers between the connections of a process (default: yes, except on Cloudflare Workers). */
+  shareable?: boolean;
+  /** A custom fetch (tests, proxies, instrumentation). */
+  fetch?: typeof fetch;
+  /** Environment to read the variables from (default `process.env` where it exists). */
+  env?: Record<string, string | undefined>;
+}
+
+const READ_BATCH = 100;
+const MIN_POLL_INTERVAL_MS = 100;
+
+export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
+  const { url, token } = resolveCredentials(options);
+  const rest = new UpstashRest(url, token, options.fetch);
+  const keys = new KeySpace(options.prefix ?? DEFAULT_PREFIX);
+  const mode = options.mode ?? 'subscribe';
+  if (mode !== 'subscribe' && mode !== 'poll') {
+    throw invalidOption(`Option mode must be 'subscribe' or 'poll', got ${JSON.stringify(mode)}`);
+  }
+  const timing = {
+    minIntervalMs: MIN_POLL_INTERVAL_MS,
+    maxIntervalMs: wholeNumber('pollIntervalMs', options.pollIntervalMs, 2000, MIN_POLL_INTERVAL_MS),
+    batch: READ_BATCH,
+  };
+  return streamsBackend({
+    name: 'upstash',
+    transport: rest,
+    keys,
+    shareable: options.shareable ?? !isCloudflareWorkers(),
+    createFeed: (listener) =>
+      mode === 'poll' ? new PollFeed(rest, keys, listener, timing) : new SubscribeFeed(rest, keys, listener, READ_BATCH),
+    requests: () => rest.requests,
+    close: async () => undefined,
+  });
+}
+
+function resolveCredentials(options: UpstashBackendOptions): { url: string; token: string } {
+  const fromClient = options.redis === undefined ? undefined : credentialsOf(options.redis);
+  const env = options.env ?? (typeof process !== 'undefined' ? process.env : {});
+  const url = options.url ?? fromClient?.url ?? env.UPSTASH_REDIS_REST_URL ?? env.KV_REST_API_URL;
+  const token = options.token ?? fromClient?.token ?? env.UPSTASH_REDIS_REST_TOKEN ?? env.KV_REST_API_TOKEN;
+  if (!url || !token) {
+    throw invalidOption(
+      'upstashBackend needs a REST URL and token: pass { url, token } or { redis }, or set ' +
+        'UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN (or KV_REST_API_URL and KV_REST_API_TOKEN)',
+    );
+  }
+  if (!/^https?:\/\//.test(url)) throw invalidOption(`The Upstash REST URL must start with https:// (or http://), got ${JSON.stringify(url)}`);
+  return { url, token };
+}
+
+/** Reads the URL and token an @upstash/redis client was made with (its HTTP client keeps both). */
+function credentialsOf(redis: unknown): { url: string; token: string } {
+  const client = (redis as { client?: { baseUrl?: unknown; headers?: Record<string, unknown> } }).client;
+  const url = client?.baseUrl;
+  const authorization = client?.headers?.authorization ?? client?.headers?.Authorization;
+  if (typeof url !== 'string' || typeof authorization !== 'string' || !authorization.startsWith('Bearer ')) {
+    throw invalidOption('Option redis must be an @upstash/redis Redis client (new Redis({ url, token }) or Redis.fromEnv())');
+  }
+  return { url, token: authorization.slice('Bearer '.length) };
+}
+
+export type { Backend } from './types.js';
