@@ -69,10 +69,24 @@ export function readAfterCommand(keys: KeySpace, channel: string, after: string,
   return ['XRANGE', keys.stream(channel), `(${after}`, '+', 'COUNT', limit];
 }
 
-/** Non-blocking XREAD over several channels: one request however many channels. */
-export function xreadCommand(keys: KeySpace, positions: ReadonlyMap<string, string>, limit: number): RedisCommand {
+/** XREAD over several channels: one request however many channels; blocking only over TCP. */
+export function xreadCommand(
+  keys: KeySpace,
+  positions: ReadonlyMap<string, string>,
+  limit: number,
+  blockMs?: number,
+): RedisCommand {
   const channels = [...positions.keys()];
-  return ['XREAD', 'COUNT', limit, 'STREAMS', ...channels.map((c) => keys.stream(c)), ...channels.map((c) => positions.get(c) as string)];
+  const block = blockMs === undefined ? [] : ['BLOCK', blockMs];
+  return [
+    'XREAD',
+    'COUNT',
+    limit,
+    ...block,
+    'STREAMS',
+    ...channels.map((channel) => keys.stream(channel)),
+    ...channels.map((channel) => positions.get(channel) as string),
+  ];
 }
 
 export function toStoredEvents(reply: RedisReply): StoredEvent[] {
