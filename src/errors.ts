@@ -7,7 +7,8 @@ export type EdgeSSEErrorCode =
   | 'INVALID_CURSOR'
   | 'INVALID_OPTION'
   | 'BACKEND_UNAVAILABLE'
-  | 'BACKEND_ERROR';
+  | 'BACKEND_ERROR'
+  | 'REQUEST_BUDGET';
 
 /** Every error edge-sse throws on purpose; the message says what to fix. */
 export class EdgeSSEError extends Error {

@@ -2,7 +2,7 @@ import type { Backend } from './backends/types.js';
 import { channelsFromUrl } from './channels.js';
 import { type CorsOption, corsHeaders, preflightHeaders } from './cors.js';
 import { parseCursor } from './cursor.js';
-import { ValidationError, invalidOption } from './errors.js';
+import { BackendError, ValidationError, invalidOption } from './errors.js';
 import { Hub } from './hub.js';
 import { wholeNumber } from './options.js';
 import { type CloseReason, Session } from './session.js';
@@ -37,6 +37,12 @@ export interface StreamHandlerOptions {
    * on Cloudflare Workers, which forbids one request using another request's I/O).
    */
   shareReaders?: boolean;
+  /**
+   * Most requests to the store one stream may make before it ends (the client resumes at once,
+   * losing nothing). For platforms that cap subrequests, such as Cloudflare Workers (50 on the
+   * Free plan). Counts what the stream reads for itself: everything when readers are not shared.
+   */
+  maxRequests?: number;
   /** Called when a stream ends, with why. */
   onClose?: (reason: CloseReason, error?: unknown) => void;
 }
@@ -83,6 +89,7 @@ function resolveOptions(options: StreamHandlerOptions) {
     retryMs: wholeNumber('retryMs', options.retryMs, 1000, 0),
     backendRetryMs: wholeNumber('backendRetryMs', options.backendRetryMs, 5000, 0),
     maxQueuedBytes: wholeNumber('maxQueuedBytes', options.maxQueuedBytes, 1024 * 1024, 1024),
+    maxRequests: wholeNumber('maxRequests', options.maxRequests, Infinity, 2, Infinity),
     shareReaders: (options.shareReaders ?? !isCloudflareWorkers()) && options.backend.shareable,
   };
 }
@@ -115,10 +122,12 @@ async function openStream(
   channels: string[],
   resumeFrom: string[] | undefined,
 ): Promise<Response> {
-  const hub = settings.shareReaders ? sharedHub(settings.backend) : new Hub(settings.backend);
+  const onRequest = requestBudget(settings.maxRequests);
+  const hub = settings.shareReaders ? sharedHub(settings.backend) : new Hub(settings.backend, { onRequest });
   const session = new Session({
     ...settings,
     hub,
+    onRequest,
     channels,
     resumeFrom,
     durationMs: Math.round(settings.maxDurationMs * (0.8 + 0.2 * Math.random())),
@@ -135,6 +144,18 @@ async function openStream(
 
   await session.open();
   return new Response(session.stream, { headers: { ...STREAM_HEADERS, ...corsHeaders(settings.cors, request) } });
+}
+
+/** Counts a stream's requests; refuses the one past the budget, which ends the stream. */
+function requestBudget(maxRequests: number): (() => void) | undefined {
+  if (maxRequests === Infinity) return undefined;
+  let spent = 0;
+  return () => {
+    if (spent >= maxRequests) {
+      throw new BackendError('REQUEST_BUDGET', `This stream made its ${maxRequests} requests (option maxRequests)`);
+    }
+    spent++;
+  };
 }
 
 function sharedHub(backend: Backend): Hub {

@@ -1,5 +1,5 @@
 import type { BackendError } from './errors.js';
-import type { Backend, LiveFeed, StoredEvent } from './backends/types.js';
+import type { Backend, CallOptions, LiveFeed, StoredEvent } from './backends/types.js';
 
 /** A connection's view of the hub: live events per channel, or the end of the feed. */
 export interface HubListener {
@@ -23,7 +23,11 @@ export class Hub {
   private channels = new Map<string, ChannelState>();
   private feed: LiveFeed | undefined;
 
-  constructor(private backend: Backend) {}
+  /** `call` applies to every request the hub makes (a stream's own hub passes its request budget). */
+  constructor(
+    private backend: Backend,
+    private call: CallOptions = {},
+  ) {}
 
   /**
    * Registers `listener` on every channel and resolves to each channel's live position: the
@@ -67,7 +71,7 @@ export class Hub {
 
   /** Finds each channel's head in one round trip, then follows it from there. */
   private start(channels: readonly string[]): void {
-    const heads = this.backend.tail(channels, 0);
+    const heads = this.backend.tail(channels, 0, this.call);
     channels.forEach((channel, index) => {
       const state: ChannelState = { listeners: new Set(), position: '', ready: Promise.resolve() };
       state.ready = heads.then((tails) => {
@@ -82,10 +86,13 @@ export class Hub {
   }
 
   private liveFeed(): LiveFeed {
-    this.feed ??= this.backend.createFeed({
-      onEvents: (channel, events) => this.deliver(channel, events),
-      onError: (channel, error) => this.fail(channel, error),
-    });
+    this.feed ??= this.backend.createFeed(
+      {
+        onEvents: (channel, events) => this.deliver(channel, events),
+        onError: (channel, error) => this.fail(channel, error),
+      },
+      this.call,
+    );
     return this.feed;
   }
 

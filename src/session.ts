@@ -3,9 +3,9 @@ import { BackendError, EdgeSSEError, ValidationError } from './errors.js';
 import { encodeText, formatComment, formatEvent, formatRetry } from './frames.js';
 import type { HubListener, Hub } from './hub.js';
 import { ZERO_ID, compareIds, maxId } from './ids.js';
-import type { Backend, ChannelRead, StoredEvent } from './backends/types.js';
+import type { Backend, CallOptions, ChannelRead, StoredEvent } from './backends/types.js';
 
-export type CloseReason = 'client' | 'deadline' | 'backend' | 'slow-client' | 'server';
+export type CloseReason = 'client' | 'deadline' | 'backend' | 'budget' | 'slow-client' | 'server';
 
 export interface SessionOptions {
   backend: Backend;
@@ -22,6 +22,8 @@ export interface SessionOptions {
   durationMs: number;
   maxQueuedBytes: number;
   readBatch: number;
+  /** Called before each request this stream makes itself; throws once the budget is spent. */
+  onRequest?: () => void;
   onClose?: (reason: CloseReason, error?: unknown) => void;
 }
 
@@ -145,9 +147,7 @@ export class Session implements HubListener {
 
   /** The newest events as of now, then live ones after them (which the hub has been buffering). */
   private async replayNewest(livePositions: string[]): Promise<void> {
-    const tails = await this.options.backend.tail(this.options.channels, this.options.replay, {
-      signal: this.aborter.signal,
-    });
+    const tails = await this.options.backend.tail(this.options.channels, this.options.replay, this.callOptions());
     this.sent = livePositions.map(() => ZERO_ID);
     this.sendMerged(tails.map((tail) => tail.events));
     this.sent = this.sent.map((sent, index) => maxId(sent, livePositions[index] as string));
@@ -158,7 +158,7 @@ export class Session implements HubListener {
       channel: this.options.channels[index] as string,
       after: this.sent[index] as string,
     }));
-    return this.options.backend.read(requests, this.options.readBatch, { signal: this.aborter.signal });
+    return this.options.backend.read(requests, this.options.readBatch, this.callOptions());
   }
 
   /** Sends batch after batch until every channel is exhausted, waiting for the client to keep up. */
@@ -262,9 +262,20 @@ export class Session implements HubListener {
     }, delay);
   }
 
-  /** Ends the stream with a longer `retry:` so clients come back after the outage, from their cursor. */
+  private callOptions(): CallOptions {
+    return { signal: this.aborter.signal, onRequest: this.options.onRequest };
+  }
+
+  /**
+   * Ends the stream so the client resumes from its cursor: right away when the stream spent its
+   * request budget, after a longer `retry:` when the backend failed.
+   */
   private endWithRetry(error: unknown): void {
     if (this.closed) return;
+    if (error instanceof EdgeSSEError && error.code === 'REQUEST_BUDGET') {
+      this.writeText(formatComment('request budget spent'));
+      return this.close('budget');
+    }
     const jitter = Math.round(this.options.backendRetryMs * Math.random() * 0.5);
     this.writeText(formatRetry(this.options.backendRetryMs + jitter).slice(0, -1) + formatComment('backend unavailable'));
     const backendError =

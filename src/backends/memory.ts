@@ -1,6 +1,7 @@
 import { ZERO_ID, compareIds } from '../ids.js';
 import type {
   Backend,
+  CallOptions,
   ChannelRead,
   ChannelTail,
   FeedListener,
@@ -85,6 +86,11 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
     return log;
   }
 
+  function countRequest(call: CallOptions | undefined): void {
+    call?.onRequest?.();
+    requests++;
+  }
+
   const store = {
     read: (channel: string, after: string, limit: number): ChannelRead =>
       existingLog(channel)?.read(after, limit) ?? { events: [], head: ZERO_ID },
@@ -93,19 +99,19 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
   return {
     name: 'memory',
     shareable: true,
-    async append(events: readonly NewEvent[], retention: Retention) {
-      requests++;
+    async append(events: readonly NewEvent[], retention: Retention, call?: CallOptions) {
+      countRequest(call);
       const ids = events.map((event) => logFor(event.channel).append(event, retention, now()));
       const channels = new Set(events.map((event) => event.channel));
       for (const feed of feeds) for (const channel of channels) feed.notify(channel);
       return ids;
     },
-    async read(readRequests: readonly ReadRequest[], limit: number) {
-      requests++;
+    async read(readRequests: readonly ReadRequest[], limit: number, call?: CallOptions) {
+      countRequest(call);
       return readRequests.map(({ channel, after }) => store.read(channel, after, limit));
     },
-    async tail(channels: readonly string[], count: number): Promise<ChannelTail[]> {
-      requests++;
+    async tail(channels: readonly string[], count: number, call?: CallOptions): Promise<ChannelTail[]> {
+      countRequest(call);
       return channels.map((channel) => {
         const log = existingLog(channel);
         if (!log) return { head: ZERO_ID, events: [] };

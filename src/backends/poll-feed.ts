@@ -1,7 +1,7 @@
 import { BackendError } from '../errors.js';
 import { compareIds } from '../ids.js';
 import { type KeySpace, type RedisTransport, backendFailure, fromXread, xreadCommand } from './redis-streams.js';
-import type { FeedListener, LiveFeed, StoredEvent } from './types.js';
+import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from './types.js';
 
 export interface PollTiming {
   /** The interval right after news. */
@@ -28,6 +28,7 @@ export class PollFeed implements LiveFeed {
     private keys: KeySpace,
     private listener: FeedListener,
     private timing: PollTiming,
+    private call: CallOptions = {},
   ) {
     this.interval = timing.minIntervalMs;
   }
@@ -66,6 +67,7 @@ export class PollFeed implements LiveFeed {
     try {
       const [reply] = await this.transport.pipeline([xreadCommand(this.keys, asked, this.timing.batch)], {
         signal: aborter.signal,
+        onRequest: this.call.onRequest,
       });
       if (aborter.signal.aborted) return;
       if (reply instanceof Error) throw backendFailure(reply);

@@ -172,7 +172,7 @@ export interface StreamsBackendOptions {
   transport: RedisTransport;
   keys: KeySpace;
   shareable: boolean;
-  createFeed(listener: FeedListener): LiveFeed;
+  createFeed(listener: FeedListener, options?: CallOptions): LiveFeed;
   requests(): number;
   close(): Promise<void>;
 }
@@ -210,7 +210,7 @@ export function streamsBackend(options: StreamsBackendOptions): Backend {
         return { head: newestFirst[0]?.id ?? ZERO_ID, events: count > 0 ? newestFirst.reverse() : [] };
       });
     },
-    createFeed: (listener) => options.createFeed(listener),
+    createFeed: (listener, call) => options.createFeed(listener, call),
     stats: () => ({ requests: options.requests() }),
     close: () => options.close(),
   };

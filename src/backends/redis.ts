@@ -20,7 +20,7 @@ import {
   streamsBackend,
   xreadCommand,
 } from './redis-streams.js';
-import type { Backend, FeedListener, LiveFeed, StoredEvent } from './types.js';
+import type { Backend, CallOptions, FeedListener, LiveFeed, StoredEvent } from './types.js';
 
 export interface RedisBackendOptions {
   /** `redis://…` / `rediss://…`; defaults to REDIS_URL, then redis://127.0.0.1:6379. */
@@ -49,8 +49,8 @@ export function redisBackend(options: RedisBackendOptions = {}): Backend {
     transport,
     keys,
     shareable: true,
-    createFeed(listener) {
-      const feed = new BlockingFeed(commands, transport, keys, listener, blockMs, () => feeds.delete(feed));
+    createFeed(listener, call) {
+      const feed = new BlockingFeed(commands, transport, keys, listener, blockMs, () => feeds.delete(feed), call);
       feeds.add(feed);
       return feed;
     },
@@ -89,7 +89,8 @@ class IORedisTransport implements RedisTransport {
     private url: string,
   ) {}
 
-  async pipeline(commands: RedisCommand[]): Promise<(RedisReply | Error)[]> {
+  async pipeline(commands: RedisCommand[], options: CallOptions = {}): Promise<(RedisReply | Error)[]> {
+    options.onRequest?.();
     this.requests++;
     let results: [Error | null, unknown][] | null;
     try {
@@ -153,6 +154,7 @@ class BlockingFeed implements LiveFeed {
     private listener: FeedListener,
     private blockMs: number,
     private onClose: () => void,
+    private call: CallOptions = {},
   ) {}
 
   follow(channel: string, after: string): void {
@@ -182,6 +184,7 @@ class BlockingFeed implements LiveFeed {
         const connection = await this.blockingConnection();
         this.reading = asked;
         const [name, ...args] = xreadCommand(this.keys, asked, READ_BATCH, this.blockMs);
+        this.call.onRequest?.();
         const reply = await connection.call(String(name), ...args);
         this.reading = undefined;
         this.transport.requests++;

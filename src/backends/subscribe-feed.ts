@@ -1,7 +1,7 @@
 import { BackendError } from '../errors.js';
 import { compareIds } from '../ids.js';
 import { type KeySpace, type RedisReply, backendFailure, readAfterCommand, toStoredEvents } from './redis-streams.js';
-import type { FeedListener, LiveFeed, StoredEvent } from './types.js';
+import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from './types.js';
 import type { UpstashRest } from './upstash-rest.js';
 
 /**
@@ -16,11 +16,12 @@ export class SubscribeFeed implements LiveFeed {
     private keys: KeySpace,
     private listener: FeedListener,
     private batch: number,
+    private call: CallOptions = {},
   ) {}
 
   follow(channel: string, after: string): void {
     this.watches.get(channel)?.stop();
-    const watch = new ChannelWatch(channel, after, this.rest, this.keys, this.batch, {
+    const watch = new ChannelWatch(channel, after, this.rest, this.keys, this.batch, this.call, {
       onEvents: (events) => this.listener.onEvents(channel, events),
       onError: (error) => {
         this.watches.delete(channel);
@@ -57,6 +58,7 @@ class ChannelWatch {
     private rest: UpstashRest,
     private keys: KeySpace,
     private batch: number,
+    private call: CallOptions,
     private report: { onEvents(events: StoredEvent[]): void; onError(error: BackendError): void },
   ) {}
 
@@ -81,7 +83,7 @@ class ChannelWatch {
   }
 
   private async listen(): Promise<void> {
-    const body = await this.rest.subscribe(this.keys.notify(this.channel), this.aborter.signal);
+    const body = await this.rest.subscribe(this.keys.notify(this.channel), this.options());
     const decoder = new TextDecoder();
     const reader = body.getReader();
     let buffered = '';
@@ -115,7 +117,7 @@ class ChannelWatch {
       while (more && !this.aborter.signal.aborted) {
         this.wokenWhileReading = false;
         const command = readAfterCommand(this.keys, this.channel, this.position, this.batch);
-        const [reply] = await this.rest.pipeline([command], { signal: this.aborter.signal });
+        const [reply] = await this.rest.pipeline([command], this.options());
         if (this.aborter.signal.aborted) return;
         if (reply instanceof Error) throw backendFailure(reply);
         const events = toStoredEvents(reply as RedisReply).filter((event) => compareIds(event.id, this.position) > 0);
@@ -130,6 +132,10 @@ class ChannelWatch {
     } finally {
       this.reading = false;
     }
+  }
+
+  private options(): CallOptions {
+    return { signal: this.aborter.signal, onRequest: this.call.onRequest };
   }
 
   private fail(error: unknown): void {

@@ -54,6 +54,11 @@ export interface ChannelTail {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /**
+   * Called before each request to the store; throwing refuses the request (a stream's
+   * `maxRequests` budget does this with a REQUEST_BUDGET error).
+   */
+  onRequest?: () => void;
 }
 
 /** Receives what a live feed reads, in order per channel. */
@@ -94,7 +99,8 @@ export interface Backend {
   read(requests: readonly ReadRequest[], limit: number, options?: CallOptions): Promise<ChannelRead[]>;
   /** The head of each channel and its newest `count` events (0 for just the head), in one round trip. */
   tail(channels: readonly string[], count: number, options?: CallOptions): Promise<ChannelTail[]>;
-  createFeed(listener: FeedListener): LiveFeed;
+  /** `options` apply to every request the feed makes (its signal and request meter). */
+  createFeed(listener: FeedListener, options?: CallOptions): LiveFeed;
   stats(): BackendStats;
   /** Releases connections; the backend is unusable afterwards. */
   close(): Promise<void>;

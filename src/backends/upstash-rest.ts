@@ -20,7 +20,7 @@ export class UpstashRest implements RedisTransport {
   }
 
   async pipeline(commands: RedisCommand[], options: CallOptions = {}): Promise<(RedisReply | Error)[]> {
-    const response = await this.post('/pipeline', JSON.stringify(commands), options.signal);
+    const response = await this.post('/pipeline', JSON.stringify(commands), options);
     const body = (await response.json()) as { result?: RedisReply; error?: string }[];
     if (!Array.isArray(body) || body.length !== commands.length) {
       throw new BackendError('BACKEND_ERROR', `${this.base}/pipeline answered with something other than ${commands.length} replies`);
@@ -29,14 +29,15 @@ export class UpstashRest implements RedisTransport {
   }
 
   /** Opens a pub/sub stream; resolves once the server answered (the body is SSE). */
-  async subscribe(channel: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  async subscribe(channel: string, options: CallOptions): Promise<ReadableStream<Uint8Array>> {
     // Like @upstash/redis, the channel goes into the path as is (channel names are URL-safe).
-    const response = await this.post(`/subscribe/${channel}`, '[]', signal, { Accept: 'text/event-stream' });
+    const response = await this.post(`/subscribe/${channel}`, '[]', options, { Accept: 'text/event-stream' });
     if (!response.body) throw new BackendError('BACKEND_ERROR', 'The subscription response has no body');
     return response.body;
   }
 
-  private async post(path: string, body: string, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<Response> {
+  private async post(path: string, body: string, { signal, onRequest }: CallOptions, headers: Record<string, string> = {}): Promise<Response> {
+    onRequest?.();
     this.requests++;
     let response: Response;
     try {

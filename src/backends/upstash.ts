@@ -58,8 +58,10 @@ export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
     transport: rest,
     keys,
     shareable: options.shareable ?? !isCloudflareWorkers(),
-    createFeed: (listener) =>
-      mode === 'poll' ? new PollFeed(rest, keys, listener, timing) : new SubscribeFeed(rest, keys, listener, READ_BATCH),
+    createFeed: (listener, call) =>
+      mode === 'poll'
+        ? new PollFeed(rest, keys, listener, timing, call)
+        : new SubscribeFeed(rest, keys, listener, READ_BATCH, call),
     requests: () => rest.requests,
     close: async () => undefined,
   });
