@@ -1,0 +1,194 @@
+import { Redis as UpstashRedis } from '@upstash/redis';
+import { Redis as IORedis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Bridge, createBridge } from '../src/bridge/index.js';
+import { redisBackend } from '../src/backends/redis.js';
+import { upstashBackend } from '../src/backends/upstash.js';
+import { type CloseReason, EdgeSSEError, createSSE } from '../src/index.js';
+import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';
+import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
+
+const TOKEN = 'upstash-test-token';
+let bridge: Bridge;
+const prefixes: string[] = [];
+
+function freshPrefix(): string {
+  const prefix = uniquePrefix('upstash');
+  prefixes.push(prefix);
+  return prefix;
+}
+
+const ready = (reader: SSEReader) =>
+  reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready'), 'sse:ready');
+
+beforeAll(async () => {
+  bridge = await createBridge({ token: TOKEN });
+});
+
+afterAll(async () => {
+  await bridge.close();
+  const redis = new IORedis(REDIS_URL);
+  for (const prefix of prefixes) await deleteKeysWithPrefix(redis, prefix);
+  redis.disconnect();
+});
+
+describe('upstashBackend configuration', () => {
+  it('names the variables to set when nothing is configured', () => {
+    expect(() => upstashBackend({ env: {} })).toThrow(/UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN \(or KV_REST_API_URL and KV_REST_API_TOKEN\)/);
+    expect(() => upstashBackend({ env: {} })).toThrow(EdgeSSEError);
+  });
+
+  it('reads Upstash and Vercel KV variable names', () => {
+    expect(upstashBackend({ env: { UPSTASH_REDIS_REST_URL: 'https://x.upstash.io', UPSTASH_REDIS_REST_TOKEN: 't' } }).name).toBe('upstash');
+    expect(upstashBackend({ env: { KV_REST_API_URL: 'https://x.upstash.io', KV_REST_API_TOKEN: 't' } }).name).toBe('upstash');
+  });
+
+  it('refuses a bad URL, mode, prefix or client', () => {
+    expect(() => upstashBackend({ url: 'redis://x', token: 't' })).toThrow(/must start with https:\/\//);
+    expect(() => upstashBackend({ url: 'https://x', token: 't', mode: 'push' as never })).toThrow(/'subscribe' or 'poll'/);
+    expect(() => upstashBackend({ url: 'https://x', token: 't', prefix: '' })).toThrow(/prefix must be 1–64/);
+    expect(() => upstashBackend({ redis: {} })).toThrow(/must be an @upstash\/redis Redis client/);
+  });
+
+  it('takes the URL and token from an @upstash/redis client', async () => {
+    const redis = new UpstashRedis({ url: bridge.url, token: TOKEN });
+    const sse = createSSE({ backend: upstashBackend({ redis, prefix: freshPrefix() }) });
+    await expect(sse.sendEvent('x', 'via client')).resolves.toMatch(/^\d+-\d+$/);
+  });
+
+  it('rejects publishing with a typed error when the token is wrong', async () => {
+    const sse = createSSE({ backend: upstashBackend({ url: bridge.url, token: 'wrong', prefix: freshPrefix() }) });
+    await expect(sse.sendEvent('x', 1)).rejects.toThrow(/refused the token \(401\)/);
+  });
+});
+
+describe('upstashBackend on the wire', () => {
+  it('publishes with ONE HTTP request per sendEvent and per sendEvents batch', async () => {
+    const sse = createSSE({ backend: upstashBackend({ url: bridge.url, token: TOKEN, prefix: freshPrefix() }) });
+    const before = bridge.stats().requests;
+    await sse.sendEvent('one', { n: 1 }, { channel: 'a' });
+    expect(bridge.stats().requests - before).toBe(1);
+    await sse.sendEvents([
+      { type: 'a', data: 1, channel: 'a' },
+      { type: 'b', data: 2, channel: 'b' },
+      { type: 'c', data: 3, channel: 'c' },
+    ]);
+    expect(bridge.stats().requests - before).toBe(2);
+  });
+
+  it('stores plain Redis Streams that @upstash/redis reads, and streams what it writes', async () => {
+    const prefix = freshPrefix();
+    const sse = createSSE({ backend: upstashBackend({ url: bridge.url, token: TOKEN, prefix }) });
+    const redis = new UpstashRedis({ url: bridge.url, token: TOKEN });
+    const id = await sse.sendEvent('greeting', { hello: 'wörld' }, { channel: 'interop' });
+    const entries = await redis.xrange(`${prefix}interop`, '-', '+');
+    // @upstash/redis deserialises JSON-looking values by default.
+    expect(entries).toEqual({ [id]: { type: 'greeting', data: { hello: 'wörld' }, json: 1 } });
+
+    const reader = new SSEReader(await sse.handler(streamRequest('?channel=interop', { 'Last-Event-ID': id })));
+    const written = await redis.xadd(`${prefix}interop`, '*', { type: 'note', data: 'from @upstash/redis' });
+    await reader.waitForMessages(1);
+    expect(reader.messages[0]).toEqual({ id: written, event: 'note', data: 'from @upstash/redis' });
+    await reader.cancel();
+  });
+
+  it('serves the same channels as the TCP backend: same keys, same ids', async () => {
+    const prefix = freshPrefix();
+    const overHttp = createSSE({ backend: upstashBackend({ url: bridge.url, token: TOKEN, prefix }) });
+    const overTcp = createSSE({ backend: redisBackend({ url: REDIS_URL, prefix }) });
+    try {
+      const httpReader = new SSEReader(await overHttp.handler(streamRequest('?channel=both')));
+      const tcpReader = new SSEReader(await overTcp.handler(streamRequest('?channel=both')));
+      await Promise.all([ready(httpReader), ready(tcpReader)]);
+      const first = await overTcp.sendEvent('n', 'from tcp', { channel: 'both' });
+      const second = await overHttp.sendEvent('n', 'from http', { channel: 'both' });
+      await Promise.all([httpReader.waitForMessages(2), tcpReader.waitForMessages(2)]);
+      for (const reader of [httpReader, tcpReader]) {
+        expect(reader.messages.map((m) => [m.id, m.data])).toEqual([
+          [first, 'from tcp'],
+          [second, 'from http'],
+        ]);
+        await reader.cancel();
+      }
+    } finally {
+      await overTcp.backend.close();
+    }
+  });
+});
+
+describe('upstashBackend cost', () => {
+  for (const mode of ['subscribe', 'poll'] as const) {
+    it(`shares one reader per channel between connections (${mode})`, async () => {
+      const backend = upstashBackend({ url: bridge.url, token: TOKEN, prefix: freshPrefix(), mode, pollIntervalMs: 400 });
+      const sse = createSSE({ backend });
+      await waitUntil(() => bridge.stats().openSubscriptions === 0); // earlier tests' streams are gone
+      const { subscriptions, openSubscriptions } = bridge.stats();
+      const readers = await Promise.all(Array.from({ length: 20 }, async () => new SSEReader(await sse.handler(streamRequest('?channel=shared')))));
+      await Promise.all(readers.map(ready));
+      await sleep(1500);
+      const idleStart = bridge.stats().requests;
+      await sleep(2000);
+      const idleRequests = bridge.stats().requests - idleStart;
+      if (mode === 'subscribe') {
+        expect(bridge.stats().subscriptions - subscriptions).toBe(1);
+        expect(bridge.stats().openSubscriptions - openSubscriptions).toBe(1);
+        expect(idleRequests).toBe(0);
+      } else {
+        // One XREAD per 400 ms for all 20 connections, not one each.
+        expect(idleRequests).toBeGreaterThanOrEqual(3);
+        expect(idleRequests).toBeLessThanOrEqual(7);
+      }
+      await sse.sendEvent('n', 'to all', { channel: 'shared' });
+      await Promise.all(readers.map((reader) => reader.waitForMessages(1)));
+      await Promise.all(readers.map((reader) => reader.cancel()));
+      await waitUntil(() => bridge.stats().openSubscriptions === openSubscriptions);
+    });
+  }
+
+  it('ends a stream that spent maxRequests; the client resumes with nothing lost', async () => {
+    const reasons: CloseReason[] = [];
+    const backend = upstashBackend({ url: bridge.url, token: TOKEN, prefix: freshPrefix(), mode: 'poll', pollIntervalMs: 100 });
+    const sse = createSSE({ backend, shareReaders: false, maxRequests: 5, onClose: (reason) => reasons.push(reason) });
+    const received: string[] = [];
+    let cursor: string | undefined;
+    const first = new SSEReader(await sse.handler(streamRequest('?channel=budget')));
+    await ready(first);
+    const publishing = (async () => {
+      for (let n = 0; n < 10; n++) {
+        await sse.sendEvent('n', String(n), { channel: 'budget' });
+        await sleep(60);
+      }
+    })();
+    await first.waitForEnd();
+    received.push(...first.messages.map((m) => m.data));
+    cursor = first.lastId;
+    for (let attempt = 0; attempt < 50 && received.length < 10; attempt++) {
+      const reader = new SSEReader(await sse.handler(streamRequest('?channel=budget', { 'Last-Event-ID': cursor! })));
+      await reader.waitForEnd();
+      received.push(...reader.messages.map((m) => m.data));
+      cursor = reader.lastId ?? cursor;
+    }
+    await publishing;
+    expect(received).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(reasons.every((reason) => reason === 'budget')).toBe(true);
+    expect(first.comments).toContain('request budget spent');
+  });
+
+  it('stops every request of a stream that reads for itself once its client leaves', async () => {
+    for (const mode of ['subscribe', 'poll'] as const) {
+      const backend = upstashBackend({ url: bridge.url, token: TOKEN, prefix: freshPrefix(), mode, pollIntervalMs: 100 });
+      const sse = createSSE({ backend, shareReaders: false });
+      const openBefore = bridge.stats().openSubscriptions;
+      const abort = new AbortController();
+      const reader = new SSEReader(await sse.handler(streamRequest('?channel=leave', {}, abort.signal)));
+      await ready(reader);
+      await sleep(300);
+      abort.abort();
+      await reader.waitForEnd();
+      await waitUntil(() => bridge.stats().openSubscriptions === openBefore);
+      const after = bridge.stats().requests;
+      await sleep(500);
+      expect(bridge.stats().requests).toBe(after);
+    }
+  });
+});
