@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { Redis } from '@upstash/redis';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { createBridge, type Bridge } from '../src/bridge/index.js';
 import { parseBridgeArgs } from '../src/bridge/args.js';
 import { singleLine } from '../src/bridge/subscribe.js';
 import { deleteKeysWithPrefix, REDIS_URL, uniquePrefix } from './helpers/redis.js';
+import { type OwnRedis, startOwnRedis } from './helpers/redis-server.js';
 
 const TOKEN = 'test-token-which-is-secret';
 
@@ -411,39 +411,22 @@ describe('allowlist options', () => {
 });
 
 describe('when Redis goes away', () => {
-  let server: ChildProcess | undefined;
+  let server: OwnRedis | undefined;
 
-  afterEach(() => {
-    server?.kill('SIGKILL');
+  afterEach(async () => {
+    await server?.dispose();
   });
 
-  async function freePort(): Promise<number> {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as { port: number };
-    await new Promise((resolve) => probe.close(resolve));
-    return port;
-  }
-
-  async function startRedis(port: number): Promise<ChildProcess> {
-    const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'pipe' });
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    await expect.poll(() => output, { timeout: 5000 }).toMatch(/Ready to accept connections/);
-    return child;
-  }
-
   it('answers 502 quickly and recovers without a restart', async () => {
-    const port = await freePort();
-    server = await startRedis(port);
-    const own = await createBridge({ token: TOKEN, redis: `redis://127.0.0.1:${port}` });
+    server = await startOwnRedis();
+    const { port } = server;
+    const own = await createBridge({ token: TOKEN, redis: server.url });
     try {
       expect((await post('/', ['SET', 'k', 'v'], {}, own.url)).json).toEqual({ result: 'OK' });
       const stream = await fetch(`${own.url}/subscribe/ch`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` }, body: '[]' });
       const streamText = stream.text();
 
-      server.kill('SIGKILL');
-      await once(server, 'exit');
+      await server.kill();
       expect(await streamText).toBe('data: subscribe,ch,1\n\n'); // the stream ends with Redis
 
       for (const [path, body] of [['/', ['GET', 'k']], ['/pipeline', [['GET', 'k']]], ['/multi-exec', [['GET', 'k']]]] as const) {
@@ -456,7 +439,7 @@ describe('when Redis goes away', () => {
       const subscribeDown = await post('/subscribe/ch', [], {}, own.url);
       expect(subscribeDown.status).toBe(502);
 
-      server = await startRedis(port);
+      await server.start();
       await expect.poll(async () => (await post('/', ['SET', 'k', 'back'], {}, own.url)).json, { timeout: 5000 }).toEqual({ result: 'OK' });
       expect((await post('/multi-exec', [['GET', 'k']], {}, own.url)).json).toEqual([{ result: 'back' }]);
     } finally {
