@@ -1,0 +1,41 @@
+/**
+ * `npm run bench [-- name...]`: runs the benchmarks in one process and prints one table each.
+ * Heap figures need gc: `node --expose-gc --import tsx bench/run.ts`; without the flag, stats.ts
+ * enables it at run time.
+ */
+import { cpus } from 'node:os';
+import { gcSource } from './stats.js';
+
+type Benchmark = () => Promise<{ run: () => Promise<void> }>;
+
+const BENCHMARKS: Record<string, Benchmark> = {
+  frames: () => import('./frames.js'),
+  fanout: () => import('./fanout.js'),
+};
+
+function selected(args: readonly string[]): string[] {
+  const names = args.filter((arg) => !arg.startsWith('-'));
+  const unknown = names.filter((name) => !(name in BENCHMARKS));
+  if (unknown.length > 0) {
+    throw new Error(`Unknown benchmark(s): ${unknown.join(', ')}. Available: ${Object.keys(BENCHMARKS).join(', ')}`);
+  }
+  return names.length > 0 ? names : Object.keys(BENCHMARKS);
+}
+
+async function main(): Promise<void> {
+  const names = selected(process.argv.slice(2));
+  console.log(
+    `edge-sse benchmarks — ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ` +
+      `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, gc: ${gcSource === 'none' ? 'unavailable (no heap figures)' : gcSource}`,
+  );
+  for (const name of names) {
+    const started = performance.now();
+    await (await BENCHMARKS[name]!()).run();
+    console.log(`\n(${name}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
