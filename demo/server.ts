@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Backend, type SSE, type SSEOptions, ValidationError, createSSE } from '../src/index.ts';
 import { type RunningServer, serve } from '../src/node.ts';
-import { pickBackend } from './backend.ts';
+import { bridgedBackend, pickBackend } from './backend.ts';
 
 export interface DemoOptions {
   /** 0 picks a free port. Default 3000. */
@@ -133,10 +133,15 @@ function portFromEnv(value: string | undefined): number {
 }
 
 async function main(): Promise<void> {
-  const demo = await startDemo({ port: portFromEnv(process.env.PORT), hostname: process.env.HOST || undefined });
-  console.log(`edge-sse demo on ${demo.url} (backend: ${demo.backend.name})`);
+  const bridged = process.argv.includes('--bridge') ? await bridgedBackend() : undefined;
+  const demo = await startDemo({
+    port: portFromEnv(process.env.PORT),
+    hostname: process.env.HOST || undefined,
+    backend: bridged?.backend,
+  });
+  console.log(`edge-sse demo on ${demo.url} (backend: ${bridged?.describe ?? demo.backend.name})`);
   const shutDown = () => {
-    demo.close().then(
+    Promise.all([demo.close(), bridged?.backend.close(), bridged?.bridge.close()]).then(
       () => process.exit(0),
       () => process.exit(1),
     );

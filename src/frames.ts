@@ -13,13 +13,16 @@ export interface SSEFrame {
 }
 
 const LINE_BREAK = /\r\n|\r|\n/;
-const FORBIDDEN_IN_ID = /[\r\n\0]/;
 
-export function formatEvent(frame: SSEFrame): string {
-  let text = '';
-  if (frame.id !== undefined) text += `id: ${assertFieldValue(frame.id, 'id', FORBIDDEN_IN_ID)}\n`;
-  if (frame.event !== undefined) text += `event: ${assertFieldValue(frame.event, 'event', LINE_BREAK)}\n`;
-  return text + formatData(frame.data) + '\n';
+function hasLineBreak(text: string): boolean {
+  return text.indexOf('\n') !== -1 || text.indexOf('\r') !== -1;
+}
+
+/** One template string, and `indexOf` rather than regexes: twice as fast as before (bench/README.md). */
+export function formatEvent({ id, event, data }: SSEFrame): string {
+  const idLine = id === undefined ? '' : `id: ${assertId(id)}\n`;
+  const eventLine = event === undefined ? '' : `event: ${assertSingleLine(event, 'event')}\n`;
+  return `${idLine}${eventLine}${formatData(data)}\n`;
 }
 
 /**
@@ -27,7 +30,7 @@ export function formatEvent(frame: SSEFrame): string {
  * payload that starts with a space keeps it (the parser strips exactly one).
  */
 export function formatData(data: string): string {
-  if (!LINE_BREAK.test(data)) return `data: ${data}\n`;
+  if (!hasLineBreak(data)) return `data: ${data}\n`;
   return data
     .split(LINE_BREAK)
     .map((line) => `data: ${line}\n`)
@@ -36,7 +39,7 @@ export function formatData(data: string): string {
 
 /** Comments are ignored by clients; they keep proxies and load balancers from closing the stream. */
 export function formatComment(text = ''): string {
-  if (!LINE_BREAK.test(text)) return `: ${text}\n\n`;
+  if (!hasLineBreak(text)) return `: ${text}\n\n`;
   return (
     text
       .split(LINE_BREAK)
@@ -58,7 +61,12 @@ export function encodeText(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
-function assertFieldValue(value: string, field: string, forbidden: RegExp): string {
-  if (forbidden.test(value)) throw new RangeError(`SSE ${field} must not contain a line break or NUL`);
+function assertId(id: string): string {
+  if (hasLineBreak(id) || id.indexOf('\0') !== -1) throw new RangeError('SSE id must not contain a line break or NUL');
+  return id;
+}
+
+function assertSingleLine(value: string, field: string): string {
+  if (hasLineBreak(value)) throw new RangeError(`SSE ${field} must not contain a line break`);
   return value;
 }

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { pickBackend } from '../demo/backend.ts';
 import { type DemoOptions, type RunningDemo, startDemo } from '../demo/server.ts';
 import { memoryBackend } from '../src/index.ts';
+import { SSEReader } from './helpers/sse.ts';
 
 const running: RunningDemo[] = [];
 const sources: EventSource[] = [];
@@ -187,10 +188,45 @@ describe('demo server', () => {
     expect(pickBackend({}).name).toBe('memory');
   });
 
+  it('pickBackend picks Upstash (or Vercel KV) REST variables first, then REDIS_URL', async () => {
+    const rest = { UPSTASH_REDIS_REST_URL: 'https://x.upstash.io', UPSTASH_REDIS_REST_TOKEN: 't' };
+    expect(pickBackend({ ...rest, REDIS_URL: 'redis://127.0.0.1:6379' }).name).toBe('upstash');
+    expect(pickBackend({ KV_REST_API_URL: 'https://x.upstash.io', KV_REST_API_TOKEN: 't' }).name).toBe('upstash');
+    const tcp = pickBackend({ REDIS_URL: 'redis://127.0.0.1:6379' });
+    expect(tcp.name).toBe('redis');
+    await tcp.close();
+  });
+
+  it('npm run demo -- --bridge: the Upstash backend through a bridge over the local Redis', async () => {
+    const serverFile = fileURLToPath(new URL('../demo/server.ts', import.meta.url));
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0' };
+    delete env.UPSTASH_REDIS_REST_URL;
+    delete env.KV_REST_API_URL;
+    const child = spawn(process.execPath, ['--import', 'tsx', serverFile, '--bridge'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const [line] = (await once(child.stdout, 'data')) as [Buffer];
+      const match = /^edge-sse demo on (http:\/\/127\.0\.0\.1:\d+) \(backend: upstash via edge-sse-bridge at http:\/\/127\.0\.0\.1:\d+ → redis:\/\/127\.0\.0\.1:6379\)\n$/.exec(
+        line.toString(),
+      );
+      expect(match, line.toString()).not.toBeNull();
+      const channel = `demo-bridge-${Date.now()}`;
+      const stream = await fetch(`${match![1]}/stream?channel=${channel}`);
+      const reader = new SSEReader(stream);
+      await reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready'), 'sse:ready');
+      const sent = await fetch(`${match![1]}/send`, { method: 'POST', body: JSON.stringify({ type: 'greeting', data: 'via bridge', channel }) });
+      expect(sent.status).toBe(200);
+      await reader.waitForMessages(1);
+      expect(reader.messages[0]!.data).toBe('via bridge');
+      await reader.cancel();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('npm run demo: prints the URL and backend, serves, and exits cleanly on SIGTERM', async () => {
     const serverFile = fileURLToPath(new URL('../demo/server.ts', import.meta.url));
     const child = spawn(process.execPath, ['--import', 'tsx', serverFile], {
-      env: { ...process.env, PORT: '0' },
+      env: { ...process.env, PORT: '0', REDIS_URL: '', UPSTASH_REDIS_REST_URL: '', KV_REST_API_URL: '' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {
