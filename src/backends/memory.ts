@@ -69,6 +69,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
   const now = options.now ?? Date.now;
   const logs = new Map<string, ChannelLog>();
   const feeds = new Set<MemoryFeed>();
+  const claims = new Claims();
   let requests = 0;
 
   function existingLog(channel: string): ChannelLog | undefined {
@@ -123,12 +124,41 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
       feeds.add(feed);
       return feed;
     },
+    async claim(key: string, ttlSeconds: number, call?: CallOptions) {
+      countRequest(call);
+      return claims.claim(key, now() + ttlSeconds * 1000, now());
+    },
+    async release(key: string, call?: CallOptions) {
+      countRequest(call);
+      claims.release(key);
+    },
     stats: () => ({ requests }),
     async close() {
       for (const feed of feeds) feed.close();
       logs.clear();
     },
   };
+}
+
+/** Keys remembered until they expire; expired ones are swept as new ones arrive. */
+class Claims {
+  private expiries = new Map<string, number>();
+
+  claim(key: string, expiresAt: number, now: number): boolean {
+    const existing = this.expiries.get(key);
+    if (existing !== undefined && existing > now) return false;
+    if (this.expiries.size > 1000) this.sweep(now);
+    this.expiries.set(key, expiresAt);
+    return true;
+  }
+
+  release(key: string): void {
+    this.expiries.delete(key);
+  }
+
+  private sweep(now: number): void {
+    for (const [key, expiresAt] of this.expiries) if (expiresAt <= now) this.expiries.delete(key);
+  }
 }
 
 const FEED_BATCH = 1000;

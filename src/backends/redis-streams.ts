@@ -44,6 +44,11 @@ export class KeySpace {
     return this.prefix + channel;
   }
 
+  /** Keys of edge-sse's own; `#` cannot appear in a channel name, so these never collide with one. */
+  claim(key: string): string {
+    return `${this.prefix}#claim:${key}`;
+  }
+
   channelOf(key: string): string {
     return key.slice(this.prefix.length);
   }
@@ -211,6 +216,14 @@ export function streamsBackend(options: StreamsBackendOptions): Backend {
       });
     },
     createFeed: (listener, call) => options.createFeed(listener, call),
+    async claim(key: string, ttlSeconds: number, call?: CallOptions) {
+      const [reply] = await transport.pipeline([['SET', keys.claim(key), '1', 'NX', 'EX', ttlSeconds]], call);
+      return valueOf(reply) === 'OK';
+    },
+    async release(key: string, call?: CallOptions) {
+      const [reply] = await transport.pipeline([['DEL', keys.claim(key)]], call);
+      valueOf(reply);
+    },
     stats: () => ({ requests: options.requests() }),
     close: () => options.close(),
   };

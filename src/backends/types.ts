@@ -101,6 +101,13 @@ export interface Backend {
   tail(channels: readonly string[], count: number, options?: CallOptions): Promise<ChannelTail[]>;
   /** `options` apply to every request the feed makes (its signal and request meter). */
   createFeed(listener: FeedListener, options?: CallOptions): LiveFeed;
+  /**
+   * Remembers `key` for `ttlSeconds`: true the first time, false while it is remembered. For
+   * idempotent publishing (a webhook retried with the same message id publishes once).
+   */
+  claim(key: string, ttlSeconds: number, options?: CallOptions): Promise<boolean>;
+  /** Forgets a claimed key, so a publish that failed after its claim can be retried. */
+  release(key: string, options?: CallOptions): Promise<void>;
   stats(): BackendStats;
   /** Releases connections; the backend is unusable afterwards. */
   close(): Promise<void>;

@@ -186,6 +186,17 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       expect(received.filter((channel) => channel === b)).toHaveLength(2);
     });
 
+    it('claims a key once until it expires or is released', async () => {
+      const key = channelName('claim');
+      expect(await backend.claim(key, 1)).toBe(true);
+      expect(await backend.claim(key, 1)).toBe(false);
+      await backend.release(key);
+      expect(await backend.claim(key, 1)).toBe(true);
+      await sleep(1100);
+      expect(await backend.claim(key, 60)).toBe(true);
+      expect(await backend.claim(`${key}.other`, 60)).toBe(true);
+    });
+
     it('streams: resumes across many reconnects with nothing lost, nothing twice, in order', async () => {
       const channel = channelName('resume');
       const sse = createSSE({ backend, maxDurationMs: 60_000 });
