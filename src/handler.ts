@@ -5,16 +5,19 @@ import { parseCursor } from './cursor.js';
 import { BackendError, ValidationError, invalidOption } from './errors.js';
 import { Hub } from './hub.js';
 import { wholeNumber } from './options.js';
-import { type CloseReason, Session } from './session.js';
+import { type StreamHooks, StreamRegistry, type StreamStats } from './observe.js';
+import { Session } from './session.js';
 import { isCloudflareWorkers } from './runtime.js';
 
-/** Decides who may listen: `true`/nothing allows, `false` answers 403, a Response is sent as is. */
-export type Authorize = (
-  request: Request,
-  channels: string[],
-) => boolean | void | Response | Promise<boolean | void | Response>;
+/**
+ * Decides who may listen: `true`/nothing allows, `false` answers 403, a Response is sent as is,
+ * and `{ expiresAt }` (epoch ms) allows until then: the stream ends at that moment, and the client
+ * must come back with fresh credentials.
+ */
+export type Authorize = (request: Request, channels: string[]) => AuthorizeResult | Promise<AuthorizeResult>;
+export type AuthorizeResult = boolean | void | Response | { expiresAt: number };
 
-export interface StreamHandlerOptions {
+export interface StreamHandlerOptions extends StreamHooks {
   backend: Backend;
   authorize?: Authorize;
   /** Channels one connection may listen to (default 16). */
@@ -43,11 +46,13 @@ export interface StreamHandlerOptions {
    * Free plan). Counts what the stream reads for itself: everything when readers are not shared.
    */
   maxRequests?: number;
-  /** Called when a stream ends, with why. */
-  onClose?: (reason: CloseReason, error?: unknown) => void;
 }
 
-export type StreamHandler = (request: Request) => Promise<Response>;
+export interface StreamHandler {
+  (request: Request): Promise<Response>;
+  /** Open streams, live readers, timers, subscriptions, requests and deliveries, right now. */
+  stats(): StreamStats;
+}
 
 const READ_BATCH = 100;
 const sharedHubs = new WeakMap<Backend, Hub>();
@@ -61,7 +66,7 @@ const STREAM_HEADERS = {
 /** A fetch-style handler that streams the requested channels as server-sent events. */
 export function createStreamHandler(options: StreamHandlerOptions): StreamHandler {
   const settings = resolveOptions(options);
-  return async (request) => {
+  const handler = async (request: Request) => {
     try {
       return await handle(request, settings);
     } catch (error) {
@@ -69,6 +74,7 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
       throw error;
     }
   };
+  return Object.assign(handler, { stats: () => settings.registry.stats() });
 }
 
 type Settings = ReturnType<typeof resolveOptions>;
@@ -77,11 +83,14 @@ function resolveOptions(options: StreamHandlerOptions) {
   if (!options || typeof options.backend?.createFeed !== 'function') {
     throw invalidOption('createStreamHandler needs a backend, e.g. { backend: memoryBackend() }');
   }
+  const shareReaders = (options.shareReaders ?? !isCloudflareWorkers()) && options.backend.shareable;
+  const hub = shareReaders ? sharedHub(options.backend) : undefined;
   return {
+    hub,
+    registry: new StreamRegistry(options.backend, options, hub),
     backend: options.backend,
     authorize: options.authorize,
     cors: options.cors,
-    onClose: options.onClose,
     maxChannels: wholeNumber('maxChannels', options.maxChannels, 16, 1, 1000),
     replay: wholeNumber('replay', options.replay, 0, 0, 10_000),
     keepAliveMs: wholeNumber('keepAliveMs', options.keepAliveMs, 15_000, 100),
@@ -90,7 +99,6 @@ function resolveOptions(options: StreamHandlerOptions) {
     backendRetryMs: wholeNumber('backendRetryMs', options.backendRetryMs, 5000, 0),
     maxQueuedBytes: wholeNumber('maxQueuedBytes', options.maxQueuedBytes, 1024 * 1024, 1024),
     maxRequests: wholeNumber('maxRequests', options.maxRequests, Infinity, 2, Infinity),
-    shareReaders: (options.shareReaders ?? !isCloudflareWorkers()) && options.backend.shareable,
   };
 }
 
@@ -113,7 +121,8 @@ async function handle(request: Request, settings: Settings): Promise<Response> {
   if (verdict === false) {
     return errorResponse(403, `Not allowed to listen to ${channels.join(', ')}`, settings.cors, request);
   }
-  return openStream(request, settings, channels, cursor?.positions);
+  const expiresAt = typeof verdict === 'object' && verdict !== null ? verdict.expiresAt : undefined;
+  return openStream(request, settings, channels, cursor?.positions, expiresAt);
 }
 
 async function openStream(
@@ -121,24 +130,29 @@ async function openStream(
   settings: Settings,
   channels: string[],
   resumeFrom: string[] | undefined,
+  expiresAt: number | undefined,
 ): Promise<Response> {
   const onRequest = requestBudget(settings.maxRequests);
-  const hub = settings.shareReaders ? sharedHub(settings.backend) : new Hub(settings.backend, { onRequest });
+  const hub = settings.hub ?? new Hub(settings.backend, { onRequest });
+  const info = settings.registry.info(request, channels, resumeFrom !== undefined);
   const session = new Session({
     ...settings,
     hub,
     onRequest,
     channels,
     resumeFrom,
+    expiresAt,
     durationMs: Math.round(settings.maxDurationMs * (0.8 + 0.2 * Math.random())),
     readBatch: READ_BATCH,
     onClose: (reason, error) => {
       request.signal?.removeEventListener('abort', onAbort);
-      if (!settings.shareReaders) hub.close();
-      settings.onClose?.(reason, error);
+      if (hub !== settings.hub) hub.close();
+      settings.registry.closed(stream, reason, error);
     },
   });
+  const stream = { info, session, hub };
   const onAbort = () => session.close('client');
+  settings.registry.opened(stream);
   if (request.signal?.aborted) onAbort();
   else request.signal?.addEventListener('abort', onAbort, { once: true });
 

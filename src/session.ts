@@ -5,7 +5,9 @@ import type { HubListener, Hub } from './hub.js';
 import { ZERO_ID, compareIds, maxId } from './ids.js';
 import type { Backend, CallOptions, ChannelRead, StoredEvent } from './backends/types.js';
 
-export type CloseReason = 'client' | 'deadline' | 'backend' | 'budget' | 'slow-client' | 'server';
+/** Why a stream ended: the client left, its time or its access expired, the backend failed, it spent its
+ * request budget, its client stopped reading, or the server refused it. */
+export type CloseReason = 'client' | 'deadline' | 'expired' | 'backend' | 'budget' | 'slow-client' | 'server';
 
 export interface SessionOptions {
   backend: Backend;
@@ -20,6 +22,8 @@ export interface SessionOptions {
   keepAliveMs: number;
   /** Already jittered. */
   durationMs: number;
+  /** When the client's access ends (epoch ms), if it does. */
+  expiresAt?: number;
   maxQueuedBytes: number;
   readBatch: number;
   /** Called before each request this stream makes itself; throws once the budget is spent. */
@@ -51,6 +55,8 @@ export class Session implements HubListener {
   private deadline: ReturnType<typeof setTimeout> | undefined;
   private heartbeat: ReturnType<typeof setTimeout> | undefined;
   private resumeWriting: (() => void) | undefined;
+  /** Events written to this stream (control events excluded). */
+  delivered = 0;
   private aborter = new AbortController();
 
   constructor(private options: SessionOptions) {
@@ -224,6 +230,7 @@ export class Session implements HubListener {
       if (this.closed) return;
       if (compareIds(event.id, this.sent[channel] as string) <= 0) continue;
       this.sent[channel] = event.id;
+      this.delivered++;
       this.write(this.frameFor(event));
     }
   }
@@ -248,8 +255,16 @@ export class Session implements HubListener {
     this.writeText(formatEvent({ id: formatCursor(this.sent, true), event: type, data: JSON.stringify(data) }));
   }
 
+  /** Timers this stream holds: for checking that none outlives it. */
+  get timers(): number {
+    return this.closed ? 0 : Number(this.deadline !== undefined) + Number(this.heartbeat !== undefined);
+  }
+
   private startTimers(): void {
-    this.deadline = setTimeout(() => this.close('deadline'), this.options.durationMs);
+    const { durationMs, expiresAt } = this.options;
+    const untilExpiry = expiresAt === undefined ? Infinity : Math.max(0, expiresAt - Date.now());
+    const reason: CloseReason = untilExpiry < durationMs ? 'expired' : 'deadline';
+    this.deadline = setTimeout(() => this.close(reason), Math.min(durationMs, untilExpiry));
     this.scheduleHeartbeat(this.options.keepAliveMs);
   }
 

@@ -46,7 +46,7 @@ describe.each([
 
   it('ends open streams with a retry hint, refuses publishing with a typed error, and loses nothing', async () => {
     const reasons: CloseReason[] = [];
-    const sse = createSSE({ backend, backendRetryMs: 3000, onClose: (reason) => reasons.push(reason) });
+    const sse = createSSE({ backend, backendRetryMs: 3000, onDisconnect: (_, reason) => reasons.push(reason) });
     const reader = new SSEReader(await sse.handler(streamRequest('?channel=outage')));
     await reader.waitFor(() => reader.events.some((e) => e.event === 'sse:ready'), 'sse:ready');
     for (let n = 0; n < 3; n++) await sse.sendEvent('n', String(n), { channel: 'outage' });

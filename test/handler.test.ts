@@ -206,7 +206,7 @@ describe('createStreamHandler: timing', () => {
 
   it('ends the stream after 80–100% of maxDurationMs, with a retry hint sent up front', async () => {
     const reasons: CloseReason[] = [];
-    const sse = createSSE({ backend: memoryBackend(), maxDurationMs: 500, retryMs: 250, onClose: (r) => reasons.push(r) });
+    const sse = createSSE({ backend: memoryBackend(), maxDurationMs: 500, retryMs: 250, onDisconnect: (_, reason) => reasons.push(reason) });
     const started = Date.now();
     const reader = await open(sse);
     await reader.waitForEnd(2000);
@@ -222,7 +222,7 @@ describe('createStreamHandler: ending', () => {
   it('stops all backend work for a stream when its request is aborted', async () => {
     const { backend, calls } = spyBackend(memoryBackend());
     const reasons: CloseReason[] = [];
-    const sse = createSSE({ backend, shareReaders: false, onClose: (r) => reasons.push(r) });
+    const sse = createSSE({ backend, shareReaders: false, onDisconnect: (_, reason) => reasons.push(reason) });
     const abort = new AbortController();
     const reader = new SSEReader(await sse.handler(streamRequest('?channel=x', {}, abort.signal)));
     await ready(reader);
@@ -256,7 +256,7 @@ describe('createStreamHandler: ending', () => {
       },
     }).backend;
     const reasons: CloseReason[] = [];
-    const sse = createSSE({ backend: failing, backendRetryMs: 2000, onClose: (r) => reasons.push(r) });
+    const sse = createSSE({ backend: failing, backendRetryMs: 2000, onDisconnect: (_, reason) => reasons.push(reason) });
     const reader = await open(sse);
     await reader.waitForEnd();
     expect(reader.retries).toHaveLength(2);
@@ -268,7 +268,7 @@ describe('createStreamHandler: ending', () => {
 
   it('closes a live stream whose client stops reading once maxQueuedBytes is exceeded', async () => {
     const reasons: CloseReason[] = [];
-    const sse = createSSE({ backend: memoryBackend(), maxQueuedBytes: 4096, onClose: (r) => reasons.push(r) });
+    const sse = createSSE({ backend: memoryBackend(), maxQueuedBytes: 4096, onDisconnect: (_, reason) => reasons.push(reason) });
     const response = await sse.handler(streamRequest());
     await sleep(10);
     for (let n = 0; n < 10; n++) await sse.sendEvent('big', 'x'.repeat(1000));

@@ -148,7 +148,7 @@ describe('upstashBackend cost', () => {
   it('ends a stream that spent maxRequests; the client resumes with nothing lost', async () => {
     const reasons: CloseReason[] = [];
     const backend = upstashBackend({ url: bridge.url, token: TOKEN, prefix: freshPrefix(), mode: 'poll', pollIntervalMs: 100 });
-    const sse = createSSE({ backend, shareReaders: false, maxRequests: 5, onClose: (reason) => reasons.push(reason) });
+    const sse = createSSE({ backend, shareReaders: false, maxRequests: 5, onDisconnect: (_, reason) => reasons.push(reason) });
     const received: string[] = [];
     let cursor: string | undefined;
     const first = new SSEReader(await sse.handler(streamRequest('?channel=budget')));

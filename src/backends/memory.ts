@@ -132,7 +132,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
       countRequest(call);
       claims.release(key);
     },
-    stats: () => ({ requests }),
+    stats: () => ({ requests, subscriptions: 0 }),
     async close() {
       for (const feed of feeds) feed.close();
       logs.clear();

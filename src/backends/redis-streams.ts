@@ -179,6 +179,7 @@ export interface StreamsBackendOptions {
   shareable: boolean;
   createFeed(listener: FeedListener, options?: CallOptions): LiveFeed;
   requests(): number;
+  subscriptions(): number;
   close(): Promise<void>;
 }
 
@@ -224,7 +225,7 @@ export function streamsBackend(options: StreamsBackendOptions): Backend {
       const [reply] = await transport.pipeline([['DEL', keys.claim(key)]], call);
       valueOf(reply);
     },
-    stats: () => ({ requests: options.requests() }),
+    stats: () => ({ requests: options.requests(), subscriptions: options.subscriptions() }),
     close: () => options.close(),
   };
 }

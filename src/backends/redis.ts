@@ -55,6 +55,7 @@ export function redisBackend(options: RedisBackendOptions = {}): Backend {
       return feed;
     },
     requests: () => transport.requests,
+    subscriptions: () => [...feeds].filter((feed) => feed.isReading).length,
     async close() {
       for (const feed of feeds) feed.close();
       commands.disconnect();
@@ -146,6 +147,11 @@ class BlockingFeed implements LiveFeed {
   private reading: Map<string, string> | undefined;
   private running = false;
   private closed = false;
+
+  /** Whether a blocking read is waiting on Redis now. */
+  get isReading(): boolean {
+    return this.reading !== undefined;
+  }
 
   constructor(
     private commands: Redis,

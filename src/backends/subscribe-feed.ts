@@ -87,6 +87,7 @@ class ChannelWatch {
     const decoder = new TextDecoder();
     const reader = body.getReader();
     let buffered = '';
+    this.rest.openSubscriptions++;
     try {
       for (;;) {
         const { value, done } = await reader.read();
@@ -101,6 +102,7 @@ class ChannelWatch {
         }
       }
     } finally {
+      this.rest.openSubscriptions--;
       reader.cancel().catch(() => undefined);
     }
   }

@@ -83,6 +83,8 @@ export interface LiveFeed {
 export interface BackendStats {
   /** Requests (or round trips) made to the store since the backend was created. */
   requests: number;
+  /** Pub/sub subscriptions or blocking connections open now. */
+  subscriptions?: number;
 }
 
 export interface Backend {

@@ -9,6 +9,8 @@ import type { CallOptions } from './types.js';
  */
 export class UpstashRest implements RedisTransport {
   requests = 0;
+  /** Subscription streams open now (kept by their readers). */
+  openSubscriptions = 0;
   private readonly base: string;
 
   constructor(

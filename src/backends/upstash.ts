@@ -63,6 +63,7 @@ export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
         ? new PollFeed(rest, keys, listener, timing, call)
         : new SubscribeFeed(rest, keys, listener, READ_BATCH, call),
     requests: () => rest.requests,
+    subscriptions: () => rest.openSubscriptions,
     close: async () => undefined,
   });
 }
