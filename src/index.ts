@@ -2,6 +2,7 @@ export { createSSE, type SSE, type SSEOptions } from './sse.js';
 export {
   createStreamHandler,
   type Authorize,
+  type AuthorizeResult,
   type StreamHandler,
   type StreamHandlerOptions,
 } from './handler.js';
@@ -16,6 +17,15 @@ export { memoryBackend, type MemoryBackendOptions } from './backends/memory.js';
 export type * from './backends/types.js';
 export type { CorsOption } from './cors.js';
 export type { CloseReason } from './session.js';
+export type { StreamHooks, StreamInfo, StreamStats } from './observe.js';
+export {
+  channelTokenAuthorizer,
+  createChannelToken,
+  verifyChannelToken,
+  type ChannelGrant,
+  type ChannelTokenAuthorizerOptions,
+  type ChannelTokenOptions,
+} from './token.js';
 export { BackendError, EdgeSSEError, ValidationError, type EdgeSSEErrorCode } from './errors.js';
 export { formatComment, formatData, formatEvent, formatRetry, type SSEFrame } from './frames.js';
 export { formatCursor, parseCursor } from './cursor.js';
