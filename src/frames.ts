@@ -2,6 +2,7 @@
  * The SSE wire format (WHATWG HTML, "Server-sent events"), as pure functions.
  * Every function returns text; `encodeText` turns it into the bytes a stream carries.
  */
+import { ValidationError } from './errors.js';
 
 export interface SSEFrame {
   /** The event type (`event:`); omitted means `message`. */
@@ -50,7 +51,7 @@ export function formatComment(text = ''): string {
 
 export function formatRetry(milliseconds: number): string {
   if (!Number.isInteger(milliseconds) || milliseconds < 0) {
-    throw new RangeError(`retry must be a whole number of milliseconds ≥ 0, got ${milliseconds}`);
+    throw new ValidationError('INVALID_FRAME', `retry must be a whole number of milliseconds ≥ 0, got ${milliseconds}`);
   }
   return `retry: ${milliseconds}\n\n`;
 }
@@ -62,11 +63,13 @@ export function encodeText(text: string): Uint8Array {
 }
 
 function assertId(id: string): string {
-  if (hasLineBreak(id) || id.indexOf('\0') !== -1) throw new RangeError('SSE id must not contain a line break or NUL');
+  if (hasLineBreak(id) || id.indexOf('\0') !== -1) {
+    throw new ValidationError('INVALID_FRAME', 'SSE id must not contain a line break or NUL');
+  }
   return id;
 }
 
 function assertSingleLine(value: string, field: string): string {
-  if (hasLineBreak(value)) throw new RangeError(`SSE ${field} must not contain a line break`);
+  if (hasLineBreak(value)) throw new ValidationError('INVALID_FRAME', `SSE ${field} must not contain a line break`);
   return value;
 }

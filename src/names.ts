@@ -6,12 +6,15 @@ export const DEFAULT_CHANNEL = 'sse';
 
 const CHANNEL_PATTERN = /^[A-Za-z0-9._~:@/-]{1,128}$/;
 
-/** Channel names are safe in URLs and Redis keys: 1–128 of `A-Z a-z 0-9 . _ ~ : @ / -`. */
+/**
+ * Channel names are safe in URLs and Redis keys: 1–128 of `A-Z a-z 0-9 . _ ~ : @ / -`, with no
+ * `..` (nothing here resolves paths, but names that look like traversal are refused outright).
+ */
 export function assertChannel(channel: unknown): string {
-  if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) {
+  if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel) || channel.includes('..')) {
     throw new ValidationError(
       'INVALID_CHANNEL',
-      `Invalid channel ${describe(channel)}: use 1–${MAX_NAME_LENGTH} characters of A-Z a-z 0-9 . _ ~ : @ / -`,
+      `Invalid channel ${describe(channel)}: use 1–${MAX_NAME_LENGTH} characters of A-Z a-z 0-9 . _ ~ : @ / -, without ".."`,
     );
   }
   return channel;

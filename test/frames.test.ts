@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../src/errors.js';
 import { formatComment, formatData, formatEvent, formatRetry } from '../src/frames.js';
 import { TRICKY_PAYLOADS } from './helpers/payloads.js';
 
@@ -44,8 +45,8 @@ describe('formatEvent', () => {
     expect(formatComment('hi')).toBe(': hi\n\n');
     expect(formatComment('a\nb')).toBe(': a\n: b\n\n');
     expect(formatRetry(1500)).toBe('retry: 1500\n\n');
-    expect(() => formatRetry(-1)).toThrow(RangeError);
-    expect(() => formatRetry(1.5)).toThrow(RangeError);
+    expect(() => formatRetry(-1)).toThrow(ValidationError);
+    expect(() => formatRetry(1.5)).toThrow(/whole number/);
   });
 });
 

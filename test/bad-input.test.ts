@@ -1,0 +1,221 @@
+/**
+ * The bad-input corpus: every case must get a clear 4xx with a reason, or a typed error whose
+ * message says what to fix — never a 500, a crash, an unhandled rejection or a hang.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Bridge, createBridge } from '../src/bridge/index.js';
+import { parseCursor } from '../src/cursor.js';
+import { formatEvent } from '../src/frames.js';
+import { EdgeSSEError, ValidationError, createSSE, memoryBackend, sendEvents } from '../src/index.js';
+
+const sse = createSSE({ backend: memoryBackend(), maxChannels: 16 });
+const TOKEN = 'bad-input-token';
+let bridge: Bridge;
+
+beforeAll(async () => {
+  bridge = await createBridge({ token: TOKEN });
+});
+afterAll(() => bridge.close());
+
+/** Resolves to the response, or fails the test if it takes more than a second (a hang). */
+async function answer(response: Promise<Response>): Promise<Response> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('no answer within 1 s')), 1000);
+  });
+  try {
+    return await Promise.race([response, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function expectRefusal(response: Response, status: number, reason: RegExp): Promise<void> {
+  if (response.status !== status) await response.body?.cancel();
+  expect(response.status).toBe(status);
+  const body = await response.text();
+  expect(response.status, body).toBe(status);
+  expect((JSON.parse(body) as { error: string }).error).toMatch(reason);
+}
+
+const stream = (query: string, init: RequestInit = {}) => answer(sse.handler(new Request(`http://localhost/stream${query}`, init)));
+
+const CHANNEL_CASES: [string, string, RegExp][] = [
+  ['empty', '?channel=', /Invalid channel ""/],
+  ['129 characters', `?channel=${'c'.repeat(129)}`, /Invalid channel .*\(129 characters\)/],
+  ['a wildcard', '?channel=*', /Invalid channel "\*"/],
+  ['a glob', '?channel=news*', /Invalid channel/],
+  ['a dot-dot path', '?channel=..%2F..%2Fetc', /without "\.\."/],
+  ['a space', '?channel=a%20b', /Invalid channel "a b"/],
+  ['unicode', '?channel=n%C3%A9ws', /Invalid channel "néws"/],
+  ['an emoji', '?channel=%F0%9F%8C%8D', /Invalid channel/],
+  ['CR', '?channel=a%0Db', /Invalid channel/],
+  ['LF', '?channel=a%0Ab', /Invalid channel/],
+  ['NUL', '?channel=a%00b', /Invalid channel/],
+  ['a key-space escape with #', '?channel=sse%23claim%3Ax', /Invalid channel/],
+  ['a Redis glob bracket', '?channel=%5Babc%5D', /Invalid channel/],
+  ['a comma', '?channel=a%2Cb', /Invalid channel "a,b"/],
+  ['a quote', '?channel=%22x%22', /Invalid channel/],
+  ['17 channels', `?${Array.from({ length: 17 }, (_, n) => `channel=c${n}`).join('&')}`, /at most 16 per connection/],
+  ['1,000 different channels', `?${Array.from({ length: 1000 }, (_, n) => `channel=c${n}`).join('&')}`, /1000 requested, at most 16/],
+];
+
+const CURSOR_CASES: [string, string, Record<string, string>, RegExp][] = [
+  ['garbage', '', { 'Last-Event-ID': 'garbage' }, /not a stream id/],
+  ['16 KB', '', { 'Last-Event-ID': '1'.repeat(16 * 1024) }, /at most 4096/],
+  ['negative', '', { 'Last-Event-ID': '-5-0' }, /not a stream id/],
+  ['a float', '', { 'Last-Event-ID': '1.5-0' }, /not a stream id/],
+  ['only a dash', '', { 'Last-Event-ID': '-' }, /not a stream id/],
+  ['a sequence past 2^64', '', { 'Last-Event-ID': '1-99999999999999999999' }, /not a stream id/],
+  ['from the future', '', { 'Last-Event-ID': '99999999999999-0' }, /ahead of the newest event/],
+  ['for a different channel set', '?channel=a&channel=b', { 'Last-Event-ID': '1-0' }, /1 position\(s\) but 2 channel/],
+  ['with an empty position', '?channel=a&channel=b', { 'Last-Event-ID': '1-0,' }, /not a stream id/],
+  ['JSON instead of an id', '', { 'Last-Event-ID': '{"id":1}' }, /not a stream id/],
+  ['a garbage ?lastEventId', '?lastEventId=%27%3B%20DROP', {}, /not a stream id/],
+  ['a wrong marker', '', { 'Last-Event-ID': '1-0;xml' }, /not a stream id/],
+];
+
+describe('stream requests', () => {
+  it.each(CHANNEL_CASES)('channel name: %s → 400', async (_, query, reason) => {
+    await expectRefusal(await stream(query), 400, reason);
+  });
+
+  it.each(CURSOR_CASES)('cursor: %s → 400', async (_, query, headers, reason) => {
+    await expectRefusal(await stream(query, { headers }), 400, reason);
+  });
+
+  it.each(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])('method %s → 405', async (method) => {
+    await expectRefusal(await stream('', { method }), 405, new RegExp(`Method ${method} is not allowed`));
+  });
+
+  it('a cursor from another channel is only a position in time: nothing leaks across channels', async () => {
+    const other = await sse.sendEvent('n', 'secret', { channel: 'other' });
+    await new Promise((resolve) => setTimeout(resolve, 5)); // ids are milliseconds: make them differ
+    await sse.sendEvent('n', 'mine', { channel: 'mine' });
+    const response = await stream('?channel=mine', { headers: { 'Last-Event-ID': other } });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    let text = '';
+    while (!text.includes('data: mine')) text += new TextDecoder().decode((await reader.read()).value);
+    expect(text).not.toContain('secret');
+    await reader.cancel();
+  });
+});
+
+describe('sendEvent', () => {
+  const cycle: Record<string, unknown> = {};
+  cycle.self = cycle;
+  const CASES: [string, string, unknown, string | undefined, string, RegExp][] = [
+    ['a type with LF', 'a\nb', 'x', undefined, 'INVALID_EVENT_TYPE', /CR or LF/],
+    ['a type with CRLF', 'a\r\nb', 'x', undefined, 'INVALID_EVENT_TYPE', /CR or LF/],
+    ['an empty type', '', 'x', undefined, 'INVALID_EVENT_TYPE', /must not be empty/],
+    ['a reserved type', 'sse:ready', 'x', undefined, 'INVALID_EVENT_TYPE', /reserved/],
+    ['a type that is not a string', 42 as unknown as string, 'x', undefined, 'INVALID_EVENT_TYPE', /must be a string/],
+    ['a 129-character type', 'x'.repeat(129), 'x', undefined, 'INVALID_EVENT_TYPE', /at most 128/],
+    ['a huge payload', 'big', 'x'.repeat(70_000), undefined, 'EVENT_TOO_LARGE', /70000 bytes; the limit is 65536/],
+    ['a cycle', 'c', cycle, undefined, 'INVALID_DATA', /cycles/],
+    ['a BigInt', 'b', 10n, undefined, 'INVALID_DATA', /cannot serialise/],
+    ['undefined', 'u', undefined, undefined, 'INVALID_DATA', /JSON cannot represent/],
+    ['a function', 'f', () => 1, undefined, 'INVALID_DATA', /JSON cannot represent/],
+    ['a symbol', 's', Symbol('x'), undefined, 'INVALID_DATA', /JSON cannot represent/],
+    ['a lone surrogate', 'l', '\uDC00', undefined, 'INVALID_DATA', /surrogate/],
+    ['a channel with a space', 'ok', 'x', 'a b', 'INVALID_CHANNEL', /Invalid channel/],
+    ['a null channel', 'ok', 'x', null as unknown as string, 'INVALID_CHANNEL', /Invalid channel null/],
+  ];
+
+  it.each(CASES)('%s → typed error', async (_, type, data, channel, code, reason) => {
+    const error = await sse.sendEvent(type, data, { channel }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as EdgeSSEError).code).toBe(code);
+    expect((error as Error).message).toMatch(reason);
+  });
+
+  it('a batch that is not an array, or holds a non-object → typed error', async () => {
+    const backend = memoryBackend();
+    await expect(sendEvents('x' as never, { backend })).rejects.toThrow(/takes an array/);
+    await expect(sendEvents([null as never], { backend })).rejects.toThrow(/must be an object/);
+  });
+});
+
+describe('bridge', () => {
+  const post = (path: string, body: string, token = TOKEN) =>
+    answer(fetch(`${bridge.url}${path}`, { method: 'POST', body, headers: { Authorization: `Bearer ${token}` } }));
+
+  it.each([
+    ['malformed JSON', '/', '["SET", "k"', 400],
+    ['not an array', '/', '{"cmd":"GET"}', 400],
+    ['an empty command', '/', '[]', 400],
+    ['a nested array argument', '/', '["GET", ["k"]]', 400],
+    ['an unknown command', '/', '["NOPE"]', 400],
+    ['a blocked command', '/', '["BLPOP", "k", "0"]', 400],
+    ['XREAD with BLOCK', '/', '["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]', 400],
+    ['SUBSCRIBE on /', '/', '["SUBSCRIBE", "c"]', 400],
+    ['FLUSHALL', '/', '["FLUSHALL"]', 400],
+    ['a pipeline that is not an array of arrays', '/pipeline', '["GET", "k"]', 400],
+    ['a huge body', '/', JSON.stringify(['SET', 'k', 'x'.repeat(2 * 1024 * 1024)]), 413],
+  ])('%s → %i with a JSON reason', async (_, path, body, status) => {
+    const response = await post(path, body);
+    expect(response.status).toBe(status);
+    expect(((await response.json()) as { error: string }).error.length).toBeGreaterThan(5);
+  });
+
+  it('a missing or wrong token → 401 JSON', async () => {
+    for (const token of ['', 'wrong']) {
+      const response = await post('/', '["PING"]', token);
+      expect(response.status).toBe(401);
+      expect(await response.json()).toHaveProperty('error');
+    }
+  });
+});
+
+describe('fuzzing: only the library’s typed errors escape', () => {
+  it('the frame encoder', () => {
+    fc.assert(
+      fc.property(fc.option(fc.string()), fc.option(fc.string()), fc.string(), (id, event, data) => {
+        try {
+          formatEvent({ id: id ?? undefined, event: event ?? undefined, data });
+        } catch (error) {
+          expect(error).toBeInstanceOf(ValidationError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('the cursor parser', () => {
+    const near = fc.stringMatching(/^[0-9,;json-]{0,40}$/);
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 100 }), near), fc.integer({ min: 1, max: 16 }), (text, channels) => {
+        try {
+          parseCursor(text, channels);
+        } catch (error) {
+          expect(error).toBeInstanceOf(ValidationError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('stream requests with arbitrary queries and headers answer 200 or 4xx, never 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 60 }), fc.string({ maxLength: 60 }), async (channel, lastEventId) => {
+        const url = new URL('http://localhost/stream');
+        url.searchParams.set('channel', channel);
+        const headers = new Headers();
+        try {
+          headers.set('Last-Event-ID', lastEventId);
+        } catch {
+          // Not a valid header value: fetch itself refuses it before it reaches anyone.
+        }
+        const response = await answer(sse.handler(new Request(url, { headers })));
+        expect(response.status === 200 || (response.status >= 400 && response.status < 500)).toBe(true);
+        await response.body?.cancel();
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
