@@ -49,11 +49,12 @@ export function formatComment(text = ''): string {
   );
 }
 
-export function formatRetry(milliseconds: number): string {
+/** A `retry:` hint (the client's reconnection delay), optionally with a comment saying why. */
+export function formatRetry(milliseconds: number, comment?: string): string {
   if (!Number.isInteger(milliseconds) || milliseconds < 0) {
     throw new ValidationError('INVALID_FRAME', `retry must be a whole number of milliseconds ≥ 0, got ${milliseconds}`);
   }
-  return `retry: ${milliseconds}\n\n`;
+  return `retry: ${milliseconds}\n${comment === undefined ? '\n' : formatComment(comment)}`;
 }
 
 const encoder = new TextEncoder();

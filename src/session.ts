@@ -76,10 +76,6 @@ export class Session implements HubListener {
     );
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   /**
    * Joins the live feed and sends what the client missed. Resolves once the first catch-up read is
    * queued (the rest streams with backpressure), so a cursor the channels cannot have issued
@@ -87,7 +83,7 @@ export class Session implements HubListener {
    * with a retry hint instead: EventSource reconnects after a stream ends, not after an error status.
    */
   async open(): Promise<void> {
-    this.writeText(formatRetry(this.options.retryMs).slice(0, -1) + formatComment('edge-sse'));
+    this.writeText(formatRetry(this.options.retryMs, 'edge-sse'));
     this.startTimers();
     try {
       const livePositions = await this.options.hub.join(this.options.channels, this);
@@ -292,7 +288,7 @@ export class Session implements HubListener {
       return this.close('budget');
     }
     const jitter = Math.round(this.options.backendRetryMs * Math.random() * 0.5);
-    this.writeText(formatRetry(this.options.backendRetryMs + jitter).slice(0, -1) + formatComment('backend unavailable'));
+    this.writeText(formatRetry(this.options.backendRetryMs + jitter, 'backend unavailable'));
     const backendError =
       error instanceof EdgeSSEError ? error : new BackendError('BACKEND_ERROR', 'The backend failed', { cause: error });
     this.close('backend', backendError);

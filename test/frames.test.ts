@@ -45,6 +45,7 @@ describe('formatEvent', () => {
     expect(formatComment('hi')).toBe(': hi\n\n');
     expect(formatComment('a\nb')).toBe(': a\n: b\n\n');
     expect(formatRetry(1500)).toBe('retry: 1500\n\n');
+    expect(formatRetry(1500, 'why')).toBe('retry: 1500\n: why\n\n');
     expect(() => formatRetry(-1)).toThrow(ValidationError);
     expect(() => formatRetry(1.5)).toThrow(/whole number/);
   });
