@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     upstash: 'src/backends/upstash.ts',
     redis: 'src/backends/redis.ts',
+    qstash: 'src/qstash/index.ts',
     bridge: 'src/bridge/index.ts',
     'bridge-cli': 'src/bridge/cli.ts',
     node: 'src/node.ts',
