@@ -3,6 +3,8 @@ import { ValidationError, invalidOption } from './errors.js';
 import { DEFAULT_CHANNEL, assertChannel, assertEventType } from './names.js';
 import { wholeNumber } from './options.js';
 
+export const DEFAULT_MAX_EVENT_BYTES = 64 * 1024;
+
 export interface PublishOptions {
   backend: Backend;
   /** Refuse events whose data is larger than this many UTF-8 bytes (default 65536). */
@@ -50,7 +52,7 @@ function resolvePublishOptions(options: PublishOptions) {
   };
   return {
     backend: options.backend,
-    maxEventBytes: wholeNumber('maxEventBytes', options.maxEventBytes, 64 * 1024, 1),
+    maxEventBytes: wholeNumber('maxEventBytes', options.maxEventBytes, DEFAULT_MAX_EVENT_BYTES, 1),
     retention,
   };
 }

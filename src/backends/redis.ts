@@ -8,6 +8,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { BackendError } from '../errors.js';
 import { compareIds } from '../ids.js';
+import { resolveEnv } from '../env.js';
 import { wholeNumber } from '../options.js';
 import {
   DEFAULT_PREFIX,
@@ -37,7 +38,7 @@ export interface RedisBackendOptions {
 const READ_BATCH = 100;
 
 export function redisBackend(options: RedisBackendOptions = {}): Backend {
-  const env = options.env ?? process.env;
+  const env = resolveEnv(options.env);
   const url = options.url ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const keys = new KeySpace(options.prefix ?? DEFAULT_PREFIX);
   const blockMs = wholeNumber('blockMs', options.blockMs, 30_000, 10);

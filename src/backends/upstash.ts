@@ -4,6 +4,7 @@
  * `edge-sse-bridge` in front of your own Redis.
  */
 import { invalidOption } from '../errors.js';
+import { resolveEnv } from '../env.js';
 import { wholeNumber } from '../options.js';
 import { PollFeed } from './poll-feed.js';
 import { DEFAULT_PREFIX, KeySpace, streamsBackend } from './redis-streams.js';
@@ -70,7 +71,7 @@ export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
 
 function resolveCredentials(options: UpstashBackendOptions): { url: string; token: string } {
   const fromClient = options.redis === undefined ? undefined : credentialsOf(options.redis);
-  const env = options.env ?? (typeof process !== 'undefined' ? process.env : {});
+  const env = resolveEnv(options.env);
   const url = options.url ?? fromClient?.url ?? env.UPSTASH_REDIS_REST_URL ?? env.KV_REST_API_URL;
   const token = options.token ?? fromClient?.token ?? env.UPSTASH_REDIS_REST_TOKEN ?? env.KV_REST_API_TOKEN;
   if (!url || !token) {

@@ -1,7 +1,7 @@
 import { BackendError, ValidationError, invalidOption } from '../errors.js';
 import { wholeNumber } from '../options.js';
-import { type EventInput, type PublishOptions, prepareEvent, sendEvent } from '../publish.js';
-import { type Env, resolveEnv } from './env.js';
+import { DEFAULT_MAX_EVENT_BYTES, type EventInput, type PublishOptions, prepareEvent, sendEvent } from '../publish.js';
+import { type Env, resolveEnv } from '../env.js';
 import { parseMessage } from './message.js';
 import { duplicate, methodNotAllowed, published, rejected, unauthorized, unavailable } from './responses.js';
 import { SIGNATURE_HEADER, signatureCheck } from './signature.js';
@@ -49,8 +49,7 @@ function resolveSettings(options: PublishHandlerOptions) {
   return {
     backend: options.backend,
     publishing: checkedPublishOptions(options),
-    // sendEvent's default, needed here to check bodies before publishing.
-    maxEventBytes: wholeNumber('maxEventBytes', options.maxEventBytes, 64 * 1024, 1),
+    maxEventBytes: wholeNumber('maxEventBytes', options.maxEventBytes, DEFAULT_MAX_EVENT_BYTES, 1),
     idempotencySeconds: wholeNumber('idempotencySeconds', options.idempotencySeconds, DEFAULT_IDEMPOTENCY_SECONDS, 1),
     url: options.url === undefined ? undefined : absoluteUrl('url', options.url),
     checkSignature: signatureCheck(keys, clockTolerance),

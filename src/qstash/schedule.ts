@@ -2,9 +2,9 @@ import type { Client } from '@upstash/qstash';
 import { invalidOption } from '../errors.js';
 import { describe } from '../names.js';
 import { wholeNumber } from '../options.js';
-import { prepareEvent } from '../publish.js';
+import { DEFAULT_MAX_EVENT_BYTES, prepareEvent } from '../publish.js';
 import { resolveClient } from './client.js';
-import { type Env, resolveEnv } from './env.js';
+import { type Env, resolveEnv } from '../env.js';
 import { formatMessage } from './message.js';
 import { type Timing, type TimingOptions, resolveTiming } from './timing.js';
 import { absoluteUrl } from './url.js';
@@ -32,7 +32,7 @@ export interface ScheduleEventOptions extends TimingOptions {
  * Everything is validated before QStash is called.
  */
 export async function scheduleEvent(type: string, data: unknown, options: ScheduleEventOptions = {}): Promise<string> {
-  const maxEventBytes = wholeNumber('maxEventBytes', options.maxEventBytes, 64 * 1024, 1);
+  const maxEventBytes = wholeNumber('maxEventBytes', options.maxEventBytes, DEFAULT_MAX_EVENT_BYTES, 1);
   const body = formatMessage(prepareEvent({ type, data, channel: options.channel }, maxEventBytes));
   const timing = resolveTiming(options);
   const scheduleId = checkScheduleId(options.scheduleId, timing);
