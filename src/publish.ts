@@ -13,6 +13,8 @@ export interface PublishOptions {
   maxLength?: number;
   /** Seconds a channel is kept after its last event (default 86400). */
   ttlSeconds?: number;
+  /** Abandons the request to the backend (the event may or may not have been stored). */
+  signal?: AbortSignal;
 }
 
 export interface SendEventOptions extends PublishOptions {
@@ -39,7 +41,7 @@ export async function sendEvents(events: readonly EventInput[], options: Publish
   if (!Array.isArray(events)) throw new ValidationError('INVALID_DATA', 'sendEvents takes an array of { type, data, channel? }');
   const prepared = events.map((event) => prepareEvent(event, maxEventBytes));
   if (prepared.length === 0) return [];
-  return backend.append(prepared, retention);
+  return backend.append(prepared, retention, { signal: options.signal });
 }
 
 function resolvePublishOptions(options: PublishOptions) {
