@@ -63,7 +63,7 @@ async function startWorker(options: { flags?: string[]; maxRequests?: string; ow
     // No request.cf download from workers.cloudflare.com: placeholders are enough here.
     cf: false,
     structuredWorkerdLogs: true,
-    handleStructuredLogs: ({ message }) => {
+    handleStructuredLogs: ({ message }: { message: string }) => {
       logs += `${message}\n`;
     },
   });
