@@ -2,41 +2,23 @@
  * Chaos: many events, clients cut off at random, several publishers and subscribers, Redis and
  * the bridge restarted mid-run. The promise: every event sendEvent resolved arrives once, in order.
  */
-import { Redis as IORedis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Bridge, createBridge } from '../src/bridge/index.js';
+import { describe, expect, it } from 'vitest';
+import { createBridge } from '../src/bridge/index.js';
 import { redisBackend } from '../src/backends/redis.js';
 import { upstashBackend } from '../src/backends/upstash.js';
 import { type Backend, type SSE, createSSE, memoryBackend } from '../src/index.js';
-import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';
+import { useBridge } from './helpers/bridge.js';
+import { REDIS_URL } from './helpers/redis.js';
 import { startOwnRedis } from './helpers/redis-server.js';
 import { SSEReader, sleep, streamRequest } from './helpers/sse.js';
 
-const TOKEN = 'chaos-token';
-let bridge: Bridge;
-const prefixes: string[] = [];
-
-beforeAll(async () => {
-  bridge = await createBridge({ token: TOKEN });
-});
-afterAll(async () => {
-  await bridge.close();
-  const redis = new IORedis(REDIS_URL);
-  for (const prefix of prefixes) await deleteKeysWithPrefix(redis, prefix);
-  redis.disconnect();
-});
-
-function prefixed(): string {
-  const prefix = uniquePrefix('chaos');
-  prefixes.push(prefix);
-  return prefix;
-}
+const shared = useBridge('chaos');
 
 const BACKENDS: [string, () => Backend][] = [
   ['memory', () => memoryBackend()],
-  ['upstash subscribe', () => upstashBackend({ url: bridge.url, token: TOKEN, prefix: prefixed() })],
-  ['upstash poll', () => upstashBackend({ url: bridge.url, token: TOKEN, prefix: prefixed(), mode: 'poll', pollIntervalMs: 100 })],
-  ['redis', () => redisBackend({ url: REDIS_URL, prefix: prefixed() })],
+  ['upstash subscribe', () => shared.upstash()],
+  ['upstash poll', () => shared.upstash({ mode: 'poll', pollIntervalMs: 100 })],
+  ['redis', () => redisBackend({ url: REDIS_URL, prefix: shared.prefix() })],
 ];
 
 /** A deterministic generator, so a failing run can be replayed. */
@@ -55,7 +37,7 @@ interface Received {
 
 async function startListening(sse: SSE, query: string): Promise<string> {
   const reader = new SSEReader(await sse.handler(streamRequest(query)));
-  await reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready'), 'sse:ready');
+  await reader.waitForReady();
   await reader.cancel();
   return reader.lastId!;
 }
@@ -171,14 +153,14 @@ describe('chaos with faults', () => {
   }, 60_000);
 
   it('the bridge restarted mid-run (upstash): publishes that failed are reported; nothing resolved is lost', async () => {
-    let own = await createBridge({ token: TOKEN });
+    let own = await createBridge({ token: shared.token });
     const port = Number(new URL(own.url).port);
-    const backend = upstashBackend({ url: own.url, token: TOKEN, prefix: prefixed() });
+    const backend = upstashBackend({ url: own.url, token: shared.token, prefix: shared.prefix() });
     try {
       await runThroughFault(createSSE({ backend, backendRetryMs: 100 }), async () => {
         await own.close();
         await sleep(300);
-        own = await createBridge({ token: TOKEN, port });
+        own = await createBridge({ token: shared.token, port });
       });
     } finally {
       await own.close();

@@ -1,35 +1,13 @@
-import { Redis as IORedis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Bridge, createBridge } from '../src/bridge/index.js';
+import { describe, expect, it } from 'vitest';
 import { redisBackend } from '../src/backends/redis.js';
-import { upstashBackend } from '../src/backends/upstash.js';
 import { type Backend, type CloseReason, createStreamHandler, memoryBackend, sendEvent } from '../src/index.js';
 import type { StreamInfo } from '../src/observe.js';
-import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';
+import { useBridge } from './helpers/bridge.js';
+import { REDIS_URL } from './helpers/redis.js';
 import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
 
-const TOKEN = 'observe-token';
-let bridge: Bridge;
-const prefixes: string[] = [];
-
-beforeAll(async () => {
-  bridge = await createBridge({ token: TOKEN });
-});
-afterAll(async () => {
-  await bridge.close();
-  const redis = new IORedis(REDIS_URL);
-  for (const prefix of prefixes) await deleteKeysWithPrefix(redis, prefix);
-  redis.disconnect();
-});
-
-function prefixed(): string {
-  const prefix = uniquePrefix('observe');
-  prefixes.push(prefix);
-  return prefix;
-}
-
-const ready = (reader: SSEReader) =>
-  reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready'), 'sse:ready');
+const shared = useBridge('observe');
+const ready = (reader: SSEReader) => reader.waitForReady();
 
 describe('hooks', () => {
   it('reports each stream connecting and disconnecting, with why', async () => {
@@ -77,9 +55,9 @@ describe('hooks', () => {
 
 const subjects: [string, () => Backend][] = [
   ['memory', () => memoryBackend()],
-  ['upstash subscribe', () => upstashBackend({ url: bridge.url, token: TOKEN, prefix: prefixed(), mode: 'subscribe' })],
-  ['upstash poll', () => upstashBackend({ url: bridge.url, token: TOKEN, prefix: prefixed(), mode: 'poll', pollIntervalMs: 200 })],
-  ['redis', () => redisBackend({ url: REDIS_URL, prefix: prefixed() })],
+  ['upstash subscribe', () => shared.upstash({ mode: 'subscribe' })],
+  ['upstash poll', () => shared.upstash({ mode: 'poll', pollIntervalMs: 200 })],
+  ['redis', () => redisBackend({ url: REDIS_URL, prefix: shared.prefix() })],
 ];
 
 describe.each(subjects)('stats() with the %s backend', (name, create) => {

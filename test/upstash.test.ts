@@ -1,36 +1,16 @@
 import { Redis as UpstashRedis } from '@upstash/redis';
-import { Redis as IORedis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Bridge, createBridge } from '../src/bridge/index.js';
+import { describe, expect, it } from 'vitest';
 import { redisBackend } from '../src/backends/redis.js';
 import { upstashBackend } from '../src/backends/upstash.js';
 import { type CloseReason, EdgeSSEError, createSSE } from '../src/index.js';
-import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';
+import { useBridge } from './helpers/bridge.js';
+import { REDIS_URL } from './helpers/redis.js';
 import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
 
-const TOKEN = 'upstash-test-token';
-let bridge: Bridge;
-const prefixes: string[] = [];
-
-function freshPrefix(): string {
-  const prefix = uniquePrefix('upstash');
-  prefixes.push(prefix);
-  return prefix;
-}
-
-const ready = (reader: SSEReader) =>
-  reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready'), 'sse:ready');
-
-beforeAll(async () => {
-  bridge = await createBridge({ token: TOKEN });
-});
-
-afterAll(async () => {
-  await bridge.close();
-  const redis = new IORedis(REDIS_URL);
-  for (const prefix of prefixes) await deleteKeysWithPrefix(redis, prefix);
-  redis.disconnect();
-});
+const shared = useBridge('upstash');
+const TOKEN = shared.token;
+const freshPrefix = () => shared.prefix();
+const ready = (reader: SSEReader) => reader.waitForReady();
 
 describe('upstashBackend configuration', () => {
   it('names the variables to set when nothing is configured', () => {
@@ -51,35 +31,35 @@ describe('upstashBackend configuration', () => {
   });
 
   it('takes the URL and token from an @upstash/redis client', async () => {
-    const redis = new UpstashRedis({ url: bridge.url, token: TOKEN });
+    const redis = new UpstashRedis({ url: shared.bridge.url, token: TOKEN });
     const sse = createSSE({ backend: upstashBackend({ redis, prefix: freshPrefix() }) });
     await expect(sse.sendEvent('x', 'via client')).resolves.toMatch(/^\d+-\d+$/);
   });
 
   it('rejects publishing with a typed error when the token is wrong', async () => {
-    const sse = createSSE({ backend: upstashBackend({ url: bridge.url, token: 'wrong', prefix: freshPrefix() }) });
+    const sse = createSSE({ backend: upstashBackend({ url: shared.bridge.url, token: 'wrong', prefix: freshPrefix() }) });
     await expect(sse.sendEvent('x', 1)).rejects.toThrow(/refused the token \(401\)/);
   });
 });
 
 describe('upstashBackend on the wire', () => {
   it('publishes with ONE HTTP request per sendEvent and per sendEvents batch', async () => {
-    const sse = createSSE({ backend: upstashBackend({ url: bridge.url, token: TOKEN, prefix: freshPrefix() }) });
-    const before = bridge.stats().requests;
+    const sse = createSSE({ backend: upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix: freshPrefix() }) });
+    const before = shared.bridge.stats().requests;
     await sse.sendEvent('one', { n: 1 }, { channel: 'a' });
-    expect(bridge.stats().requests - before).toBe(1);
+    expect(shared.bridge.stats().requests - before).toBe(1);
     await sse.sendEvents([
       { type: 'a', data: 1, channel: 'a' },
       { type: 'b', data: 2, channel: 'b' },
       { type: 'c', data: 3, channel: 'c' },
     ]);
-    expect(bridge.stats().requests - before).toBe(2);
+    expect(shared.bridge.stats().requests - before).toBe(2);
   });
 
   it('stores plain Redis Streams that @upstash/redis reads, and streams what it writes', async () => {
     const prefix = freshPrefix();
-    const sse = createSSE({ backend: upstashBackend({ url: bridge.url, token: TOKEN, prefix }) });
-    const redis = new UpstashRedis({ url: bridge.url, token: TOKEN });
+    const sse = createSSE({ backend: upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix }) });
+    const redis = new UpstashRedis({ url: shared.bridge.url, token: TOKEN });
     const id = await sse.sendEvent('greeting', { hello: 'wörld' }, { channel: 'interop' });
     const entries = await redis.xrange(`${prefix}interop`, '-', '+');
     // @upstash/redis deserialises JSON-looking values by default.
@@ -94,7 +74,7 @@ describe('upstashBackend on the wire', () => {
 
   it('serves the same channels as the TCP backend: same keys, same ids', async () => {
     const prefix = freshPrefix();
-    const overHttp = createSSE({ backend: upstashBackend({ url: bridge.url, token: TOKEN, prefix }) });
+    const overHttp = createSSE({ backend: upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix }) });
     const overTcp = createSSE({ backend: redisBackend({ url: REDIS_URL, prefix }) });
     try {
       const httpReader = new SSEReader(await overHttp.handler(streamRequest('?channel=both')));
@@ -119,19 +99,19 @@ describe('upstashBackend on the wire', () => {
 describe('upstashBackend cost', () => {
   for (const mode of ['subscribe', 'poll'] as const) {
     it(`shares one reader per channel between connections (${mode})`, async () => {
-      const backend = upstashBackend({ url: bridge.url, token: TOKEN, prefix: freshPrefix(), mode, pollIntervalMs: 400 });
+      const backend = upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix: freshPrefix(), mode, pollIntervalMs: 400 });
       const sse = createSSE({ backend });
-      await waitUntil(() => bridge.stats().openSubscriptions === 0); // earlier tests' streams are gone
-      const { subscriptions, openSubscriptions } = bridge.stats();
+      await waitUntil(() => shared.bridge.stats().openSubscriptions === 0); // earlier tests' streams are gone
+      const { subscriptions, openSubscriptions } = shared.bridge.stats();
       const readers = await Promise.all(Array.from({ length: 20 }, async () => new SSEReader(await sse.handler(streamRequest('?channel=shared')))));
       await Promise.all(readers.map(ready));
       await sleep(1500);
-      const idleStart = bridge.stats().requests;
+      const idleStart = shared.bridge.stats().requests;
       await sleep(2000);
-      const idleRequests = bridge.stats().requests - idleStart;
+      const idleRequests = shared.bridge.stats().requests - idleStart;
       if (mode === 'subscribe') {
-        expect(bridge.stats().subscriptions - subscriptions).toBe(1);
-        expect(bridge.stats().openSubscriptions - openSubscriptions).toBe(1);
+        expect(shared.bridge.stats().subscriptions - subscriptions).toBe(1);
+        expect(shared.bridge.stats().openSubscriptions - openSubscriptions).toBe(1);
         expect(idleRequests).toBe(0);
       } else {
         // One XREAD per 400 ms for all 20 connections, not one each.
@@ -141,13 +121,13 @@ describe('upstashBackend cost', () => {
       await sse.sendEvent('n', 'to all', { channel: 'shared' });
       await Promise.all(readers.map((reader) => reader.waitForMessages(1)));
       await Promise.all(readers.map((reader) => reader.cancel()));
-      await waitUntil(() => bridge.stats().openSubscriptions === openSubscriptions);
+      await waitUntil(() => shared.bridge.stats().openSubscriptions === openSubscriptions);
     });
   }
 
   it('ends a stream that spent maxRequests; the client resumes with nothing lost', async () => {
     const reasons: CloseReason[] = [];
-    const backend = upstashBackend({ url: bridge.url, token: TOKEN, prefix: freshPrefix(), mode: 'poll', pollIntervalMs: 100 });
+    const backend = upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix: freshPrefix(), mode: 'poll', pollIntervalMs: 100 });
     const sse = createSSE({ backend, shareReaders: false, maxRequests: 5, onDisconnect: (_, reason) => reasons.push(reason) });
     const received: string[] = [];
     let cursor: string | undefined;
@@ -176,19 +156,19 @@ describe('upstashBackend cost', () => {
 
   it('stops every request of a stream that reads for itself once its client leaves', async () => {
     for (const mode of ['subscribe', 'poll'] as const) {
-      const backend = upstashBackend({ url: bridge.url, token: TOKEN, prefix: freshPrefix(), mode, pollIntervalMs: 100 });
+      const backend = upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix: freshPrefix(), mode, pollIntervalMs: 100 });
       const sse = createSSE({ backend, shareReaders: false });
-      const openBefore = bridge.stats().openSubscriptions;
+      const openBefore = shared.bridge.stats().openSubscriptions;
       const abort = new AbortController();
       const reader = new SSEReader(await sse.handler(streamRequest('?channel=leave', {}, abort.signal)));
       await ready(reader);
       await sleep(300);
       abort.abort();
       await reader.waitForEnd();
-      await waitUntil(() => bridge.stats().openSubscriptions === openBefore);
-      const after = bridge.stats().requests;
+      await waitUntil(() => shared.bridge.stats().openSubscriptions === openBefore);
+      const after = shared.bridge.stats().requests;
       await sleep(500);
-      expect(bridge.stats().requests).toBe(after);
+      expect(shared.bridge.stats().requests).toBe(after);
     }
   });
 });

@@ -55,6 +55,11 @@ export class SSEReader {
     return this.waitFor(() => this.messages.length >= count, `${count} messages`, timeoutMs);
   }
 
+  /** Until the `sse:ready` event of a fresh connection. */
+  waitForReady(timeoutMs?: number): Promise<void> {
+    return this.waitFor(() => this.events.some((event) => event.event === 'sse:ready'), 'sse:ready', timeoutMs);
+  }
+
   waitForEnd(timeoutMs?: number): Promise<void> {
     return this.waitFor(() => this.ended, 'the end of the stream', timeoutMs);
   }
