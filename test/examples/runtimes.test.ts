@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { EdgeRuntime, type EdgeRuntimeServer, runServer } from 'edge-runtime';
+import { EdgeRuntime, runServer } from 'edge-runtime';
 import { build } from 'esbuild';
 import { EventSource } from 'eventsource';
 import { Redis } from 'ioredis';
@@ -68,7 +68,7 @@ describe('the built core imports no Node module', () => {
 });
 
 describe('edge-sse inside edge-runtime (Vercel edge runtime emulation)', () => {
-  let server: EdgeRuntimeServer;
+  let server: Awaited<ReturnType<typeof runServer>>;
   let runtime: InstanceType<typeof EdgeRuntime>;
 
   beforeAll(async () => {
