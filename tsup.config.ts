@@ -3,6 +3,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    client: 'src/client/index.ts',
     upstash: 'src/backends/upstash.ts',
     redis: 'src/backends/redis.ts',
     qstash: 'src/qstash/index.ts',

@@ -1,4 +1,20 @@
-export { createSSE, type SSE, type SSEOptions } from './sse.js';
+export {
+  createSSE,
+  type EventsOf,
+  type SSE,
+  type SSEOptions,
+  type TypedEventInput,
+  type TypedSSEOptions,
+} from './sse.js';
+export {
+  SchemaValidationError,
+  type AnyEvents,
+  type EventMap,
+  type SchemaInputs,
+  type SchemaMap,
+  type SchemaOutputs,
+  type StandardSchemaV1,
+} from './schema.js';
 export {
   createStreamHandler,
   type Authorize,
