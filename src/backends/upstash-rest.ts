@@ -7,18 +7,36 @@ import type { CallOptions } from './types.js';
  * `POST /pipeline` and `POST /subscribe/<channel>`. edge-sse speaks it directly with `fetch` so it
  * can pass an AbortSignal to every call and notice when a subscription stream ends.
  */
+export interface RestCredentials {
+  url: string;
+  token: string;
+}
+
 export class UpstashRest implements RedisTransport {
   requests = 0;
   /** Subscription streams open now (kept by their readers). */
   openSubscriptions = 0;
-  private readonly base: string;
+  private resolved: RestCredentials | undefined;
 
+  /**
+   * `credentials` is called on the first request, not before: a build that imports a route
+   * (`next build`) must not need the secrets; a missing one fails the first request instead.
+   */
   constructor(
-    url: string,
-    private readonly token: string,
+    private readonly credentials: () => RestCredentials,
     private readonly fetcher: typeof fetch = (...args) => fetch(...args),
-  ) {
-    this.base = url.replace(/\/+$/, '');
+  ) {}
+
+  private get base(): string {
+    return this.target().url;
+  }
+
+  private target(): RestCredentials {
+    if (!this.resolved) {
+      const { url, token } = this.credentials();
+      this.resolved = { url: url.replace(/\/+$/, ''), token };
+    }
+    return this.resolved;
   }
 
   async pipeline(commands: RedisCommand[], options: CallOptions = {}): Promise<(RedisReply | Error)[]> {
@@ -40,12 +58,13 @@ export class UpstashRest implements RedisTransport {
 
   private async post(path: string, body: string, { signal, onRequest }: CallOptions, headers: Record<string, string> = {}): Promise<Response> {
     onRequest?.();
+    const { url, token } = this.target();
     this.requests++;
     let response: Response;
     try {
-      response = await this.fetcher(this.base + path, {
+      response = await this.fetcher(url + path, {
         method: 'POST',
-        headers: { Authorization: `Bearer ${this.token}`, 'Content-Type': 'application/json', ...headers },
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...headers },
         body,
         signal,
       });

@@ -42,8 +42,7 @@ const READ_BATCH = 100;
 const MIN_POLL_INTERVAL_MS = 100;
 
 export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
-  const { url, token } = resolveCredentials(options);
-  const rest = new UpstashRest(url, token, options.fetch);
+  const rest = new UpstashRest(() => resolveCredentials(options), options.fetch);
   const keys = new KeySpace(options.prefix ?? DEFAULT_PREFIX);
   const mode = options.mode ?? 'subscribe';
   if (mode !== 'subscribe' && mode !== 'poll') {
@@ -69,6 +68,7 @@ export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
   });
 }
 
+/** Missing credentials fail the first request, so building an app needs no secrets. */
 function resolveCredentials(options: UpstashBackendOptions): { url: string; token: string } {
   const fromClient = options.redis === undefined ? undefined : credentialsOf(options.redis);
   const env = resolveEnv(options.env);

@@ -34,7 +34,7 @@ export class SSEReader {
     return this.events.at(-1)?.id;
   }
 
-  async waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  async waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
     if (condition()) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -103,7 +103,7 @@ export function streamRequest(query = '', headers: Record<string, string> = {}, 
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+export async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
