@@ -79,6 +79,8 @@ describe('upstashBackend on the wire', () => {
 
     const reader = new SSEReader(await sse.handler(streamRequest('?channel=interop', { 'Last-Event-ID': id })));
     const written = await redis.xadd(`${prefix}interop`, '*', { type: 'note', data: 'from @upstash/redis' });
+    // Readers in subscribe mode wake on a PUBLISH to the channel's key, as sendEvent sends.
+    await redis.publish(`${prefix}interop`, '1');
     await reader.waitForMessages(1);
     expect(reader.messages[0]).toEqual({ id: written, event: 'note', data: 'from @upstash/redis' });
     await reader.cancel();
