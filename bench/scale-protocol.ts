@@ -1,0 +1,86 @@
+/** IPC messages between `bench/scale.ts` and its server and client processes. */
+
+export type Contender = 'bare node:http' | 'better-sse' | 'edge-sse memory' | 'edge-sse redis' | 'edge-sse upstash';
+
+export interface ServerConfig {
+  contender: Contender;
+  /** Key prefix for the Redis backends (deleted afterwards by the parent). */
+  prefix: string;
+  redisUrl: string;
+  /** The bridge in front of Redis, for `edge-sse upstash`. */
+  bridgeUrl?: string;
+  token?: string;
+  /** Retained events per channel (the slow-client run publishes big events). */
+  maxLength?: number;
+}
+
+type WithId<T> = T & { id: number };
+
+export type ClientCommand = WithId<ClientRequest>;
+export type ClientRequest =
+  | { type: 'clock' }
+  | {
+      type: 'open';
+      count: number;
+      port: number;
+      path: string;
+      sourceAddresses: string[];
+      inFlight: number;
+      /** Stop reading after the status line. */
+      stall?: boolean;
+      timeoutMs: number;
+    }
+  | { type: 'watch'; seq: number }
+  | { type: 'wait'; seq: number; timeoutMs: number }
+  | { type: 'count' }
+  | { type: 'close' };
+
+export type ClientReply = WithId<
+  | { type: 'clock'; now: number }
+  | { type: 'opened'; opened: number; failed: number; total: number }
+  | { type: 'watching' }
+  | { type: 'arrivals'; seq: number; times: number[] }
+  | { type: 'count'; open: number; total: number }
+  | { type: 'closed' }
+>;
+
+export interface Memory {
+  heapUsed: number;
+  rss: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+export interface ServerStats {
+  /** Streams the server holds right now. */
+  open: number;
+  /** Requests the backend made (edge-sse's own count; 0 for the others). */
+  backendRequests: number;
+  /** Streams ended because their client stopped reading. */
+  closedSlow: number;
+}
+
+export type ServerCommand = WithId<ServerRequest>;
+export type ServerRequest =
+  | { type: 'clock' }
+  | { type: 'memory' }
+  | { type: 'stats' }
+  /** One event with `"seq":seq` (and `padBytes` of padding) to every connection. */
+  | { type: 'publish'; seq: number; padBytes?: number }
+  | { type: 'close' };
+
+export type ServerReply = WithId<
+  | { type: 'clock'; now: number }
+  | ({ type: 'memory' } & Memory)
+  | ({ type: 'stats' } & ServerStats)
+  /** `at`: just before the publish call, server clock. */
+  | { type: 'published'; at: number }
+  | { type: 'closed' }
+>;
+
+/** Sent once, unprompted, when the server listens. */
+export interface ServerReady {
+  type: 'listening';
+  port: number;
+  path: string;
+}
