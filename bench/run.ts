@@ -11,6 +11,9 @@ type Benchmark = () => Promise<{ run: () => Promise<void> }>;
 const BENCHMARKS: Record<string, Benchmark> = {
   frames: () => import('./frames.js'),
   fanout: () => import('./fanout.js'),
+  idle: () => import('./idle-cost.js'),
+  latency: () => import('./latency.js'),
+  batch: () => import('./batch.js'),
 };
 
 function selected(args: readonly string[]): string[] {
