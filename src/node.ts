@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { type AttachDirectSink, DIRECT_SINK } from './outlet.js';
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -197,7 +198,28 @@ async function writeWebResponse(
 
   // Send the status line and headers now: an event stream may not produce a byte for a while.
   res.flushHeaders();
+  if (attachDirectly(body, res)) return;
   await pipeBody(body, res, clientGone);
+}
+
+/**
+ * edge-sse's own streams take the socket directly: no reader and no promise per chunk, which is
+ * what a broadcast to thousands of connections spends most of its time on.
+ */
+function attachDirectly(body: ReadableStream<Uint8Array>, res: ServerResponse): boolean {
+  const attach = (body as unknown as Record<symbol, AttachDirectSink | undefined>)[DIRECT_SINK];
+  const attachment = attach?.({
+    write: (chunk) => res.write(chunk),
+    get bufferedBytes() {
+      return res.writableLength;
+    },
+    end: () => res.end(),
+    destroy: () => res.destroy(),
+  });
+  if (!attachment) return false;
+  res.on('drain', attachment.drained);
+  res.once('close', attachment.cancel);
+  return true;
 }
 
 function copyResponseHeaders(headers: Headers, res: ServerResponse): void {

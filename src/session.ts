@@ -4,6 +4,7 @@ import { encodeText, formatComment, formatEvent, formatRetry } from './frames.js
 import type { HubListener, Hub } from './hub.js';
 import { ZERO_ID, compareIds, maxId } from './ids.js';
 import type { Backend, CallOptions, ChannelRead, StoredEvent } from './backends/types.js';
+import { Outlet } from './outlet.js';
 
 /** Why a stream ended: the client left, its time or its access expired, the backend failed, it spent its
  * request budget, its client stopped reading, or the server refused it. */
@@ -45,7 +46,7 @@ const sharedFrames = new WeakMap<StoredEvent, Uint8Array>();
  */
 export class Session implements HubListener {
   readonly stream: ReadableStream<Uint8Array>;
-  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  private outlet: Outlet;
   private sent: string[] = [];
   /** Live events that arrive while catching up; `null` once live. */
   private pending: PendingBatch[] | null = [];
@@ -54,26 +55,13 @@ export class Session implements HubListener {
   private lastWrite = 0;
   private deadline: ReturnType<typeof setTimeout> | undefined;
   private heartbeat: ReturnType<typeof setTimeout> | undefined;
-  private resumeWriting: (() => void) | undefined;
   /** Events written to this stream (control events excluded). */
   delivered = 0;
   private aborter = new AbortController();
 
   constructor(private options: SessionOptions) {
-    this.stream = new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => {
-          this.controller = controller;
-        },
-        pull: () => {
-          const resume = this.resumeWriting;
-          this.resumeWriting = undefined;
-          resume?.();
-        },
-        cancel: () => this.close('client'),
-      },
-      { highWaterMark: options.maxQueuedBytes, size: (chunk) => chunk.byteLength },
-    );
+    this.outlet = new Outlet(() => this.close('client'));
+    this.stream = this.outlet.stream;
   }
 
   /**
@@ -122,12 +110,8 @@ export class Session implements HubListener {
     clearTimeout(this.heartbeat);
     this.aborter.abort();
     this.leaveHub();
-    this.resumeWriting?.();
-    try {
-      this.controller.close();
-    } catch {
-      // Already cancelled by the consumer.
-    }
+    if (reason === 'slow-client') this.outlet.abort('edge-sse: the client stopped reading');
+    else this.outlet.close();
     this.options.onClose?.(reason, error);
   }
 
@@ -176,20 +160,12 @@ export class Session implements HubListener {
         );
         indexes = indexes.filter((_, position) => reads[position]!.events.length === this.options.readBatch);
         if (indexes.length === 0) return this.goLive();
-        await this.writable();
+        await this.outlet.whenWritable(this.options.maxQueuedBytes / 2);
         reads = await this.readAfterCursor(indexes);
       }
     } catch (error) {
       this.endWithRetry(error);
     }
-  }
-
-  /** Resolves when the stream's queue has room again (or the session closed). */
-  private writable(): Promise<void> {
-    if (this.closed || (this.controller.desiredSize ?? 1) > 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.resumeWriting = resolve;
-    });
   }
 
   private checkCursor(indexes: number[], reads: ChannelRead[]): void {
@@ -299,14 +275,9 @@ export class Session implements HubListener {
   }
 
   private write(chunk: Uint8Array): void {
-    if (this.closed) return;
-    try {
-      this.controller.enqueue(chunk);
-    } catch {
-      return this.close('client');
-    }
+    if (this.closed || !this.outlet.write(chunk)) return;
     this.lastWrite = Date.now();
     // Catch-up waits for room between batches; only live events can outrun a stalled client.
-    if (this.pending === null && (this.controller.desiredSize ?? 0) < 0) this.close('slow-client');
+    if (this.pending === null && this.outlet.queuedBytes > this.options.maxQueuedBytes) this.close('slow-client');
   }
 }

@@ -1,6 +1,8 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createSSE, memoryBackend } from '../src/index.ts';
 import { serve, type FetchHandler, type RunningServer, type ServeOptions } from '../src/node.ts';
+import { SSEReader, waitUntil } from './helpers/sse.ts';
 
 const running: RunningServer[] = [];
 
@@ -335,5 +337,53 @@ describe('toNodeHandler / serve', () => {
     await expect(serve(() => new Response('second'), { port, hostname: '127.0.0.1' })).rejects.toMatchObject({
       code: 'EADDRINUSE',
     });
+  });
+});
+
+describe("serve with edge-sse's own streams (the direct path)", () => {
+  it('writes frames straight to the socket: the body is never read through a reader', async () => {
+    const sse = createSSE({ backend: memoryBackend() });
+    const bodies: ReadableStream[] = [];
+    const server = await start(async (request) => {
+      const response = await sse.handler(request);
+      bodies.push(response.body!);
+      return response;
+    });
+    const reader = new SSEReader(await fetch(`${server.url}/?channel=direct`));
+    await reader.waitForReady();
+    await sse.sendEvent('n', 'one', { channel: 'direct' });
+    await reader.waitForMessages(1);
+    expect(reader.messages[0]!.data).toBe('one');
+    expect(bodies[0]!.locked).toBe(false);
+    await reader.cancel();
+  });
+
+  it('ends the session when the client disconnects', async () => {
+    const reasons: string[] = [];
+    const sse = createSSE({ backend: memoryBackend(), onDisconnect: (_, reason) => reasons.push(reason) });
+    const server = await start(sse.handler);
+    const response = await rawGet(server.url, '/?channel=gone');
+    await new Promise((resolve) => response.once('data', resolve));
+    response.destroy();
+    await waitUntil(() => reasons.length > 0);
+    expect(reasons).toEqual(['client']);
+    expect(sse.handler.stats()).toMatchObject({ openStreams: 0, timers: 0, readers: 0 });
+  });
+
+  it('drops a client that stops reading once maxQueuedBytes is exceeded, and closes its connection', async () => {
+    const reasons: string[] = [];
+    const sse = createSSE({ backend: memoryBackend(), maxQueuedBytes: 64 * 1024, onDisconnect: (_, reason) => reasons.push(reason) });
+    const server = await start(sse.handler);
+    const response = await rawGet(server.url, '/?channel=stalled');
+    await new Promise((resolve) => response.once('data', resolve));
+    response.pause(); // stop reading: the socket's buffers fill, then the server's
+    const closed = new Promise((resolve) => response.socket.once('close', resolve));
+    for (let n = 0; n < 400 && reasons.length === 0; n++) {
+      await sse.sendEvent('big', 'x'.repeat(16 * 1024), { channel: 'stalled' });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(reasons).toEqual(['slow-client']);
+    response.resume(); // drain what the kernel holds: the connection then ends
+    await closed;
   });
 });
