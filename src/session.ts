@@ -82,10 +82,15 @@ export class Session implements HubListener {
         return this.goLive();
       }
       this.sent = [...this.options.resumeFrom];
-      const everyChannel = this.options.channels.map((_, index) => index);
-      const reads = await this.readAfterCursor(everyChannel);
-      this.checkCursor(everyChannel, reads);
-      void this.catchUp(everyChannel, reads);
+      // A channel whose cursor is exactly where the live reader stands has nothing to catch up:
+      // the common reconnect after maxDurationMs costs no request.
+      const behind = this.options.channels
+        .map((_, index) => index)
+        .filter((index) => this.sent[index] !== livePositions[index]);
+      if (behind.length === 0) return this.goLive();
+      const reads = await this.readAfterCursor(behind);
+      this.checkCursor(behind, reads);
+      void this.catchUp(behind, reads);
     } catch (error) {
       if (!(error instanceof ValidationError)) return this.endWithRetry(error);
       this.close('server', error);

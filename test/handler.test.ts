@@ -150,6 +150,21 @@ describe('createStreamHandler: resume', () => {
     await Promise.all([byHeader.cancel(), byQuery.cancel()]);
   });
 
+  it('makes no read to resume a cursor that is where the live reader stands', async () => {
+    const { backend, calls } = spyBackend(memoryBackend());
+    const sse = createSSE({ backend });
+    const first = await open(sse, '?channel=r');
+    await ready(first);
+    const id = await sse.sendEvent('n', '1', { channel: 'r' });
+    await first.waitForMessages(1);
+    const again = await open(sse, '?channel=r', { 'Last-Event-ID': id });
+    await sse.sendEvent('n', '2', { channel: 'r' });
+    await again.waitForMessages(1);
+    expect(again.messages.map((m) => m.data)).toEqual(['2']);
+    expect(calls.filter((c) => c.method === 'read')).toEqual([]);
+    await Promise.all([first.cancel(), again.cancel()]);
+  });
+
   it('prefers the Last-Event-ID header over ?lastEventId=', async () => {
     const sse = createSSE({ backend: memoryBackend() });
     const first = await sse.sendEvent('n', '1');
