@@ -1,4 +1,5 @@
 import { Redis as UpstashRedis } from '@upstash/redis';
+import { Redis as IORedis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { redisBackend } from '../src/backends/redis.js';
 import { upstashBackend } from '../src/backends/upstash.js';
@@ -38,7 +39,7 @@ describe('upstashBackend configuration', () => {
   it('refuses a bad URL, mode, prefix or client', async () => {
     await expect(upstashBackend({ url: 'redis://x', token: 't' }).tail(['x'], 0)).rejects.toThrow(/must start with https:\/\//);
     expect(() => upstashBackend({ url: 'https://x', token: 't', mode: 'push' as never })).toThrow(/'subscribe' or 'poll'/);
-    expect(() => upstashBackend({ url: 'https://x', token: 't', prefix: '' })).toThrow(/prefix must be 1–64/);
+    expect(() => upstashBackend({ url: 'https://x', token: 't', prefix: '' })).toThrow(/prefix must be 1–64 characters/);
     await expect(upstashBackend({ redis: {} }).tail(['x'], 0)).rejects.toThrow(/must be an @upstash\/redis Redis client/);
   });
 
@@ -111,6 +112,44 @@ describe('upstashBackend on the wire', () => {
 });
 
 describe('upstashBackend cost', () => {
+  it('subscribe mode delivers from the wake-up itself: one request per publish, none to read', async () => {
+    const sse = createSSE({ backend: upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix: freshPrefix() }) });
+    const reader = new SSEReader(await sse.handler(streamRequest('?channel=pushed')));
+    await ready(reader);
+    await sleep(100); // the subscription's catch-up read is done
+    const before = shared.bridge.stats().requests;
+    for (let n = 0; n < 10; n++) await sse.sendEvent('n', { n, text: 'line\nbreak' }, { channel: 'pushed' });
+    await reader.waitForMessages(10);
+    expect(reader.messages.map((m) => JSON.parse(m.data).n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(shared.bridge.stats().requests - before).toBe(10);
+    await reader.cancel();
+  });
+
+  it('a batch too large to ride along wakes readers to read it, in order', async () => {
+    const sse = createSSE({ backend: upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix: freshPrefix() }) });
+    const reader = new SSEReader(await sse.handler(streamRequest('?channel=big')));
+    await ready(reader);
+    const big = Array.from({ length: 20 }, (_, n) => ({ type: 'n', data: `${n}:${'x'.repeat(4000)}`, channel: 'big' }));
+    await sse.sendEvents(big);
+    await sse.sendEvent('n', 'after', { channel: 'big' });
+    await reader.waitForMessages(21);
+    expect(reader.messages.map((m) => m.data.split(':')[0])).toEqual([...big.map((_, n) => String(n)), 'after']);
+    await reader.cancel();
+  });
+
+  it('publishes after Redis forgot the script (NOSCRIPT → EVAL, one extra request)', async () => {
+    const sse = createSSE({ backend: upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix: freshPrefix() }) });
+    await sse.sendEvent('n', 'warm');
+    const redis = new IORedis(REDIS_URL);
+    await redis.script('FLUSH');
+    redis.disconnect();
+    const before = shared.bridge.stats().requests;
+    await expect(sse.sendEvent('n', 'after flush')).resolves.toMatch(/^\d+-\d+$/);
+    expect(shared.bridge.stats().requests - before).toBe(2);
+    await sse.sendEvent('n', 'cached again');
+    expect(shared.bridge.stats().requests - before).toBe(3);
+  });
+
   for (const mode of ['subscribe', 'poll'] as const) {
     it(`shares one reader per channel between connections (${mode})`, async () => {
       const backend = upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix: freshPrefix(), mode, pollIntervalMs: 400 });

@@ -3,6 +3,7 @@
  * read. No I/O here; a transport sends a pipeline of commands in one round trip.
  */
 import { BackendError, invalidOption } from '../errors.js';
+import { appendWithScript } from './publish-script.js';
 import { ZERO_ID, compareIds } from '../ids.js';
 import type {
   Backend,
@@ -30,8 +31,9 @@ export const DEFAULT_PREFIX = 'sse:';
 /** Maps channels to Redis keys. Every key starts with the prefix, so no channel reaches another key. */
 export class KeySpace {
   constructor(readonly prefix: string) {
-    if (typeof prefix !== 'string' || prefix.length === 0 || prefix.length > 64) {
-      throw invalidOption(`Option prefix must be 1–64 characters, got ${JSON.stringify(prefix)}`);
+    // No comma or space: the prefix is part of pub/sub channel names, which wake-up lines split on.
+    if (typeof prefix !== 'string' || !/^[^\s,]{1,64}$/.test(prefix)) {
+      throw invalidOption(`Option prefix must be 1–64 characters without spaces or commas, got ${JSON.stringify(prefix)}`);
     }
   }
 
@@ -52,22 +54,6 @@ export class KeySpace {
   channelOf(key: string): string {
     return key.slice(this.prefix.length);
   }
-}
-
-/**
- * One pipeline per publish: XADD each event (trimming approximately, which is cheap), refresh each
- * channel's TTL, and wake its readers. The wake-up carries nothing: readers read after their position.
- */
-export function appendCommands(keys: KeySpace, events: readonly NewEvent[], retention: Retention): RedisCommand[] {
-  const commands: RedisCommand[] = events.map((event) => {
-    const fields = ['type', event.type, 'data', event.data];
-    if (event.json) fields.push('json', '1');
-    return ['XADD', keys.stream(event.channel), 'MAXLEN', '~', retention.maxLength, '*', ...fields];
-  });
-  for (const channel of new Set(events.map((event) => event.channel))) {
-    commands.push(['EXPIRE', keys.stream(channel), retention.ttlSeconds], ['PUBLISH', keys.notify(channel), '1']);
-  }
-  return commands;
 }
 
 export function readAfterCommand(keys: KeySpace, channel: string, after: string, limit: number): RedisCommand {
@@ -189,12 +175,8 @@ export function streamsBackend(options: StreamsBackendOptions): Backend {
   return {
     name: options.name,
     shareable: options.shareable,
-    async append(events: readonly NewEvent[], retention: Retention, call?: CallOptions) {
-      const replies = await transport.pipeline(appendCommands(keys, events, retention), call);
-      const ids = events.map((_, index) => String(valueOf(replies[index])));
-      replies.slice(events.length).forEach(valueOf);
-      return ids;
-    },
+    append: (events: readonly NewEvent[], retention: Retention, call?: CallOptions) =>
+      appendWithScript(transport, keys, events, retention, call),
     async read(requests: readonly ReadRequest[], limit: number, call?: CallOptions): Promise<ChannelRead[]> {
       const commands = requests.flatMap(({ channel, after }) => [
         readAfterCommand(keys, channel, after, limit),

@@ -1,6 +1,7 @@
 import { BackendError } from '../errors.js';
 import { compareIds } from '../ids.js';
 import { type KeySpace, type RedisReply, backendFailure, readAfterCommand, toStoredEvents } from './redis-streams.js';
+import { parseWakeUp } from './publish-script.js';
 import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from './types.js';
 import type { UpstashRest } from './upstash-rest.js';
 
@@ -95,15 +96,29 @@ class ChannelWatch {
         buffered += decoder.decode(value, { stream: true });
         const lines = buffered.split('\n');
         buffered = lines.pop() ?? '';
-        // Both the confirmation and a message mean "read now": the first catches up on anything
-        // published before the subscription took hold.
-        if (lines.some((line) => line.startsWith('data: subscribe,') || line.startsWith('data: message,'))) {
-          void this.readNews();
-        }
+        for (const line of lines) this.onLine(line);
       }
     } finally {
       this.rest.openSubscriptions--;
       reader.cancel().catch(() => undefined);
+    }
+  }
+
+  /**
+   * The confirmation means "read now": it catches up on anything published before the
+   * subscription took hold. A message that carries the events following this reader's position
+   * is delivered as is; any other wake-up reads the stream.
+   */
+  private onLine(line: string): void {
+    if (line.startsWith('data: subscribe,')) return void this.readNews();
+    if (!line.startsWith('data: message,')) return;
+    const payload = line.slice(line.indexOf(',', 'data: message,'.length) + 1);
+    const wakeUp = parseWakeUp(payload);
+    if (!this.reading && wakeUp?.events && wakeUp.prev === this.position) {
+      this.position = (wakeUp.events.at(-1) as StoredEvent).id;
+      this.report.onEvents(wakeUp.events);
+    } else {
+      void this.readNews();
     }
   }
 

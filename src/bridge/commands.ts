@@ -52,6 +52,9 @@ export const DEFAULT_ALLOWED_COMMANDS: readonly string[] = [
   'PUBLISH', 'PUBSUB',
   // hyperloglog
   'PFADD', 'PFCOUNT', 'PFMERGE',
+  // scripts: edge-sse publishes with one (XADD + EXPIRE + PUBLISH); a script can touch any key,
+  // so a bridge's token is as powerful as Redis access itself
+  'EVAL', 'EVALSHA',
 ];
 
 export interface CommandPolicyOptions {
