@@ -14,7 +14,12 @@ const BENCHMARKS: Record<string, Benchmark> = {
   idle: () => import('./idle-cost.js'),
   latency: () => import('./latency.js'),
   batch: () => import('./batch.js'),
+  size: () => import('./size.js'),
+  scale: () => import('./scale.js'),
 };
+
+/** Takes ~10 minutes and dozens of thousands of sockets: only when named (`npm run bench -- scale`). */
+const ONLY_WHEN_NAMED = new Set(['scale']);
 
 function selected(args: readonly string[]): string[] {
   const names = args.filter((arg) => !arg.startsWith('-'));
@@ -22,7 +27,7 @@ function selected(args: readonly string[]): string[] {
   if (unknown.length > 0) {
     throw new Error(`Unknown benchmark(s): ${unknown.join(', ')}. Available: ${Object.keys(BENCHMARKS).join(', ')}`);
   }
-  return names.length > 0 ? names : Object.keys(BENCHMARKS);
+  return names.length > 0 ? names : Object.keys(BENCHMARKS).filter((name) => !ONLY_WHEN_NAMED.has(name));
 }
 
 async function main(): Promise<void> {
