@@ -20,7 +20,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Bridge } from '../src/bridge/index.js';
-import { REDIS_URL, TOKEN, cleanUp, prefixFor, startBridge } from './scale-redis.js';
+import { REDIS_URL, TOKEN, cleanUp, prefixFor, startBridge } from './redis-common.js';
 import type {
   ClientRequest,
   ClientReply,
