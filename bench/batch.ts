@@ -12,9 +12,7 @@ import { Redis as IORedis } from 'ioredis';
 import type { Bridge } from '../src/bridge/index.js';
 import { redisBackend } from '../src/backends/redis.js';
 import { upstashBackend } from '../src/backends/upstash.js';
-import { createBridge } from '../src/bridge/index.js';
 import { type EventInput, type SSE, createSSE } from '../src/index.js';
-import { prepareEvent } from '../src/publish.js';
 import { EVENT_TYPE, makeEvents } from './events.js';
 import { REDIS_URL, TOKEN, cleanUp, edgeSSE, prefixFor, startBridge } from './redis-common.js';
 import { median } from './stats.js';
@@ -98,47 +96,16 @@ async function edgeSeparateBridge(): Promise<Subject> {
   };
 }
 
-/** edge-sse's own side alone: fetch answers at once with the replies Redis would give. */
+/** edge-sse's own side alone: fetch answers at once with the reply Redis would give (the script's ids). */
 function edgeCanned(): Subject {
-  const ids = batch.map((_, index) => ({ result: `1732780000000-${index}` }));
-  const reply = JSON.stringify([...ids, { result: 1 }, { result: 0 }]);
+  const ids = batch.map((_, index) => `1732780000000-${index}`);
+  const reply = JSON.stringify([{ result: ids }]);
   const fetcher: typeof fetch = async () => new Response(reply, { headers: { 'Content-Type': 'application/json' } });
   const sse = createSSE({ backend: upstashBackend({ url: 'http://canned.invalid', token: TOKEN, prefix: 'canned:', fetch: fetcher }) });
   return {
     name: `breakdown: edge-sse sendEvents ×${BATCH}, canned reply (no I/O)`,
     measure: (ms) => rate(ms, 1, async () => (await sse.sendEvents(batch)).length),
     close: async () => undefined,
-  };
-}
-
-/** A proposal, not the library: all events of a channel XADDed by one EVAL (see the README). */
-const APPEND_SCRIPT = `local ids = {}
-for i = 3, #ARGV, 3 do
-  ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[i], 'data', ARGV[i + 1], 'json', ARGV[i + 2])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('PUBLISH', KEYS[1], '1')
-return ids`;
-
-async function prototypeEval(): Promise<Subject> {
-  const bridge = await createBridge({ token: TOKEN, redis: REDIS_URL, allow: ['EVAL'] });
-  const key = `${prefixFor('batch-eval')}batch`;
-  const publish = async () => {
-    const prepared = batch.map((event) => prepareEvent(event, 64 * 1024));
-    const args = prepared.flatMap((event) => [event.type, event.data, event.json ? '1' : '0']);
-    const response = await fetch(`${bridge.url}/pipeline`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify([['EVAL', APPEND_SCRIPT, 1, key, 1000, 86_400, ...args]]),
-    });
-    const [reply] = (await response.json()) as { result?: string[]; error?: string }[];
-    if (reply?.result?.length !== BATCH) throw new Error(`EVAL failed: ${reply?.error}`);
-    return BATCH;
-  };
-  return {
-    name: `PROTOTYPE: one EVAL of ${BATCH} XADDs (+EXPIRE, PUBLISH), bridge`,
-    measure: (ms) => rate(ms, 1, publish),
-    close: () => bridge.close(),
   };
 }
 
@@ -214,7 +181,6 @@ export async function run(): Promise<void> {
     await edgeSeparateBridge(),
     edgeCanned(),
     edgeTcp(),
-    await prototypeEval(),
   ];
   const rates = new Map<Subject, number[]>(subjects.map((subject) => [subject, []]));
   try {
