@@ -57,7 +57,8 @@ export class Session implements HubListener {
   private heartbeat: ReturnType<typeof setTimeout> | undefined;
   /** Events written to this stream (control events excluded). */
   delivered = 0;
-  private aborter = new AbortController();
+  /** Made on the first backend call: most connections join a live channel and make none. */
+  private aborter: AbortController | undefined;
 
   constructor(private options: SessionOptions) {
     this.outlet = new Outlet(() => this.close('client'));
@@ -113,7 +114,7 @@ export class Session implements HubListener {
     this.closed = true;
     clearTimeout(this.deadline);
     clearTimeout(this.heartbeat);
-    this.aborter.abort();
+    this.aborter?.abort();
     this.leaveHub();
     if (reason === 'slow-client') this.outlet.abort('edge-sse: the client stopped reading');
     else this.outlet.close();
@@ -255,6 +256,7 @@ export class Session implements HubListener {
   }
 
   private callOptions(): CallOptions {
+    this.aborter ??= new AbortController();
     return { signal: this.aborter.signal, onRequest: this.options.onRequest };
   }
 
