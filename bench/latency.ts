@@ -16,7 +16,6 @@ import { type SSE, createSSE } from '../src/index.js';
 import { EVENT_TYPE, makeEvents } from './events.js';
 import {
   type Connection,
-  type Frame,
   type Mode,
   REDIS_URL,
   TOKEN,
@@ -244,56 +243,6 @@ function floorPush(): Subject {
   };
 }
 
-/**
- * A proposal, not the library (see the README): one EVAL appends the event and publishes it with
- * the id before it, so a reader whose position is that id delivers from the message, no read.
- */
-const PUBLISH_SCRIPT = `local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local prev = top[1] and top[1][1] or '0-0'
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[2], 'data', ARGV[3], 'json', '1')
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', KEYS[1], cjson.encode({ prev, id, ARGV[2], ARGV[3] }))
-return id`;
-
-function prototypePush(): Subject {
-  return {
-    name: 'PROTOTYPE: EVAL publishes the event, bridge',
-    samplesPerRound: SAMPLES_PER_ROUND,
-    async start(arrived) {
-      const bridges = await bridgePair(['EVAL']);
-      const key = `${prefixFor('lat-proto')}${CHANNEL}`;
-      const aborter = new AbortController();
-      const response = await fetch(`${bridges.listen.url}/subscribe/${key}`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${TOKEN}`, Accept: 'text/event-stream' },
-        signal: aborter.signal,
-      });
-      let position = '0-0';
-      const onMessage = (text: string) => {
-        const json = text.slice(text.indexOf(',', text.indexOf(',') + 1) + 1);
-        const [prev, id, , data] = JSON.parse(json) as string[];
-        const continues = prev === position;
-        position = id!;
-        if (continues) seqIn(data!, arrived); // otherwise a real reader would XRANGE after its position
-      };
-      const onFrame = (frame: Frame) => {
-        if (frame.text.startsWith('data: message,')) onMessage(frame.text);
-      };
-      const reading = readFrames(response.body!, onFrame, aborter.signal);
-      return {
-        bridges,
-        publish: (seq) =>
-          pipelineOver(bridges.publish, [['EVAL', PUBLISH_SCRIPT, 1, key, 1000, EVENT_TYPE, JSON.stringify(payload(seq)), 86_400]]),
-        async close() {
-          aborter.abort();
-          await reading;
-          await closeAll(undefined, bridges);
-        },
-      };
-    },
-  };
-}
-
 // ---- measuring -----------------------------------------------------------------------------
 
 interface Tally {
@@ -379,7 +328,6 @@ export async function run(): Promise<void> {
     edge('poll'),
     floorBridge(),
     floorPush(),
-    prototypePush(),
     floorTcp(),
     edgeTcp(),
   ];
