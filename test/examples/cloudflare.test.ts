@@ -106,6 +106,8 @@ afterAll(async () => {
   redis.disconnect();
 });
 
+/** Over the 32 KB a wake-up carries: readers must read it from the stream. */
+const LARGE = 'x'.repeat(40 * 1024);
 const publish = (name: string, data: string, type = 'message') => sendEvent(type, data, { backend: publisher, channel: name });
 
 /** A raw stream (fetch), to read headers and to leave whenever the test wants. */
@@ -200,10 +202,14 @@ describe('examples/cloudflare in workerd (miniflare) against the bridge', () => 
     const name = channel('leave');
     const stream = await openStream(worker.url, name);
     await until(() => worker.bridge.stats().openSubscriptions === 1, 'the Worker to subscribe');
-    // While the client listens, each event costs the Worker a read at its bridge.
+    // A small event rides along in the wake-up: no request. One too large to ride along costs the
+    // Worker a read at its bridge — the requests that must stop once the client has left.
     const listening = worker.bridge.stats().requests;
     await publish(name, 'while listening');
     await stream.reader.waitForMessages(1);
+    expect(worker.bridge.stats().requests).toBe(listening);
+    await publish(name, LARGE);
+    await stream.reader.waitForMessages(2);
     expect(worker.bridge.stats().requests).toBeGreaterThan(listening);
 
     stream.leave();
@@ -212,7 +218,7 @@ describe('examples/cloudflare in workerd (miniflare) against the bridge', () => 
     await until(() => worker.logs().includes('edge-sse: stream closed (client)'), 'onClose("client") in the Worker').catch((e) => { throw new Error(e.message + '\n' + worker.logs()); });
     const after = worker.bridge.stats().requests;
     for (let n = 0; n < 5; n++) {
-      await publish(name, `after leaving ${n}`);
+      await publish(name, `${LARGE} after leaving ${n}`);
       await sleep(100);
     }
     await sleep(500);
@@ -245,8 +251,9 @@ describe('examples/cloudflare in workerd (miniflare) against the bridge', () => 
       await until(() => connections === 1, 'the first connection');
       const sent: string[] = [];
       for (let n = 1; n <= 10; n++) {
-        sent.push(`event ${n}`);
-        await publish(name, `event ${n}`);
+        // Too large to ride along in the wake-up: each costs the stream a read, spending its budget.
+        sent.push(`event ${n} ${LARGE}`);
+        await publish(name, `event ${n} ${LARGE}`);
         await sleep(50);
       }
       await until(() => received.length >= 10, 'all ten events', 15_000);
