@@ -207,8 +207,7 @@ async function writeWebResponse(
  * what a broadcast to thousands of connections spends most of its time on.
  */
 function attachDirectly(body: ReadableStream<Uint8Array>, res: ServerResponse): boolean {
-  const attach = (body as unknown as Record<symbol, AttachDirectSink | undefined>)[DIRECT_SINK];
-  const attachment = attach?.({
+  const attachment = (body as { [DIRECT_SINK]?: AttachDirectSink })[DIRECT_SINK]?.({
     write: (chunk) => res.write(chunk),
     get bufferedBytes() {
       return res.writableLength;

@@ -29,7 +29,19 @@ export interface SinkAttachment {
 
 export type AttachDirectSink = (sink: DirectSink) => SinkAttachment | undefined;
 
-export class Outlet {
+/** The body stream; the direct-sink hook lives on the prototype, costing nothing per stream. */
+class OutletStream extends ReadableStream<Uint8Array> {
+  constructor(private readonly outlet: Outlet) {
+    // The outlet is the underlying source itself: closures here would cost ~1 KiB per connection.
+    super(outlet, { highWaterMark: 0 });
+  }
+
+  [DIRECT_SINK](sink: DirectSink): SinkAttachment | undefined {
+    return this.outlet.attach(sink);
+  }
+}
+
+export class Outlet implements UnderlyingDefaultSource<Uint8Array> {
   readonly stream: ReadableStream<Uint8Array>;
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private queue: Uint8Array[] = [];
@@ -41,20 +53,19 @@ export class Outlet {
   private closed = false;
   private onWritable: (() => void) | undefined;
 
+  /** Nothing is pulled ahead (high-water mark 0): a chunk leaves the queue when a reader asks. */
   constructor(private onCancel: () => void) {
-    this.stream = new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => {
-          this.controller = controller;
-        },
-        pull: () => this.handOver(),
-        cancel: () => this.cancel(),
-      },
-      // Nothing is pulled ahead: a chunk leaves the queue only when a reader asks for it.
-      { highWaterMark: 0 },
-    );
-    const attach: AttachDirectSink = (sink) => this.attach(sink);
-    Object.defineProperty(this.stream, DIRECT_SINK, { value: attach });
+    this.stream = new OutletStream(this);
+  }
+
+  /** Underlying source: called once by the stream. */
+  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.controller = controller;
+  }
+
+  /** Underlying source: a reader asks for the next chunk. */
+  pull(): void {
+    this.handOver();
   }
 
   /** Bytes the client has not taken yet. */
@@ -117,7 +128,7 @@ export class Outlet {
     this.notifyWritable();
   }
 
-  private attach(sink: DirectSink): SinkAttachment | undefined {
+  attach(sink: DirectSink): SinkAttachment | undefined {
     if (this.stream.locked || this.closed) return undefined;
     this.sink = sink;
     for (const chunk of this.queue) sink.write(chunk);
@@ -140,7 +151,8 @@ export class Outlet {
     this.notifyWritable();
   }
 
-  private cancel(): void {
+  /** Underlying source: the reader cancelled (the client went away). */
+  cancel(): void {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
