@@ -67,7 +67,8 @@ export function prepareEvent(event: EventInput, maxEventBytes: number): NewEvent
   const channel = assertChannel(event.channel === undefined ? DEFAULT_CHANNEL : event.channel);
   const json = typeof event.data !== 'string';
   const data = json ? toJson(event.data, type) : assertWellFormed(event.data as string, type);
-  const bytes = utf8Length(data);
+  // A UTF-16 unit is at most 3 UTF-8 bytes: most payloads need no counting.
+  const bytes = data.length * 3 <= maxEventBytes ? 0 : utf8Length(data);
   if (bytes > maxEventBytes) {
     throw new ValidationError(
       'EVENT_TOO_LARGE',

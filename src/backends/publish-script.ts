@@ -54,15 +54,24 @@ function byChannel(events: readonly NewEvent[]): ChannelBatch[] {
   return [...batches.values()];
 }
 
+/** The events as the wake-up carries them, or '' when they are too large to ride along. */
+function embedded(events: readonly NewEvent[]): string {
+  let estimate = 2;
+  for (const event of events) estimate += event.type.length + event.data.length + 10;
+  // JSON escapes can only lengthen the text: an estimate over the limit needs no stringify.
+  if (estimate > MAX_EMBEDDED_CHARS) return '';
+  const text = JSON.stringify(events.map((event) => [event.type, event.data, event.json ? 1 : 0]));
+  return text.length <= MAX_EMBEDDED_CHARS ? text : '';
+}
+
 function scriptArguments(keys: KeySpace, batch: ChannelBatch, retention: Retention): (string | number)[] {
-  const embedded = JSON.stringify(batch.events.map((event) => [event.type, event.data, event.json ? 1 : 0]));
   const args: (string | number)[] = [
     1,
     keys.stream(batch.channel),
     retention.maxLength,
     retention.ttlSeconds,
     keys.notify(batch.channel),
-    embedded.length <= MAX_EMBEDDED_CHARS ? embedded : '',
+    embedded(batch.events),
   ];
   for (const event of batch.events) args.push(event.type, event.data, event.json ? '1' : '0');
   return args;
