@@ -25,7 +25,7 @@ export interface StreamStats {
   openStreams: number;
   /** Channels being read live (one reader each, shared or per stream). */
   readers: number;
-  /** Timers held by open streams (deadline and heartbeat). */
+  /** Timers held by open streams (one each: its next heartbeat or its end). */
   timers: number;
   /** Pub/sub subscriptions or blocking connections the backend holds open. */
   subscriptions: number;

@@ -53,8 +53,10 @@ export class Session implements HubListener {
   private closed = false;
   private joined = false;
   private lastWrite = 0;
-  private deadline: ReturnType<typeof setTimeout> | undefined;
-  private heartbeat: ReturnType<typeof setTimeout> | undefined;
+  /** One timer per connection, for both the next heartbeat and the end. */
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private endsAt = 0;
+  private endReason: CloseReason = 'deadline';
   /** Events written to this stream (control events excluded). */
   delivered = 0;
   /** Made on the first backend call: most connections join a live channel and make none. */
@@ -112,8 +114,7 @@ export class Session implements HubListener {
   close(reason: CloseReason, error?: unknown): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.deadline);
-    clearTimeout(this.heartbeat);
+    clearTimeout(this.timer);
     this.aborter?.abort();
     this.leaveHub();
     if (reason === 'slow-client') this.outlet.abort('edge-sse: the client stopped reading');
@@ -235,25 +236,30 @@ export class Session implements HubListener {
 
   /** Timers this stream holds: for checking that none outlives it. */
   get timers(): number {
-    return this.closed ? 0 : Number(this.deadline !== undefined) + Number(this.heartbeat !== undefined);
+    return this.closed || this.timer === undefined ? 0 : 1;
   }
 
   private startTimers(): void {
     const { durationMs, expiresAt } = this.options;
     const untilExpiry = expiresAt === undefined ? Infinity : Math.max(0, expiresAt - Date.now());
-    const reason: CloseReason = untilExpiry < durationMs ? 'expired' : 'deadline';
-    this.deadline = setTimeout(() => this.close(reason), Math.min(durationMs, untilExpiry));
-    this.scheduleHeartbeat(this.options.keepAliveMs);
+    this.endReason = untilExpiry < durationMs ? 'expired' : 'deadline';
+    this.endsAt = Date.now() + Math.min(durationMs, untilExpiry);
+    this.schedule();
   }
 
-  /** One timer per connection, re-armed lazily: a write only records the time. */
-  private scheduleHeartbeat(delay: number): void {
-    this.heartbeat = setTimeout(() => {
-      if (this.closed) return;
-      if (Date.now() - this.lastWrite >= this.options.keepAliveMs) this.writeText(formatComment());
-      this.scheduleHeartbeat(this.options.keepAliveMs - (Date.now() - this.lastWrite));
-    }, delay);
+  /** Re-armed lazily: a write only records its time, the timer looks at it when it fires. */
+  private schedule(): void {
+    const heartbeatAt = this.lastWrite + this.options.keepAliveMs;
+    this.timer = setTimeout(this.onTimer, Math.max(0, Math.min(heartbeatAt, this.endsAt) - Date.now()));
   }
+
+  private onTimer = (): void => {
+    if (this.closed) return;
+    const now = Date.now();
+    if (now >= this.endsAt) return this.close(this.endReason);
+    if (now - this.lastWrite >= this.options.keepAliveMs) this.writeText(formatComment());
+    this.schedule();
+  };
 
   private callOptions(): CallOptions {
     this.aborter ??= new AbortController();
