@@ -135,6 +135,8 @@ async function openStream(
   const onRequest = requestBudget(settings.maxRequests);
   const hub = settings.hub ?? new Hub(settings.backend, { onRequest });
   const info = settings.registry.info(request, channels, resumeFrom !== undefined);
+  // The closures below keep the signal, not the request: an open stream need not hold its Request.
+  const signal = request.signal as AbortSignal | undefined;
   const session = new Session({
     ...settings,
     hub,
@@ -145,7 +147,7 @@ async function openStream(
     durationMs: Math.round(settings.maxDurationMs * (0.8 + 0.2 * Math.random())),
     readBatch: READ_BATCH,
     onClose: (reason, error) => {
-      request.signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
       if (hub !== settings.hub) hub.close();
       settings.registry.closed(stream, reason, error);
     },
@@ -153,8 +155,8 @@ async function openStream(
   const stream = { info, session, hub };
   const onAbort = () => session.close('client');
   settings.registry.opened(stream);
-  if (request.signal?.aborted) onAbort();
-  else request.signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
 
   await session.open();
   return new Response(session.stream, { headers: { ...STREAM_HEADERS, ...corsHeaders(settings.cors, request) } });

@@ -36,7 +36,8 @@ export interface StreamStats {
 }
 
 interface OpenStream {
-  info: StreamInfo;
+  /** Only when there are hooks to give it to: it holds the Request. */
+  info: StreamInfo | undefined;
   session: Session;
   hub: Hub;
 }
@@ -54,20 +55,25 @@ export class StreamRegistry {
     private sharedHub: Hub | undefined,
   ) {}
 
-  info(request: Request, channels: readonly string[], resumed: boolean): StreamInfo {
+  info(request: Request, channels: readonly string[], resumed: boolean): StreamInfo | undefined {
+    const { onConnect, onDisconnect, onError } = this.hooks;
+    if (!onConnect && !onDisconnect && !onError) return undefined;
     return { id: nextStreamId++, channels, resumed, request, startedAt: Date.now() };
   }
 
   opened(stream: OpenStream): void {
     this.open.add(stream);
-    this.call(() => this.hooks.onConnect?.(stream.info), stream.info);
+    const { info } = stream;
+    if (info) this.call(() => this.hooks.onConnect?.(info), info);
   }
 
   closed(stream: OpenStream, reason: CloseReason, error?: unknown): void {
     if (!this.open.delete(stream)) return;
     this.deliveredByClosed += stream.session.delivered;
-    if (error !== undefined && reason === 'backend') this.call(() => this.hooks.onError?.(error, stream.info), stream.info);
-    this.call(() => this.hooks.onDisconnect?.(stream.info, reason), stream.info);
+    const { info } = stream;
+    if (!info) return;
+    if (error !== undefined && reason === 'backend') this.call(() => this.hooks.onError?.(error, info), info);
+    this.call(() => this.hooks.onDisconnect?.(info, reason), info);
   }
 
   stats(): StreamStats {
