@@ -135,7 +135,6 @@ async function openStream(
   const onRequest = requestBudget(settings.maxRequests);
   const hub = settings.hub ?? new Hub(settings.backend, { onRequest });
   const info = settings.registry.info(request, channels, resumeFrom !== undefined);
-  // The closures below keep the signal, not the request: an open stream need not hold its Request.
   const signal = request.signal as AbortSignal | undefined;
   const session = new Session({
     ...settings,
@@ -152,7 +151,10 @@ async function openStream(
       settings.registry.closed(stream, reason, error);
     },
   });
-  const stream = { info, session, hub };
+  // Hold the Request while the stream is open: undici's `request.signal` follows the signal it was
+  // made with only as long as the Request lives (a weak reference), and it is how we hear the
+  // client leave.
+  const stream = { info, session, hub, request };
   const onAbort = () => session.close('client');
   settings.registry.opened(stream);
   if (signal?.aborted) onAbort();

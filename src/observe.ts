@@ -36,8 +36,9 @@ export interface StreamStats {
 }
 
 interface OpenStream {
-  /** Only when there are hooks to give it to: it holds the Request. */
+  /** Only when there are hooks to give it to. */
   info: StreamInfo | undefined;
+  request: Request;
   session: Session;
   hub: Hub;
 }

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import {
   BackendError,
@@ -250,6 +252,24 @@ describe('createStreamHandler: ending', () => {
     await sleep(50);
     expect(calls.slice(seenAtAbort).map((c) => c.method)).toEqual(['append']);
     expect(reasons).toEqual(['client']);
+  });
+
+  it('still hears the abort after garbage collection: an open stream keeps its Request alive', async () => {
+    // undici's request.signal follows the signal the Request was made with only while the Request
+    // lives; if the stream let go of it, a GC would silently cut the client's disconnect off.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const sse = createSSE({ backend: memoryBackend() }); // no hooks: nothing else holds the Request
+    const abort = new AbortController();
+    const reader = new SSEReader(await sse.handler(streamRequest('?channel=gc', {}, abort.signal)));
+    await ready(reader);
+    for (let round = 0; round < 3; round++) {
+      gc();
+      await sleep(20);
+    }
+    abort.abort();
+    await reader.waitForEnd(2000);
+    expect(sse.handler.stats()).toMatchObject({ openStreams: 0, timers: 0 });
   });
 
   it('stops following a shared channel when its last listener cancels', async () => {
