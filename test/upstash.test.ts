@@ -114,9 +114,11 @@ describe('upstashBackend on the wire', () => {
 describe('upstashBackend cost', () => {
   it('subscribe mode delivers from the wake-up itself: one request per publish, none to read', async () => {
     const sse = createSSE({ backend: upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix: freshPrefix() }) });
+    const connecting = shared.bridge.stats().requests;
     const reader = new SSEReader(await sse.handler(streamRequest('?channel=pushed')));
     await ready(reader);
-    await sleep(100); // the subscription's catch-up read is done
+    // Connecting costs 3: the head, the subscription, and a read once the subscription is confirmed.
+    await waitUntil(() => shared.bridge.stats().requests - connecting >= 3);
     const before = shared.bridge.stats().requests;
     for (let n = 0; n < 10; n++) await sse.sendEvent('n', { n, text: 'line\nbreak' }, { channel: 'pushed' });
     await reader.waitForMessages(10);
