@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { pickBackend } from '../demo/backend.ts';
 import { type DemoOptions, type RunningDemo, startDemo } from '../demo/server.ts';
 import { memoryBackend } from '../src/index.ts';
+import { listenWithEventSource } from './helpers/eventsource.ts';
 import { SSEReader } from './helpers/sse.ts';
 
 const running: RunningDemo[] = [];
@@ -30,20 +31,11 @@ function send(url: string, body: unknown): Promise<Response> {
   });
 }
 
-/** An EventSource (the `eventsource` package, a real client) that is open and listening for `types`. */
+/** The `eventsource` client on `url`, joined to the live feed; closed after each test. */
 async function listen(url: string, types: string[]) {
-  const source = new EventSource(url);
-  sources.push(source);
-  const received: { type: string; id: string; data: string }[] = [];
-  for (const type of types) {
-    source.addEventListener(type, (event) => received.push({ type, id: event.lastEventId, data: event.data }));
-  }
-  // sse:ready arrives once the stream has joined the live feed: nothing published after it is missed.
-  await new Promise((resolve, reject) => {
-    source.addEventListener('sse:ready', resolve, { once: true });
-    source.addEventListener('error', reject, { once: true });
-  });
-  return { source, received };
+  const listening = await listenWithEventSource(url, types);
+  sources.push(listening.source);
+  return listening;
 }
 
 async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {

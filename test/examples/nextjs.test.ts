@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Bridge, createBridge } from '../../src/bridge/index.ts';
 import { REDIS_URL, deleteKeysWithPrefix } from '../helpers/redis.ts';
+import { listenWithEventSource } from '../helpers/eventsource.ts';
 import { SSEReader } from '../helpers/sse.ts';
 import { ROOT, type Service, canRunOffline, ensureBuilt, freePort, run, startService, until, waitForHttp } from './helpers.ts';
 
@@ -82,19 +83,11 @@ function send(body: unknown): Promise<Response> {
   });
 }
 
-/** An EventSource (the `eventsource` npm client) on /api/stream, open and joined to the live feed. */
+/** The `eventsource` client on /api/stream, joined to the live feed; closed after each test. */
 async function listen(name: string, types: string[]) {
-  const source = new EventSource(`${base}/api/stream?channel=${encodeURIComponent(name)}`);
-  sources.push(source);
-  const received: { type: string; id: string; data: string }[] = [];
-  for (const type of types) {
-    source.addEventListener(type, (event) => received.push({ type, id: event.lastEventId, data: event.data }));
-  }
-  await new Promise((resolve, reject) => {
-    source.addEventListener('sse:ready', resolve, { once: true });
-    source.addEventListener('error', reject, { once: true });
-  });
-  return { source, received };
+  const listening = await listenWithEventSource(`${base}/api/stream?channel=${encodeURIComponent(name)}`, types);
+  sources.push(listening.source);
+  return listening;
 }
 
 describe('examples/nextjs (next build, next start, bridge, Redis)', () => {
