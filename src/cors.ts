@@ -11,11 +11,10 @@ export type CorsOption =
       maxAge?: number;
     };
 
-/** CORS response headers for `request`, or none when it is not allowed (or CORS is off). */
-export function corsHeaders(cors: CorsOption | undefined, request: Request): Record<string, string> {
+/** CORS response headers for a request from `origin`, or none when it is not allowed (or CORS is off). */
+export function corsHeaders(cors: CorsOption | undefined, origin: string | null): Record<string, string> {
   if (!cors) return {};
   if (cors === true) return { 'Access-Control-Allow-Origin': '*' };
-  const origin = request.headers.get('Origin');
   const allowed = typeof cors === 'string' ? cors : allowedOrigin(cors.origin, origin);
   if (!allowed) return {};
   const headers: Record<string, string> = { 'Access-Control-Allow-Origin': allowed };
@@ -24,8 +23,8 @@ export function corsHeaders(cors: CorsOption | undefined, request: Request): Rec
   return headers;
 }
 
-export function preflightHeaders(cors: CorsOption, request: Request): Record<string, string> {
-  const headers = corsHeaders(cors, request);
+export function preflightHeaders(cors: CorsOption, origin: string | null): Record<string, string> {
+  const headers = corsHeaders(cors, origin);
   if (!headers['Access-Control-Allow-Origin']) return headers;
   const maxAge = typeof cors === 'object' ? (cors.maxAge ?? 600) : 600;
   return {

@@ -4,6 +4,8 @@ import { type CorsOption, corsHeaders, preflightHeaders } from './cors.js';
 import { parseCursor } from './cursor.js';
 import { BackendError, ValidationError, invalidOption } from './errors.js';
 import { Hub } from './hub.js';
+import { type ServeDirect, SERVE_DIRECT } from './direct.js';
+import { type Incoming, incomingFrom } from './incoming.js';
 import { wholeNumber } from './options.js';
 import { type StreamHooks, StreamRegistry, type StreamStats } from './observe.js';
 import { Session } from './session.js';
@@ -66,18 +68,29 @@ const STREAM_HEADERS = {
 /** A fetch-style handler that streams the requested channels as server-sent events. */
 export function createStreamHandler(options: StreamHandlerOptions): StreamHandler {
   const settings = resolveOptions(options);
-  const handler = async (request: Request) => {
-    try {
-      return await handle(request, settings);
-    } catch (error) {
-      if (error instanceof ValidationError) return errorResponse(400, error.message, settings.cors, request);
-      throw error;
-    }
+  const handler = async (request: Request): Promise<Response> => {
+    const answer = await respond(incomingFrom(request), settings, request);
+    return answer instanceof Response ? answer : new Response(answer.session.stream, { headers: answer.headers });
   };
-  return Object.assign(handler, { stats: () => settings.registry.stats() });
+  const serveDirect: ServeDirect = async (incoming, openStream) => {
+    const answer = await respond(incoming, settings);
+    return answer instanceof Response ? answer : answer.session.attach(openStream(answer.headers));
+  };
+  return Object.assign(handler, { stats: () => settings.registry.stats(), [SERVE_DIRECT]: serveDirect });
 }
 
 type Settings = ReturnType<typeof resolveOptions>;
+
+interface OpenedStream {
+  session: Session;
+  headers: Record<string, string>;
+}
+
+interface Admission {
+  channels: string[];
+  resumeFrom: string[] | undefined;
+  expiresAt: number | undefined;
+}
 
 function resolveOptions(options: StreamHandlerOptions) {
   if (!options || typeof options.backend?.createFeed !== 'function') {
@@ -99,52 +112,65 @@ function resolveOptions(options: StreamHandlerOptions) {
     backendRetryMs: wholeNumber('backendRetryMs', options.backendRetryMs, 5000, 0),
     maxQueuedBytes: wholeNumber('maxQueuedBytes', options.maxQueuedBytes, 1024 * 1024, 1024),
     maxRequests: wholeNumber('maxRequests', options.maxRequests, Infinity, 2, Infinity),
+    readBatch: READ_BATCH,
   };
 }
 
-async function handle(request: Request, settings: Settings): Promise<Response> {
-  if (request.method === 'OPTIONS' && settings.cors) {
-    return new Response(null, { status: 204, headers: preflightHeaders(settings.cors, request) });
+/**
+ * Opens the stream, or answers why not. `request` is the web Request when there is one: the stream
+ * then follows its signal to learn that the client left (adapters that own the socket tell it).
+ */
+async function respond(incoming: Incoming, settings: Settings, request?: Request): Promise<Response | OpenedStream> {
+  try {
+    const admission = await admit(incoming, settings);
+    if (admission instanceof Response) return admission;
+    return await openStream(incoming, settings, admission, request);
+  } catch (error) {
+    if (error instanceof ValidationError) return errorResponse(400, error.message, settings.cors, incoming);
+    throw error;
   }
-  if (request.method !== 'GET') {
-    return errorResponse(405, `Method ${request.method} is not allowed: open the stream with GET`, settings.cors, request, {
+}
+
+async function admit(incoming: Incoming, settings: Settings): Promise<Response | Admission> {
+  if (incoming.method === 'OPTIONS' && settings.cors) {
+    return new Response(null, { status: 204, headers: preflightHeaders(settings.cors, incoming.header('Origin')) });
+  }
+  if (incoming.method !== 'GET') {
+    return errorResponse(405, `Method ${incoming.method} is not allowed: open the stream with GET`, settings.cors, incoming, {
       Allow: settings.cors ? 'GET, OPTIONS' : 'GET',
     });
   }
-  const url = new URL(request.url);
+  const url = new URL(incoming.url);
   const channels = channelsFromUrl(url, settings.maxChannels);
-  const lastEventId = request.headers.get('Last-Event-ID') ?? url.searchParams.get('lastEventId');
+  const lastEventId = incoming.header('Last-Event-ID') ?? url.searchParams.get('lastEventId');
   const cursor = lastEventId ? parseCursor(lastEventId, channels.length) : undefined;
 
-  const verdict = await settings.authorize?.(request, [...channels]);
+  const verdict = await settings.authorize?.(incoming.toRequest(), [...channels]);
   if (verdict instanceof Response) return verdict;
   if (verdict === false) {
-    return errorResponse(403, `Not allowed to listen to ${channels.join(', ')}`, settings.cors, request);
+    return errorResponse(403, `Not allowed to listen to ${channels.join(', ')}`, settings.cors, incoming);
   }
   const expiresAt = typeof verdict === 'object' && verdict !== null ? verdict.expiresAt : undefined;
-  return openStream(request, settings, channels, cursor?.positions, expiresAt);
+  return { channels, resumeFrom: cursor?.positions, expiresAt };
 }
 
 async function openStream(
-  request: Request,
+  incoming: Incoming,
   settings: Settings,
-  channels: string[],
-  resumeFrom: string[] | undefined,
-  expiresAt: number | undefined,
-): Promise<Response> {
+  { channels, resumeFrom, expiresAt }: Admission,
+  request: Request | undefined,
+): Promise<OpenedStream> {
   const onRequest = requestBudget(settings.maxRequests);
   const hub = settings.hub ?? new Hub(settings.backend, { onRequest });
-  const info = settings.registry.info(request, channels, resumeFrom !== undefined);
-  const signal = request.signal as AbortSignal | undefined;
-  const session = new Session({
-    ...settings,
+  const info = settings.registry.info(incoming, channels, resumeFrom !== undefined);
+  const signal = request?.signal as AbortSignal | undefined;
+  const session = new Session(settings, {
     hub,
-    onRequest,
     channels,
     resumeFrom,
-    expiresAt,
     durationMs: Math.round(settings.maxDurationMs * (0.8 + 0.2 * Math.random())),
-    readBatch: READ_BATCH,
+    expiresAt,
+    onRequest,
     onClose: (reason, error) => {
       signal?.removeEventListener('abort', onAbort);
       if (hub !== settings.hub) hub.close();
@@ -161,7 +187,7 @@ async function openStream(
   else signal?.addEventListener('abort', onAbort, { once: true });
 
   await session.open();
-  return new Response(session.stream, { headers: { ...STREAM_HEADERS, ...corsHeaders(settings.cors, request) } });
+  return { session, headers: { ...STREAM_HEADERS, ...corsHeaders(settings.cors, incoming.header('Origin')) } };
 }
 
 /** Counts a stream's requests; refuses the one past the budget, which ends the stream. */
@@ -186,11 +212,11 @@ function errorResponse(
   status: number,
   message: string,
   cors: CorsOption | undefined,
-  request: Request,
+  incoming: Incoming,
   extra: Record<string, string> = {},
 ): Response {
   return new Response(JSON.stringify({ error: message }), {
     status,
-    headers: { 'Content-Type': 'application/json; charset=utf-8', ...corsHeaders(cors, request), ...extra },
+    headers: { 'Content-Type': 'application/json; charset=utf-8', ...corsHeaders(cors, incoming.header('Origin')), ...extra },
   });
 }

@@ -4,11 +4,22 @@
  * Streams response bodies chunk by chunk with backpressure and no buffering, so SSE
  * bytes reach the client as soon as they are produced, and turns a client disconnect
  * into `request.signal` aborting plus the response body being cancelled.
+ *
+ * edge-sse's own stream handler is served more directly still (see direct.ts): no Request,
+ * Response or web stream per connection, its frames written straight to the socket.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { type AttachDirectSink, DIRECT_SINK } from './outlet.js';
+import {
+  type AttachDirectSink,
+  type DirectSink,
+  DIRECT_SINK,
+  type ServeDirect,
+  SERVE_DIRECT,
+  type SinkAttachment,
+} from './direct.js';
+import type { Incoming } from './incoming.js';
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -38,43 +49,120 @@ const REQUEST_BODY_HIGH_WATER_MARK = 64 * 1024;
 
 export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}): NodeHandler {
   const onError = options.onError ?? ((error: unknown) => console.error('edge-sse/node:', error));
+  const serveDirect = (handler as { [SERVE_DIRECT]?: ServeDirect })[SERVE_DIRECT];
 
   return async (req, res) => {
-    // 'close' on the response fires when the socket goes away; before writableFinished
-    // that means the client left early. (req 'close' would also fire once the body is read.)
-    const clientGone = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) clientGone.abort();
-    });
     // Late socket errors (EPIPE, ECONNRESET) after a disconnect are expected, not fatal.
-    res.on('error', () => {});
-
-    let request: Request;
+    res.on('error', ignore);
     try {
-      request = toWebRequest(req, clientGone.signal, options.baseUrl);
-    } catch {
-      sendPlainText(res, 400, 'Bad Request');
-      return;
-    }
-
-    let response: Response;
-    try {
-      response = await handler(request);
+      if (serveDirect) await answerDirectly(serveDirect, req, res, options.baseUrl);
+      else await answerWithFetch(handler, req, res, options.baseUrl);
     } catch (error) {
-      onError(error);
-      sendPlainText(res, 500, 'Internal Server Error');
-      return;
-    }
-
-    try {
-      await writeWebResponse(response, req, res, clientGone.signal);
-    } catch (error) {
+      if (error instanceof BadRequest) return sendPlainText(res, 400, 'Bad Request');
       onError(error);
       if (res.headersSent) res.destroy();
       else sendPlainText(res, 500, 'Internal Server Error');
     }
   };
 }
+
+class BadRequest extends Error {}
+
+async function answerWithFetch(handler: FetchHandler, req: IncomingMessage, res: ServerResponse, baseUrl?: string): Promise<void> {
+  const clientGone = abortWhenClientLeaves(res);
+  let request: Request;
+  try {
+    request = toWebRequest(req, clientGone, baseUrl);
+  } catch {
+    throw new BadRequest();
+  }
+  await writeWebResponse(await handler(request), req, res, clientGone);
+}
+
+/**
+ * edge-sse's own handler, answered without a Request or Response: an open stream then costs its
+ * session and its socket, nothing more (the web objects are built only if authorize or hooks ask).
+ */
+async function answerDirectly(serveDirect: ServeDirect, req: IncomingMessage, res: ServerResponse, baseUrl?: string): Promise<void> {
+  const answer = await serveDirect(new NodeIncoming(req, res, baseUrl), (headers) => {
+    res.writeHead(200, headers);
+    res.flushHeaders(); // an event stream may not produce a byte for a while
+    return new ResponseSink(res);
+  });
+  if (answer instanceof Response) await writeWebResponse(answer, req, res, abortWhenClientLeaves(res));
+  else listen(res, answer);
+}
+
+/** 'close' on the response fires when the socket goes away; before writableFinished that means the client left early. */
+function abortWhenClientLeaves(res: ServerResponse): AbortSignal {
+  const clientGone = new AbortController();
+  if (res.destroyed) {
+    clientGone.abort();
+  } else {
+    res.on('close', () => {
+      if (!res.writableFinished) clientGone.abort();
+    });
+  }
+  return clientGone.signal;
+}
+
+function listen(res: ServerResponse, attachment: SinkAttachment): void {
+  if (res.destroyed) return attachment.cancel();
+  res.on('drain', () => attachment.drained());
+  res.once('close', () => attachment.cancel());
+}
+
+class NodeIncoming implements Incoming {
+  readonly method: string;
+  readonly url: string;
+  private request: Request | undefined;
+
+  constructor(
+    private req: IncomingMessage,
+    private res: ServerResponse,
+    private baseUrl: string | undefined,
+  ) {
+    this.method = req.method ?? 'GET';
+    try {
+      this.url = requestUrl(req, baseUrl);
+    } catch {
+      throw new BadRequest();
+    }
+  }
+
+  header(name: string): string | null {
+    const value = this.req.headers[name.toLowerCase()];
+    if (value === undefined) return null;
+    return Array.isArray(value) ? value.join(', ') : value;
+  }
+
+  toRequest(): Request {
+    return (this.request ??= toWebRequest(this.req, abortWhenClientLeaves(this.res), this.baseUrl));
+  }
+}
+
+/** Writes straight to the response: methods on the prototype, nothing per connection but the instance. */
+class ResponseSink implements DirectSink {
+  constructor(private res: ServerResponse) {}
+
+  write(chunk: Uint8Array): boolean {
+    return this.res.write(chunk);
+  }
+
+  get bufferedBytes(): number {
+    return this.res.writableLength;
+  }
+
+  end(): void {
+    this.res.end();
+  }
+
+  destroy(): void {
+    this.res.destroy();
+  }
+}
+
+function ignore(): void {}
 
 export function serve(handler: FetchHandler, options: ServeOptions = {}): Promise<RunningServer> {
   const { port = 0, hostname = '127.0.0.1', ...handlerOptions } = options;
@@ -203,22 +291,13 @@ async function writeWebResponse(
 }
 
 /**
- * edge-sse's own streams take the socket directly: no reader and no promise per chunk, which is
- * what a broadcast to thousands of connections spends most of its time on.
+ * edge-sse's bodies take the socket directly: no reader and no promise per chunk, which is what a
+ * broadcast to thousands of connections spends most of its time on.
  */
 function attachDirectly(body: ReadableStream<Uint8Array>, res: ServerResponse): boolean {
-  const attachment = (body as { [DIRECT_SINK]?: AttachDirectSink })[DIRECT_SINK]?.({
-    write: (chunk) => res.write(chunk),
-    get bufferedBytes() {
-      return res.writableLength;
-    },
-    end: () => res.end(),
-    destroy: () => res.destroy(),
-  });
-  if (!attachment) return false;
-  res.on('drain', attachment.drained);
-  res.once('close', attachment.cancel);
-  return true;
+  const attachment = (body as { [DIRECT_SINK]?: AttachDirectSink })[DIRECT_SINK]?.(new ResponseSink(res));
+  if (attachment) listen(res, attachment);
+  return attachment !== undefined;
 }
 
 function copyResponseHeaders(headers: Headers, res: ServerResponse): void {

@@ -1,5 +1,6 @@
 import type { Backend } from './backends/types.js';
 import type { Hub } from './hub.js';
+import type { Incoming } from './incoming.js';
 import type { CloseReason, Session } from './session.js';
 
 /** What a hook learns about a stream. */
@@ -38,7 +39,8 @@ export interface StreamStats {
 interface OpenStream {
   /** Only when there are hooks to give it to. */
   info: StreamInfo | undefined;
-  request: Request;
+  /** Held while the stream is open (see openStream). */
+  request: Request | undefined;
   session: Session;
   hub: Hub;
 }
@@ -56,10 +58,10 @@ export class StreamRegistry {
     private sharedHub: Hub | undefined,
   ) {}
 
-  info(request: Request, channels: readonly string[], resumed: boolean): StreamInfo | undefined {
+  info(incoming: Incoming, channels: readonly string[], resumed: boolean): StreamInfo | undefined {
     const { onConnect, onDisconnect, onError } = this.hooks;
     if (!onConnect && !onDisconnect && !onError) return undefined;
-    return { id: nextStreamId++, channels, resumed, request, startedAt: Date.now() };
+    return { id: nextStreamId++, channels, resumed, request: incoming.toRequest(), startedAt: Date.now() };
   }
 
   opened(stream: OpenStream): void {

@@ -1,33 +1,11 @@
 /**
- * Where a stream's bytes go. By default into a pull-based ReadableStream (the Response body);
- * a server adapter that owns the socket (edge-sse/node) may instead attach a sink and take the
- * bytes directly, skipping a reader promise per chunk and per connection.
+ * Where a stream's bytes go: into a pull-based ReadableStream (the Response body), made on first
+ * use, or into a sink that a server adapter owning the socket attaches (see direct.ts).
  *
  * Until a reader pulls or a sink attaches, chunks wait in the outlet's own queue, so it always
  * knows how much its client has not taken yet.
  */
-
-/** `stream[DIRECT_SINK](sink)` hands the stream's bytes to `sink`; undefined if it cannot (already read). */
-export const DIRECT_SINK = Symbol.for('edge-sse.direct-sink');
-
-export interface DirectSink {
-  /** Writes a chunk; false once the consumer's buffer is full (call `drained()` when it empties). */
-  write(chunk: Uint8Array): boolean;
-  /** Bytes written but not yet sent. */
-  readonly bufferedBytes: number;
-  end(): void;
-  /** Drops the connection (a client that stopped reading). */
-  destroy(): void;
-}
-
-export interface SinkAttachment {
-  /** The sink's buffer emptied. */
-  drained(): void;
-  /** The client went away. */
-  cancel(): void;
-}
-
-export type AttachDirectSink = (sink: DirectSink) => SinkAttachment | undefined;
+import { type DirectSink, DIRECT_SINK, type SinkAttachment } from './direct.js';
 
 /** The body stream; the direct-sink hook lives on the prototype, costing nothing per stream. */
 class OutletStream extends ReadableStream<Uint8Array> {
@@ -36,14 +14,15 @@ class OutletStream extends ReadableStream<Uint8Array> {
     super(outlet, { highWaterMark: 0 });
   }
 
+  /** Undefined once read or ended: the adapter then reads the body as usual. */
   [DIRECT_SINK](sink: DirectSink): SinkAttachment | undefined {
-    return this.outlet.attach(sink);
+    return this.locked || this.outlet.ended ? undefined : this.outlet.attach(sink);
   }
 }
 
-export class Outlet implements UnderlyingDefaultSource<Uint8Array> {
-  readonly stream: ReadableStream<Uint8Array>;
-  private controller!: ReadableStreamDefaultController<Uint8Array>;
+export class Outlet implements UnderlyingDefaultSource<Uint8Array>, SinkAttachment {
+  private body: OutletStream | undefined;
+  private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   private queue: Uint8Array[] = [];
   private queued = 0;
   /** A reader is waiting and the queue was empty: the next chunk goes straight to it. */
@@ -53,14 +32,17 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array> {
   private closed = false;
   private onWritable: (() => void) | undefined;
 
-  /** Nothing is pulled ahead (high-water mark 0): a chunk leaves the queue when a reader asks. */
-  constructor(private onCancel: () => void) {
-    this.stream = new OutletStream(this);
+  constructor(private onCancel: () => void) {}
+
+  /** The Response body. Nothing is pulled ahead (high-water mark 0): a chunk leaves the queue when a reader asks. */
+  get stream(): ReadableStream<Uint8Array> {
+    return (this.body ??= new OutletStream(this));
   }
 
   /** Underlying source: called once by the stream. */
   start(controller: ReadableStreamDefaultController<Uint8Array>): void {
     this.controller = controller;
+    if (this.closed) controller.close();
   }
 
   /** Underlying source: a reader asks for the next chunk. */
@@ -80,7 +62,7 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array> {
       this.sink.write(chunk);
     } else if (this.readerWaiting) {
       this.readerWaiting = false;
-      this.controller.enqueue(chunk);
+      this.controller!.enqueue(chunk);
     } else {
       this.queue.push(chunk);
       this.queued += chunk.byteLength;
@@ -100,19 +82,45 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array> {
   close(): void {
     if (this.closed || this.closing) return;
     this.closing = true;
-    if (this.sink) this.finish();
-    else if (this.readerWaiting || this.queue.length === 0) this.finish();
+    if (this.sink || this.readerWaiting || (this.controller && this.queue.length === 0)) this.finish();
   }
 
   /** Drops what is queued and breaks the stream off: for a client that stopped reading. */
   abort(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.queue = [];
-    this.queued = 0;
+    this.dropQueue();
     if (this.sink) this.sink.destroy();
-    else this.controller.error(new Error(reason));
+    else this.controller?.error(new Error(reason));
     this.notifyWritable();
+  }
+
+  get ended(): boolean {
+    return this.closed;
+  }
+
+  /** Sends the bytes to `sink` (those queued first) instead of to the body. */
+  attach(sink: DirectSink): SinkAttachment {
+    this.sink = sink;
+    for (const chunk of this.queue) sink.write(chunk);
+    this.dropQueue();
+    if (this.closed) sink.end();
+    else if (this.closing) this.finish();
+    return this;
+  }
+
+  /** The sink's buffer emptied. */
+  drained(): void {
+    this.notifyWritable();
+  }
+
+  /** Underlying source, and sink attachment: the client went away. */
+  cancel(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.dropQueue();
+    this.notifyWritable();
+    this.onCancel();
   }
 
   private handOver(): void {
@@ -120,22 +128,11 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array> {
     if (this.queue.length === 0) {
       this.readerWaiting = true;
     } else {
-      for (const chunk of this.queue) this.controller.enqueue(chunk);
-      this.queue = [];
-      this.queued = 0;
+      for (const chunk of this.queue) this.controller!.enqueue(chunk);
+      this.dropQueue();
     }
     if (this.closing) this.finish();
     this.notifyWritable();
-  }
-
-  attach(sink: DirectSink): SinkAttachment | undefined {
-    if (this.stream.locked || this.closed) return undefined;
-    this.sink = sink;
-    for (const chunk of this.queue) sink.write(chunk);
-    this.queue = [];
-    this.queued = 0;
-    if (this.closing) this.finish();
-    return { drained: () => this.notifyWritable(), cancel: () => this.cancel() };
   }
 
   private finish(): void {
@@ -143,7 +140,7 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array> {
     if (this.sink) this.sink.end();
     else {
       try {
-        this.controller.close();
+        this.controller?.close();
       } catch {
         // Already cancelled by the reader.
       }
@@ -151,14 +148,9 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array> {
     this.notifyWritable();
   }
 
-  /** Underlying source: the reader cancelled (the client went away). */
-  cancel(): void {
-    if (this.closed) return;
-    this.closed = true;
+  private dropQueue(): void {
     this.queue = [];
     this.queued = 0;
-    this.notifyWritable();
-    this.onCancel();
   }
 
   private notifyWritable(): void {

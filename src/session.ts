@@ -4,32 +4,38 @@ import { encodeText, formatComment, formatEvent, formatRetry } from './frames.js
 import type { HubListener, Hub } from './hub.js';
 import { ZERO_ID, compareIds, maxId } from './ids.js';
 import type { Backend, CallOptions, ChannelRead, StoredEvent } from './backends/types.js';
+import type { DirectSink, SinkAttachment } from './direct.js';
 import { Outlet } from './outlet.js';
 
 /** Why a stream ended: the client left, its time or its access expired, the backend failed, it spent its
  * request budget, its client stopped reading, or the server refused it. */
 export type CloseReason = 'client' | 'deadline' | 'expired' | 'backend' | 'budget' | 'slow-client' | 'server';
 
-export interface SessionOptions {
+/** What every stream of one handler shares. */
+export interface SessionSettings {
   backend: Backend;
-  hub: Hub;
-  /** Sorted, unique. */
-  channels: readonly string[];
-  /** Positions from `Last-Event-ID`, aligned with `channels`; absent for a fresh connection. */
-  resumeFrom?: readonly string[];
   replay: number;
   retryMs: number;
   backendRetryMs: number;
   keepAliveMs: number;
+  maxQueuedBytes: number;
+  readBatch: number;
+}
+
+/** One stream's own. */
+export interface StreamParams {
+  hub: Hub;
+  /** Sorted, unique. */
+  channels: readonly string[];
+  /** Positions from `Last-Event-ID`, aligned with `channels`; absent for a fresh connection. */
+  resumeFrom: readonly string[] | undefined;
   /** Already jittered. */
   durationMs: number;
   /** When the client's access ends (epoch ms), if it does. */
-  expiresAt?: number;
-  maxQueuedBytes: number;
-  readBatch: number;
+  expiresAt: number | undefined;
   /** Called before each request this stream makes itself; throws once the budget is spent. */
-  onRequest?: () => void;
-  onClose?: (reason: CloseReason, error?: unknown) => void;
+  onRequest: (() => void) | undefined;
+  onClose: (reason: CloseReason, error?: unknown) => void;
 }
 
 interface PendingBatch {
@@ -45,7 +51,6 @@ const sharedFrames = new WeakMap<StoredEvent, Uint8Array>();
  * live, with heartbeats, a deadline, and a bounded queue. Closing it releases everything it holds.
  */
 export class Session implements HubListener {
-  readonly stream: ReadableStream<Uint8Array>;
   private outlet: Outlet;
   private sent: string[] = [];
   /** Live events that arrive while catching up; `null` once live. */
@@ -62,9 +67,21 @@ export class Session implements HubListener {
   /** Made on the first backend call: most connections join a live channel and make none. */
   private aborter: AbortController | undefined;
 
-  constructor(private options: SessionOptions) {
+  constructor(
+    private readonly settings: SessionSettings,
+    private readonly params: StreamParams,
+  ) {
     this.outlet = new Outlet(() => this.close('client'));
-    this.stream = this.outlet.stream;
+  }
+
+  /** The Response body. */
+  get stream(): ReadableStream<Uint8Array> {
+    return this.outlet.stream;
+  }
+
+  /** Sends the frames to a server adapter's sink instead of a body. */
+  attach(sink: DirectSink): SinkAttachment {
+    return this.outlet.attach(sink);
   }
 
   /**
@@ -74,20 +91,20 @@ export class Session implements HubListener {
    * with a retry hint instead: EventSource reconnects after a stream ends, not after an error status.
    */
   async open(): Promise<void> {
-    this.writeText(formatRetry(this.options.retryMs, 'edge-sse'));
+    this.writeText(formatRetry(this.settings.retryMs, 'edge-sse'));
     this.startTimers();
     try {
-      const livePositions = await this.options.hub.join(this.options.channels, this);
+      const livePositions = await this.params.hub.join(this.params.channels, this);
       this.joined = true;
       if (this.closed) return this.leaveHub();
-      if (!this.options.resumeFrom) {
+      if (!this.params.resumeFrom) {
         await this.startFresh(livePositions);
         return this.goLive();
       }
-      this.sent = [...this.options.resumeFrom];
+      this.sent = [...this.params.resumeFrom];
       // A channel whose cursor is exactly where the live reader stands has nothing to catch up:
       // the common reconnect after maxDurationMs costs no request.
-      const behind = this.options.channels
+      const behind = this.params.channels
         .map((_, index) => index)
         .filter((index) => this.sent[index] !== livePositions[index]);
       if (behind.length === 0) return this.goLive();
@@ -102,7 +119,7 @@ export class Session implements HubListener {
   }
 
   onEvents(channel: string, events: StoredEvent[]): void {
-    const index = this.options.channels.indexOf(channel);
+    const index = this.params.channels.indexOf(channel);
     if (this.pending) this.pending.push({ channel: index, events });
     else this.sendNew(index, events);
   }
@@ -119,11 +136,11 @@ export class Session implements HubListener {
     this.leaveHub();
     if (reason === 'slow-client') this.outlet.abort('edge-sse: the client stopped reading');
     else this.outlet.close();
-    this.options.onClose?.(reason, error);
+    this.params.onClose(reason, error);
   }
 
   private leaveHub(): void {
-    if (this.joined) this.options.hub.leave(this.options.channels, this);
+    if (this.joined) this.params.hub.leave(this.params.channels, this);
     this.joined = false;
   }
 
@@ -134,13 +151,13 @@ export class Session implements HubListener {
    */
   private async startFresh(livePositions: string[]): Promise<void> {
     this.sent = [...livePositions];
-    if (this.options.replay > 0) await this.replayNewest(livePositions);
-    this.sendControl('sse:ready', { channels: this.options.channels });
+    if (this.settings.replay > 0) await this.replayNewest(livePositions);
+    this.sendControl('sse:ready', { channels: this.params.channels });
   }
 
   /** The newest events as of now, then live ones after them (which the hub has been buffering). */
   private async replayNewest(livePositions: string[]): Promise<void> {
-    const tails = await this.options.backend.tail(this.options.channels, this.options.replay, this.callOptions());
+    const tails = await this.settings.backend.tail(this.params.channels, this.settings.replay, this.callOptions());
     this.sent = livePositions.map(() => ZERO_ID);
     this.sendMerged(tails.map((tail) => tail.events));
     this.sent = this.sent.map((sent, index) => maxId(sent, livePositions[index] as string));
@@ -148,10 +165,10 @@ export class Session implements HubListener {
 
   private readAfterCursor(indexes: number[]): Promise<ChannelRead[]> {
     const requests = indexes.map((index) => ({
-      channel: this.options.channels[index] as string,
+      channel: this.params.channels[index] as string,
       after: this.sent[index] as string,
     }));
-    return this.options.backend.read(requests, this.options.readBatch, this.callOptions());
+    return this.settings.backend.read(requests, this.settings.readBatch, this.callOptions());
   }
 
   /** Sends batch after batch until every channel is exhausted, waiting for the client to keep up. */
@@ -165,9 +182,9 @@ export class Session implements HubListener {
           reads.map((read) => read.events),
           indexes,
         );
-        indexes = indexes.filter((_, position) => reads[position]!.events.length === this.options.readBatch);
+        indexes = indexes.filter((_, position) => reads[position]!.events.length === this.settings.readBatch);
         if (indexes.length === 0) return this.goLive();
-        await this.outlet.whenWritable(this.options.maxQueuedBytes / 2);
+        await this.outlet.whenWritable(this.settings.maxQueuedBytes / 2);
         reads = await this.readAfterCursor(indexes);
       }
     } catch (error) {
@@ -181,7 +198,7 @@ export class Session implements HubListener {
       if (compareIds(this.sent[index] as string, read.head) > 0) {
         throw new ValidationError(
           'INVALID_CURSOR',
-          `Invalid Last-Event-ID: it is ahead of the newest event on channel "${this.options.channels[index]}" ` +
+          `Invalid Last-Event-ID: it is ahead of the newest event on channel "${this.params.channels[index]}" ` +
             `(${read.head}); connect without it`,
         );
       }
@@ -226,7 +243,7 @@ export class Session implements HubListener {
   }
 
   private sendGap(channel: number, firstId: string | null): void {
-    this.sendControl('sse:gap', { channel: this.options.channels[channel], firstId });
+    this.sendControl('sse:gap', { channel: this.params.channels[channel], firstId });
   }
 
   /** Control events carry the current cursor, so they never move a client's position backwards. */
@@ -240,7 +257,7 @@ export class Session implements HubListener {
   }
 
   private startTimers(): void {
-    const { durationMs, expiresAt } = this.options;
+    const { durationMs, expiresAt } = this.params;
     const untilExpiry = expiresAt === undefined ? Infinity : Math.max(0, expiresAt - Date.now());
     this.endReason = untilExpiry < durationMs ? 'expired' : 'deadline';
     this.endsAt = Date.now() + Math.min(durationMs, untilExpiry);
@@ -249,7 +266,7 @@ export class Session implements HubListener {
 
   /** Re-armed lazily: a write only records its time, the timer looks at it when it fires. */
   private schedule(): void {
-    const heartbeatAt = this.lastWrite + this.options.keepAliveMs;
+    const heartbeatAt = this.lastWrite + this.settings.keepAliveMs;
     this.timer = setTimeout(this.onTimer, Math.max(0, Math.min(heartbeatAt, this.endsAt) - Date.now()));
   }
 
@@ -257,13 +274,13 @@ export class Session implements HubListener {
     if (this.closed) return;
     const now = Date.now();
     if (now >= this.endsAt) return this.close(this.endReason);
-    if (now - this.lastWrite >= this.options.keepAliveMs) this.writeText(formatComment());
+    if (now - this.lastWrite >= this.settings.keepAliveMs) this.writeText(formatComment());
     this.schedule();
   };
 
   private callOptions(): CallOptions {
     this.aborter ??= new AbortController();
-    return { signal: this.aborter.signal, onRequest: this.options.onRequest };
+    return { signal: this.aborter.signal, onRequest: this.params.onRequest };
   }
 
   /**
@@ -276,8 +293,8 @@ export class Session implements HubListener {
       this.writeText(formatComment('request budget spent'));
       return this.close('budget');
     }
-    const jitter = Math.round(this.options.backendRetryMs * Math.random() * 0.5);
-    this.writeText(formatRetry(this.options.backendRetryMs + jitter, 'backend unavailable'));
+    const jitter = Math.round(this.settings.backendRetryMs * Math.random() * 0.5);
+    this.writeText(formatRetry(this.settings.backendRetryMs + jitter, 'backend unavailable'));
     const backendError =
       error instanceof EdgeSSEError ? error : new BackendError('BACKEND_ERROR', 'The backend failed', { cause: error });
     this.close('backend', backendError);
@@ -291,6 +308,6 @@ export class Session implements HubListener {
     if (this.closed || !this.outlet.write(chunk)) return;
     this.lastWrite = Date.now();
     // Catch-up waits for room between batches; only live events can outrun a stalled client.
-    if (this.pending === null && this.outlet.queuedBytes > this.options.maxQueuedBytes) this.close('slow-client');
+    if (this.pending === null && this.outlet.queuedBytes > this.settings.maxQueuedBytes) this.close('slow-client');
   }
 }

@@ -1,8 +1,9 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSSE, memoryBackend } from '../src/index.ts';
+import { BackendError, createSSE, memoryBackend, type StreamInfo } from '../src/index.ts';
 import { serve, type FetchHandler, type RunningServer, type ServeOptions } from '../src/node.ts';
 import { SSEReader, waitUntil } from './helpers/sse.ts';
+import { spyBackend } from './helpers/spy-backend.ts';
 
 const running: RunningServer[] = [];
 
@@ -385,5 +386,126 @@ describe("serve with edge-sse's own streams (the direct path)", () => {
     expect(reasons).toEqual(['slow-client']);
     response.resume(); // drain what the kernel holds: the connection then ends
     await closed;
+  });
+
+  it("serves edge-sse's own handler without building a Request when neither authorize nor hooks ask for one", async () => {
+    const sse = createSSE({ backend: memoryBackend() });
+    const server = await start(sse.handler);
+    const RealRequest = globalThis.Request;
+    let built = 0;
+    globalThis.Request = class extends RealRequest {
+      constructor(...args: ConstructorParameters<typeof Request>) {
+        super(...args);
+        built++;
+      }
+    };
+    try {
+      const response = await rawGet(server.url, '/?channel=lean');
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+      expect(await firstChunk(response)).toContain('retry: 1000');
+      response.destroy();
+    } finally {
+      globalThis.Request = RealRequest;
+    }
+    expect(built).toBe(0);
+  });
+
+  it('gives authorize and hooks a real Request, whose signal aborts when the client leaves', async () => {
+    const seen: Request[] = [];
+    const infos: StreamInfo[] = [];
+    const sse = createSSE({
+      backend: memoryBackend(),
+      authorize: (request) => {
+        seen.push(request);
+        return request.headers.get('authorization') === 'Bearer ok';
+      },
+      onConnect: (info) => infos.push(info),
+    });
+    const server = await start(sse.handler);
+
+    const refused = await rawGet(server.url, '/?channel=private');
+    expect(refused.statusCode).toBe(403);
+    refused.resume();
+
+    const allowed = await rawGet(server.url, '/?channel=private&x=1', { authorization: 'Bearer ok' });
+    expect(allowed.statusCode).toBe(200);
+    await firstChunk(allowed);
+    const request = seen[1]!;
+    expect(request).toBeInstanceOf(Request);
+    expect(new URL(request.url).search).toBe('?channel=private&x=1');
+    expect(infos[0]!.request).toBe(request);
+    expect(request.signal.aborted).toBe(false);
+    allowed.destroy();
+    await waitUntil(() => request.signal.aborted);
+  });
+
+  it('answers errors, preflight and CORS headers on the direct path', async () => {
+    const sse = createSSE({ backend: memoryBackend(), cors: { origin: ['https://app.example'] } });
+    const server = await start(sse.handler);
+    const origin = { Origin: 'https://app.example' };
+
+    const bad = await fetch(`${server.url}/?channel=${encodeURIComponent('a b')}`, { headers: origin });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect((await bad.json()).error).toMatch(/channel/i);
+
+    const post = await fetch(server.url, { method: 'POST', body: 'x' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, OPTIONS');
+    await post.body?.cancel();
+
+    const preflight = await fetch(server.url, {
+      method: 'OPTIONS',
+      headers: { ...origin, 'Access-Control-Request-Method': 'GET' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-methods')).toBe('GET, OPTIONS');
+
+    const stream = await fetch(`${server.url}/?channel=cors`, { headers: origin });
+    expect(stream.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    await stream.body?.cancel();
+  });
+
+  it('releases a stream whose client left while it was being opened', async () => {
+    let authorizing!: (request: Request) => void;
+    const entered = new Promise<Request>((resolve) => (authorizing = resolve));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const sse = createSSE({
+      backend: memoryBackend(),
+      authorize: async (request) => {
+        authorizing(request);
+        await held;
+        return true;
+      },
+    });
+    const server = await start(sse.handler);
+    const client = httpRequest(new URL(`${server.url}/?channel=early`));
+    client.on('error', () => {});
+    client.end();
+    const request = await entered;
+    client.destroy();
+    await waitUntil(() => request.signal.aborted); // the server saw the socket close
+    release();
+    await waitUntil(() => sse.handler.stats().openStreams === 0);
+    expect(sse.handler.stats()).toMatchObject({ openStreams: 0, readers: 0, timers: 0 });
+  });
+
+  it('sends the retry hint and ends when the backend fails while the stream opens', async () => {
+    const failing = spyBackend(memoryBackend(), {
+      tail: async () => {
+        throw new BackendError('BACKEND_UNAVAILABLE', 'Redis is unreachable');
+      },
+    }).backend;
+    const sse = createSSE({ backend: failing, backendRetryMs: 2000 });
+    const server = await start(sse.handler);
+    const response = await rawGet(server.url, '/?channel=down');
+    let body = '';
+    response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    await new Promise((resolve) => response.once('end', resolve));
+    expect(body).toMatch(/^retry: 1000\n/);
+    expect(body).toMatch(/retry: (2\d{3}|3000)\n/);
+    expect(sse.handler.stats().openStreams).toBe(0);
   });
 });
