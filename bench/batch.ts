@@ -10,9 +10,8 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Redis as IORedis } from 'ioredis';
 import type { Bridge } from '../src/bridge/index.js';
-import { redisBackend } from '../src/backends/redis.js';
-import { upstashBackend } from '../src/backends/upstash.js';
-import { type EventInput, type SSE, createSSE } from '../src/index.js';
+import type { EventInput, SSE } from '../src/index.js';
+import { core, redis, upstash } from './subject.js';
 import { EVENT_TYPE, makeEvents } from './events.js';
 import { REDIS_URL, TOKEN, cleanUp, edgeSSE, prefixFor, startBridge } from './redis-common.js';
 import { median } from './stats.js';
@@ -64,7 +63,7 @@ async function edgeBridge(inFlight: number): Promise<Subject> {
 }
 
 function edgeTcp(): Subject {
-  const sse: SSE = createSSE({ backend: redisBackend({ url: REDIS_URL, prefix: prefixFor('batch-tcp') }) });
+  const sse: SSE = core.createSSE({ backend: redis.redisBackend({ url: REDIS_URL, prefix: prefixFor('batch-tcp') }) });
   return {
     name: `context: edge-sse sendEvents ×${BATCH}, redis (TCP)`,
     measure: (ms) => rate(ms, 1, async () => (await sse.sendEvents(batch)).length),
@@ -84,7 +83,7 @@ async function edgeSeparateBridge(): Promise<Subject> {
       if (match) resolve(match[1]!);
     });
   });
-  const sse = createSSE({ backend: upstashBackend({ url, token: TOKEN, prefix: prefixFor('batch-own') }) });
+  const sse = core.createSSE({ backend: upstash.upstashBackend({ url, token: TOKEN, prefix: prefixFor('batch-own') }) });
   return {
     name: `breakdown: edge-sse sendEvents ×${BATCH}, bridge in its own process`,
     measure: (ms) => rate(ms, 1, async () => (await sse.sendEvents(batch)).length),
@@ -101,7 +100,7 @@ function edgeCanned(): Subject {
   const ids = batch.map((_, index) => `1732780000000-${index}`);
   const reply = JSON.stringify([{ result: ids }]);
   const fetcher: typeof fetch = async () => new Response(reply, { headers: { 'Content-Type': 'application/json' } });
-  const sse = createSSE({ backend: upstashBackend({ url: 'http://canned.invalid', token: TOKEN, prefix: 'canned:', fetch: fetcher }) });
+  const sse = core.createSSE({ backend: upstash.upstashBackend({ url: 'http://canned.invalid', token: TOKEN, prefix: 'canned:', fetch: fetcher }) });
   return {
     name: `breakdown: edge-sse sendEvents ×${BATCH}, canned reply (no I/O)`,
     measure: (ms) => rate(ms, 1, async () => (await sse.sendEvents(batch)).length),

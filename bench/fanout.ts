@@ -11,8 +11,10 @@
 import { type ClientRequest, type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createChannel, createSession } from 'better-sse';
-import { createSSE, memoryBackend } from '../src/index.js';
-import { serve } from '../src/node.js';
+import { core, node } from './subject.js';
+
+const { createSSE, memoryBackend } = core;
+const { serve } = node;
 import { Delivery, type Listener, loopbackAgent, openHttp, readBody } from './clients.js';
 import { EVENT_TYPE, makeEvents } from './events.js';
 import { max, median, percentile, settledHeap, sleep } from './stats.js';

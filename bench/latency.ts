@@ -11,8 +11,8 @@
  */
 import { Redis as IORedis } from 'ioredis';
 import type { Bridge } from '../src/bridge/index.js';
-import { redisBackend } from '../src/backends/redis.js';
-import { type SSE, createSSE } from '../src/index.js';
+import type { SSE } from '../src/index.js';
+import { core, redis } from './subject.js';
 import { EVENT_TYPE, makeEvents } from './events.js';
 import {
   type Connection,
@@ -123,7 +123,7 @@ function edgeTcp(): Subject {
     name: 'context: edge-sse redis (TCP) sendEvent',
     samplesPerRound: SAMPLES_PER_ROUND,
     async start(arrived) {
-      const sse: SSE = createSSE({ backend: redisBackend({ url: REDIS_URL, prefix: prefixFor('lat-tcp') }) });
+      const sse: SSE = core.createSSE({ backend: redis.redisBackend({ url: REDIS_URL, prefix: prefixFor('lat-tcp') }) });
       const listener = openEdge(sse, CHANNEL, (frame) => seqIn(frame.text, arrived));
       await listener.ready;
       return {

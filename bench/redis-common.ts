@@ -9,8 +9,8 @@ import { Redis as UpstashRedis } from '@upstash/redis';
 import { Redis as IORedis } from 'ioredis';
 import * as z from 'zod';
 import { type Bridge, type BridgeStats, createBridge } from '../src/bridge/index.js';
-import { type SSE, createSSE } from '../src/index.js';
-import { upstashBackend } from '../src/backends/upstash.js';
+import type { SSE } from '../src/index.js';
+import { core, upstash } from './subject.js';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const TOKEN = `bench-${randomBytes(12).toString('hex')}`;
@@ -122,7 +122,7 @@ function openConnection(
 // ---- edge-sse ------------------------------------------------------------------------------
 
 export function edgeSSE(bridge: Bridge, prefix: string, mode: Mode = 'subscribe', shareReaders = true): SSE {
-  return createSSE({ backend: upstashBackend({ url: bridge.url, token: TOKEN, prefix, mode }), shareReaders });
+  return core.createSSE({ backend: upstash.upstashBackend({ url: bridge.url, token: TOKEN, prefix, mode }), shareReaders });
 }
 
 /**

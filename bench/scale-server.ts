@@ -10,11 +10,8 @@
 import { type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createChannel, createSession } from 'better-sse';
-import { createSSE, memoryBackend } from '../src/index.js';
 import type { CloseReason } from '../src/session.js';
-import { serve } from '../src/node.js';
-import { redisBackend } from '../src/backends/redis.js';
-import { upstashBackend } from '../src/backends/upstash.js';
+import { core, node, redis, upstash } from './subject.js';
 import { EVENT_TYPE, makeEvents } from './events.js';
 import type { Memory, ServerCommand, ServerConfig, ServerReady, ServerReply, ServerStats } from './scale-protocol.js';
 
@@ -44,12 +41,12 @@ function gc(): void {
 async function edge(): Promise<Subject> {
   const backend =
     config.contender === 'edge-sse redis'
-      ? redisBackend({ url: config.redisUrl, prefix: config.prefix })
+      ? redis.redisBackend({ url: config.redisUrl, prefix: config.prefix })
       : config.contender === 'edge-sse upstash'
-        ? upstashBackend({ url: config.bridgeUrl!, token: config.token!, prefix: config.prefix, mode: 'subscribe' })
-        : memoryBackend();
+        ? upstash.upstashBackend({ url: config.bridgeUrl!, token: config.token!, prefix: config.prefix, mode: 'subscribe' })
+        : core.memoryBackend();
   let closedSlow = 0;
-  const sse = createSSE({
+  const sse = core.createSSE({
     backend,
     maxDurationMs: MAX_DURATION_MS,
     maxLength: config.maxLength,
@@ -57,7 +54,7 @@ async function edge(): Promise<Subject> {
       if (reason === 'slow-client') closedSlow++;
     },
   });
-  const server = await serve(sse.handler, { onError: () => {} });
+  const server = await node.serve(sse.handler, { onError: () => {} });
   return {
     port: Number(new URL(server.url).port),
     publish: (payload) => void sse.sendEvent(EVENT_TYPE, payload, { channel: CHANNEL }).catch(console.error),
