@@ -11,20 +11,27 @@ export function isStreamId(value: string): boolean {
   return STREAM_ID.test(value);
 }
 
-/** Negative, zero or positive as `a` sorts before, with or after `b`. Both must be stream ids. */
+/**
+ * Negative, zero or positive as `a` sorts before, with or after `b`. Both must be stream ids.
+ * Compares the canonical decimal digits in place: no number conversion (sequences may exceed
+ * 2^53) and no allocation, since every connection compares every live event.
+ */
 export function compareIds(a: string, b: string): number {
   if (a === b) return 0;
   const dashA = a.indexOf('-');
   const dashB = b.indexOf('-');
-  return (
-    compareDigits(a.slice(0, dashA), b.slice(0, dashB)) || compareDigits(a.slice(dashA + 1), b.slice(dashB + 1))
-  );
-}
-
-/** Compares canonical decimal strings without converting (sequences may exceed 2^53). */
-function compareDigits(a: string, b: string): number {
-  if (a.length !== b.length) return a.length - b.length;
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (dashA !== dashB) return dashA - dashB; // more millisecond digits is later
+  const sequenceLengths = a.length - dashA - (b.length - dashB);
+  for (let index = 0; index < dashA; index++) {
+    const difference = a.charCodeAt(index) - b.charCodeAt(index);
+    if (difference !== 0) return difference;
+  }
+  if (sequenceLengths !== 0) return sequenceLengths;
+  for (let index = dashA + 1; index < a.length; index++) {
+    const difference = a.charCodeAt(index) - b.charCodeAt(index);
+    if (difference !== 0) return difference;
+  }
+  return 0;
 }
 
 export function maxId(a: string, b: string): string {

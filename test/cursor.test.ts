@@ -65,4 +65,17 @@ describe('stream ids', () => {
     expect(isStreamId('0-0')).toBe(true);
     expect(isStreamId('1-')).toBe(false);
   });
+
+  it('orders ids exactly as their numbers do, whatever their lengths', () => {
+    const part = fc.oneof(fc.bigInt({ min: 0n, max: 20n }), fc.bigInt({ min: 0n, max: 10n ** 16n - 1n }));
+    const id = fc.tuple(part, part);
+    const sign = (n: number) => Math.sign(n);
+    fc.assert(
+      fc.property(id, id, ([msA, seqA], [msB, seqB]) => {
+        const expected = msA !== msB ? (msA < msB ? -1 : 1) : seqA !== seqB ? (seqA < seqB ? -1 : 1) : 0;
+        expect(sign(compareIds(`${msA}-${seqA}`, `${msB}-${seqB}`))).toBe(expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
