@@ -10,7 +10,8 @@ export interface StreamInfo {
   channels: readonly string[];
   /** Whether it resumed from a `Last-Event-ID`. */
   resumed: boolean;
-  request: Request;
+  /** Made on first read where the server adapter has none (edge-sse/node). */
+  readonly request: Request;
   startedAt: number;
 }
 
@@ -47,6 +48,25 @@ interface OpenStream {
 
 let nextStreamId = 1;
 
+/** Holds what the request is made from rather than a Request: hooks rarely read it, every stream would pay for it. */
+class Info implements StreamInfo {
+  readonly id = nextStreamId++;
+  readonly startedAt = Date.now();
+  readonly #incoming: Incoming;
+
+  constructor(
+    readonly channels: readonly string[],
+    readonly resumed: boolean,
+    incoming: Incoming,
+  ) {
+    this.#incoming = incoming;
+  }
+
+  get request(): Request {
+    return this.#incoming.toRequest();
+  }
+}
+
 /** Tracks a handler's open streams for `stats()` and calls its hooks; a throwing hook never breaks a stream. */
 export class StreamRegistry {
   private open = new Set<OpenStream>();
@@ -61,7 +81,7 @@ export class StreamRegistry {
   info(incoming: Incoming, channels: readonly string[], resumed: boolean): StreamInfo | undefined {
     const { onConnect, onDisconnect, onError } = this.hooks;
     if (!onConnect && !onDisconnect && !onError) return undefined;
-    return { id: nextStreamId++, channels, resumed, request: incoming.toRequest(), startedAt: Date.now() };
+    return new Info(channels, resumed, incoming);
   }
 
   opened(stream: OpenStream): void {

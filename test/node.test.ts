@@ -388,8 +388,9 @@ describe("serve with edge-sse's own streams (the direct path)", () => {
     await closed;
   });
 
-  it("serves edge-sse's own handler without building a Request when neither authorize nor hooks ask for one", async () => {
-    const sse = createSSE({ backend: memoryBackend() });
+  it("serves edge-sse's own handler without building a Request unless authorize or a hook reads one", async () => {
+    const connected: number[] = [];
+    const sse = createSSE({ backend: memoryBackend(), onConnect: (info) => connected.push(info.id) });
     const server = await start(sse.handler);
     const RealRequest = globalThis.Request;
     let built = 0;
@@ -405,6 +406,7 @@ describe("serve with edge-sse's own streams (the direct path)", () => {
       expect(response.headers['content-type']).toBe('text/event-stream; charset=utf-8');
       expect(await firstChunk(response)).toContain('retry: 1000');
       response.destroy();
+      expect(connected).toHaveLength(1);
     } finally {
       globalThis.Request = RealRequest;
     }
