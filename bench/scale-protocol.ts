@@ -1,6 +1,12 @@
 /** IPC messages between `bench/scale.ts` and its server and client processes. */
 
-export type Contender = 'bare node:http' | 'better-sse' | 'edge-sse memory' | 'edge-sse redis' | 'edge-sse upstash';
+export type Contender =
+  | 'bare node:http'
+  | 'better-sse'
+  | 'edge-sse memory'
+  | 'edge-sse memory (wrapped)'
+  | 'edge-sse redis'
+  | 'edge-sse upstash';
 
 export interface ServerConfig {
   contender: Contender;

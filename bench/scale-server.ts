@@ -1,7 +1,8 @@
 /**
  * The server side of the scale benchmark, one contender per process (`bench/scale.ts` spawns it
  * with `--expose-gc` and a raised file limit): edge-sse through `serve` from edge-sse/node on the
- * memory, Redis (TCP) or Upstash (REST, through the bridge) backend; better-sse on node:http
+ * memory, Redis (TCP) or Upstash (REST, through the bridge) backend, the memory one also behind a
+ * wrapper function (`serve((request) => sse.handler(request))`); better-sse on node:http
  * (its native adapter); or a bare node:http server writing the same bytes (the floor).
  *
  * Every contender answers `GET /events?channel=scale` with an event stream and publishes each
@@ -54,7 +55,9 @@ async function edge(): Promise<Subject> {
       if (reason === 'slow-client') closedSlow++;
     },
   });
-  const server = await node.serve(sse.handler, { onError: () => {} });
+  // Wrapped, the handler is reached through the fetch contract (a Request per stream), as behind a router.
+  const handler = config.contender === 'edge-sse memory (wrapped)' ? (request: Request) => sse.handler(request) : sse.handler;
+  const server = await node.serve(handler, { onError: () => {} });
   return {
     port: Number(new URL(server.url).port),
     publish: (payload) => void sse.sendEvent(EVENT_TYPE, payload, { channel: CHANNEL }).catch(console.error),

@@ -59,7 +59,14 @@ const SLOW_READERS = 10;
 const SLOW_EVENTS = 1024;
 const SLOW_PAD_BYTES = 8 * 1024;
 
-const CONTENDERS: Contender[] = ['bare node:http', 'better-sse', 'edge-sse memory', 'edge-sse redis', 'edge-sse upstash'];
+const CONTENDERS: Contender[] = [
+  'bare node:http',
+  'better-sse',
+  'edge-sse memory',
+  'edge-sse memory (wrapped)',
+  'edge-sse redis',
+  'edge-sse upstash',
+];
 const SLOW_CONTENDERS: Contender[] = ['bare node:http', 'better-sse', 'edge-sse memory'];
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
