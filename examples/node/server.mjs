@@ -24,7 +24,7 @@ async function send(request) {
 }
 
 // Route before the fetch handlers: given the stream handler itself, toNodeHandler keeps no
-// Request or Response per open stream (a wrapper around it would work, with ~6 KB more each).
+// Request or Response per open stream (a wrapper around it works too, with ~4 KiB more each).
 const routes = {
   '/stream': toNodeHandler(stream),
   '/send': toNodeHandler(send),
