@@ -74,7 +74,13 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   };
   const serveDirect: ServeDirect = async (incoming, openStream) => {
     const answer = await respond(incoming, settings);
-    return answer instanceof Response ? answer : answer.session.attach(openStream(answer.headers));
+    if (answer instanceof Response) return answer;
+    try {
+      return answer.session.attach(openStream(answer.headers));
+    } catch (error) {
+      answer.session.close('server', error);
+      throw error;
+    }
   };
   return Object.assign(handler, { stats: () => settings.registry.stats(), [SERVE_DIRECT]: serveDirect });
 }

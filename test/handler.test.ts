@@ -9,6 +9,8 @@ import {
   memoryBackend,
   type StreamHandlerOptions,
 } from '../src/index.js';
+import { type ServeDirect, SERVE_DIRECT } from '../src/direct.js';
+import { incomingFrom } from '../src/incoming.js';
 import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
 import { spyBackend } from './helpers/spy-backend.js';
 
@@ -336,5 +338,40 @@ describe('createStreamHandler: CORS', () => {
     const sse = createSSE({ backend: memoryBackend(), cors: true });
     const response = await sse.handler(streamRequest('?channel=*'));
     expect(response.headers.get('Access-Control-Allow-Origin')).toBe('*');
+  });
+});
+
+describe('createStreamHandler: the entry point for server adapters that own the socket', () => {
+  const serveDirect = (handler: unknown) => (handler as { [SERVE_DIRECT]: ServeDirect })[SERVE_DIRECT];
+
+  it('writes the stream to the sink the adapter opens, with the stream headers', async () => {
+    const sse = createSSE({ backend: memoryBackend() });
+    const chunks: string[] = [];
+    let headers: Record<string, string> = {};
+    const decoder = new TextDecoder();
+    const attachment = await serveDirect(sse.handler)(incomingFrom(streamRequest('?channel=direct')), (head) => {
+      headers = head;
+      return { write: (chunk) => chunks.push(decoder.decode(chunk)) > 0, bufferedBytes: 0, end: () => {}, destroy: () => {} };
+    });
+    expect(attachment).not.toBeInstanceOf(Response);
+    expect(headers['Content-Type']).toBe('text/event-stream; charset=utf-8');
+    await sse.sendEvent('note', 'hello', { channel: 'direct' });
+    await waitUntil(() => chunks.join('').includes('data: hello'));
+    expect(chunks[0]).toMatch(/^retry: 1000/);
+    (attachment as { cancel(): void }).cancel();
+    expect(sse.handler.stats()).toMatchObject({ openStreams: 0, readers: 0, timers: 0 });
+  });
+
+  it('answers refusals with a Response, and releases the stream if the adapter cannot open it', async () => {
+    const sse = createSSE({ backend: memoryBackend() });
+    const refused = await serveDirect(sse.handler)(incomingFrom(streamRequest('?channel=a%20b')), () => {
+      throw new Error('not reached');
+    });
+    expect((refused as Response).status).toBe(400);
+    const failing = serveDirect(sse.handler)(incomingFrom(streamRequest('?channel=ok')), () => {
+      throw new Error('socket gone');
+    });
+    await expect(failing).rejects.toThrow('socket gone');
+    expect(sse.handler.stats()).toMatchObject({ openStreams: 0, readers: 0, timers: 0 });
   });
 });
