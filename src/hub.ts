@@ -1,4 +1,4 @@
-import type { BackendError } from './errors.js';
+import { BackendError } from './errors.js';
 import type { Backend, CallOptions, LiveFeed, StoredEvent } from './backends/types.js';
 
 /** A connection's view of the hub: live events per channel, or the end of the feed. */
@@ -13,6 +13,8 @@ interface ChannelState {
   position: string;
   /** Settles once the feed follows the channel; until then `position` is not known. */
   ready: Promise<void>;
+  /** Settles `ready` when the feed finds the head itself (`followFromHead`). */
+  headFound?: { resolve(): void; reject(error: unknown): void };
 }
 
 /**
@@ -52,12 +54,14 @@ export class Hub {
       const state = this.channels.get(channel);
       if (!state?.listeners.delete(listener) || state.listeners.size > 0) continue;
       this.channels.delete(channel);
+      state.headFound?.reject(new BackendError('BACKEND_ERROR', 'No one listens any more'));
       this.feed?.unfollow(channel);
     }
   }
 
   /** Stops every reader; listeners are not told (their connections are ending anyway). */
   close(): void {
+    for (const state of this.channels.values()) state.headFound?.reject(new BackendError('BACKEND_ERROR', 'The hub closed'));
     this.channels.clear();
     this.feed?.close();
     this.feed = undefined;
@@ -69,8 +73,17 @@ export class Hub {
     return { channels: this.channels.size, listeners };
   }
 
-  /** Finds each channel's head in one round trip, then follows it from there. */
+  /**
+   * Finds each channel's head in one round trip, then follows it from there; or, where the feed
+   * can, lets it listen first and find the head then (it would otherwise read once more, to cover
+   * what was published while it started listening).
+   */
   private start(channels: readonly string[]): void {
+    const feed = this.liveFeed();
+    if (feed.followFromHead) {
+      for (const channel of channels) this.startAtHead(channel, feed);
+      return;
+    }
     const heads = this.backend.tail(channels, 0, this.call);
     channels.forEach((channel, index) => {
       const state: ChannelState = { listeners: new Set(), position: '', ready: Promise.resolve() };
@@ -85,15 +98,32 @@ export class Hub {
     });
   }
 
+  private startAtHead(channel: string, feed: LiveFeed): void {
+    const state: ChannelState = { listeners: new Set(), position: '', ready: Promise.resolve() };
+    state.ready = new Promise((resolve, reject) => (state.headFound = { resolve, reject }));
+    state.ready.catch(() => {}); // join reports it
+    this.channels.set(channel, state);
+    feed.followFromHead!(channel);
+  }
+
   private liveFeed(): LiveFeed {
     this.feed ??= this.backend.createFeed(
       {
         onEvents: (channel, events) => this.deliver(channel, events),
         onError: (channel, error) => this.fail(channel, error),
+        onHead: (channel, head) => this.headFound(channel, head),
       },
       this.call,
     );
     return this.feed;
+  }
+
+  private headFound(channel: string, head: string): void {
+    const state = this.channels.get(channel);
+    if (!state?.headFound) return;
+    state.position = head;
+    state.headFound.resolve();
+    state.headFound = undefined;
   }
 
   private deliver(channel: string, events: StoredEvent[]): void {
@@ -107,6 +137,7 @@ export class Hub {
     const state = this.channels.get(channel);
     if (!state) return;
     this.channels.delete(channel);
+    if (state.headFound) return state.headFound.reject(error); // its listeners are still joining
     for (const listener of state.listeners) listener.onError(error);
   }
 }

@@ -117,8 +117,8 @@ describe('upstashBackend cost', () => {
     const connecting = shared.bridge.stats().requests;
     const reader = new SSEReader(await sse.handler(streamRequest('?channel=pushed')));
     await ready(reader);
-    // Connecting costs 3: the head, the subscription, and a read once the subscription is confirmed.
-    await waitUntil(() => shared.bridge.stats().requests - connecting >= 3);
+    // Connecting costs 2: the subscription and, once it is confirmed, the channel's head.
+    expect(shared.bridge.stats().requests - connecting).toBe(2);
     const before = shared.bridge.stats().requests;
     for (let n = 0; n < 10; n++) await sse.sendEvent('n', { n, text: 'line\nbreak' }, { channel: 'pushed' });
     await reader.waitForMessages(10);
@@ -150,6 +150,23 @@ describe('upstashBackend cost', () => {
     expect(shared.bridge.stats().requests - before).toBe(2);
     await sse.sendEvent('n', 'cached again');
     expect(shared.bridge.stats().requests - before).toBe(3);
+  });
+
+  it('ends the stream with a retry hint when the head cannot be read once subscribed', async () => {
+    // The bridge and Redis are real; only the answer to the head's XREVRANGE is replaced by a failure.
+    const headFails: typeof fetch = async (input, init) =>
+      String(init?.body ?? '').includes('XREVRANGE')
+        ? new Response(JSON.stringify({ error: 'ERR injected' }), { status: 503 })
+        : fetch(input, init);
+    const backend = upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix: freshPrefix(), fetch: headFails });
+    const sse = createSSE({ backend, backendRetryMs: 2000 });
+    await waitUntil(() => shared.bridge.stats().openSubscriptions === 0); // earlier tests' streams are gone
+    const reader = new SSEReader(await sse.handler(streamRequest('?channel=headless')));
+    await reader.waitForEnd();
+    expect(reader.retries.at(-1)).toBeGreaterThanOrEqual(2000);
+    expect(reader.comments).toContain('backend unavailable');
+    await waitUntil(() => shared.bridge.stats().openSubscriptions === 0);
+    expect(sse.handler.stats()).toMatchObject({ openStreams: 0, readers: 0, timers: 0 });
   });
 
   for (const mode of ['subscribe', 'poll'] as const) {

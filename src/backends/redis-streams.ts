@@ -60,6 +60,16 @@ export function readAfterCommand(keys: KeySpace, channel: string, after: string,
   return ['XRANGE', keys.stream(channel), `(${after}`, '+', 'COUNT', limit];
 }
 
+/** The newest `count` events (at least one, for the head), newest first. */
+export function newestCommand(keys: KeySpace, channel: string, count: number): RedisCommand {
+  return ['XREVRANGE', keys.stream(channel), '+', '-', 'COUNT', Math.max(count, 1)];
+}
+
+/** The id of the newest event in an XREVRANGE reply, or 0-0 for an empty or missing stream. */
+export function headOf(newestFirst: StoredEvent[]): string {
+  return newestFirst[0]?.id ?? ZERO_ID;
+}
+
 /** XREAD over several channels: one request however many channels; blocking only over TCP. */
 export function xreadCommand(
   keys: KeySpace,
@@ -191,11 +201,13 @@ export function streamsBackend(options: StreamsBackendOptions): Backend {
       });
     },
     async tail(channels: readonly string[], count: number, call?: CallOptions): Promise<ChannelTail[]> {
-      const commands = channels.map((channel) => ['XREVRANGE', keys.stream(channel), '+', '-', 'COUNT', Math.max(count, 1)]);
-      const replies = await transport.pipeline(commands, call);
+      const replies = await transport.pipeline(
+        channels.map((channel) => newestCommand(keys, channel, count)),
+        call,
+      );
       return replies.map((reply) => {
         const newestFirst = toStoredEvents(valueOf(reply));
-        return { head: newestFirst[0]?.id ?? ZERO_ID, events: count > 0 ? newestFirst.reverse() : [] };
+        return { head: headOf(newestFirst), events: count > 0 ? newestFirst.reverse() : [] };
       });
     },
     createFeed: (listener, call) => options.createFeed(listener, call),

@@ -1,6 +1,14 @@
 import { BackendError } from '../errors.js';
 import { compareIds } from '../ids.js';
-import { type KeySpace, type RedisReply, backendFailure, readAfterCommand, toStoredEvents } from './redis-streams.js';
+import {
+  type KeySpace,
+  type RedisReply,
+  backendFailure,
+  headOf,
+  newestCommand,
+  readAfterCommand,
+  toStoredEvents,
+} from './redis-streams.js';
 import { parseWakeUp } from './publish-script.js';
 import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from './types.js';
 import type { UpstashRest } from './upstash-rest.js';
@@ -21,8 +29,18 @@ export class SubscribeFeed implements LiveFeed {
   ) {}
 
   follow(channel: string, after: string): void {
+    this.watch(channel, after);
+  }
+
+  /** Subscribes, then reads the head once the subscription is confirmed: two requests in all. */
+  followFromHead(channel: string): void {
+    this.watch(channel, undefined);
+  }
+
+  private watch(channel: string, after: string | undefined): void {
     this.watches.get(channel)?.stop();
     const watch = new ChannelWatch(channel, after, this.rest, this.keys, this.batch, this.call, {
+      onHead: (head) => this.listener.onHead?.(channel, head),
       onEvents: (events) => this.listener.onEvents(channel, events),
       onError: (error) => {
         this.watches.delete(channel);
@@ -53,14 +71,19 @@ class ChannelWatch {
   private wokenWhileReading = false;
   private quickEnds = 0;
 
+  /** `position` undefined: the head is read once the first subscription is confirmed. */
   constructor(
     private channel: string,
-    private position: string,
+    private position: string | undefined,
     private rest: UpstashRest,
     private keys: KeySpace,
     private batch: number,
     private call: CallOptions,
-    private report: { onEvents(events: StoredEvent[]): void; onError(error: BackendError): void },
+    private report: {
+      onHead(head: string): void;
+      onEvents(events: StoredEvent[]): void;
+      onError(error: BackendError): void;
+    },
   ) {}
 
   stop(): void {
@@ -105,9 +128,9 @@ class ChannelWatch {
   }
 
   /**
-   * The confirmation means "read now": it catches up on anything published before the
-   * subscription took hold. A message that carries the events following this reader's position
-   * is delivered as is; any other wake-up reads the stream.
+   * The confirmation means "read now": the head, for a watch that starts there, or else anything
+   * published before the subscription took hold. A message that carries the events following this
+   * reader's position is delivered as is; any other wake-up reads the stream.
    */
   private onLine(line: string): void {
     if (line.startsWith('data: subscribe,')) return void this.readNews();
@@ -131,13 +154,18 @@ class ChannelWatch {
     this.reading = true;
     try {
       let more = true;
-      while (more && !this.aborter.signal.aborted) {
+      if (this.position === undefined) {
         this.wokenWhileReading = false;
-        const command = readAfterCommand(this.keys, this.channel, this.position, this.batch);
-        const [reply] = await this.rest.pipeline([command], this.options());
+        await this.readHead();
+        more = this.wokenWhileReading;
+      }
+      while (more && this.position !== undefined && !this.aborter.signal.aborted) {
+        this.wokenWhileReading = false;
+        const after = this.position;
+        const [reply] = await this.rest.pipeline([readAfterCommand(this.keys, this.channel, after, this.batch)], this.options());
         if (this.aborter.signal.aborted) return;
         if (reply instanceof Error) throw backendFailure(reply);
-        const events = toStoredEvents(reply as RedisReply).filter((event) => compareIds(event.id, this.position) > 0);
+        const events = toStoredEvents(reply as RedisReply).filter((event) => compareIds(event.id, after) > 0);
         if (events.length > 0) {
           this.position = (events.at(-1) as StoredEvent).id;
           this.report.onEvents(events);
@@ -149,6 +177,14 @@ class ChannelWatch {
     } finally {
       this.reading = false;
     }
+  }
+
+  private async readHead(): Promise<void> {
+    const [reply] = await this.rest.pipeline([newestCommand(this.keys, this.channel, 1)], this.options());
+    if (this.aborter.signal.aborted) return;
+    if (reply instanceof Error) throw backendFailure(reply);
+    this.position = headOf(toStoredEvents(reply as RedisReply));
+    this.report.onHead(this.position);
   }
 
   private options(): CallOptions {

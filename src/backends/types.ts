@@ -66,6 +66,8 @@ export interface FeedListener {
   onEvents(channel: string, events: StoredEvent[]): void;
   /** The feed could not go on for this channel; it has stopped following it. */
   onError(channel: string, error: BackendError): void;
+  /** From `followFromHead`: the channel's head when the feed started listening; events after it follow. */
+  onHead?(channel: string, head: string): void;
 }
 
 /**
@@ -75,6 +77,12 @@ export interface FeedListener {
  */
 export interface LiveFeed {
   follow(channel: string, after: string): void;
+  /**
+   * Follows from the head as of when the feed is listening, and reports that head (`onHead`).
+   * For feeds whose listening takes a round trip of its own (a pub/sub subscription): finding the
+   * head once listening, rather than before, needs no read to cover the time in between.
+   */
+  followFromHead?(channel: string): void;
   unfollow(channel: string): void;
   /** Stops everything: no request, timer or subscription outlives this call. */
   close(): void;
