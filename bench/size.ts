@@ -4,7 +4,7 @@
  * reference for the Redis backends) bundled the same way.
  */
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
+import { bundleForBrowser } from './bundle.js';
 import { printTable } from './table.js';
 
 interface Measured {
@@ -14,18 +14,7 @@ interface Measured {
 }
 
 async function measure(name: string, contents: string, external: string[] = []): Promise<Measured> {
-  const result = await build({
-    stdin: { contents, resolveDir: process.cwd(), loader: 'ts' },
-    bundle: true,
-    minify: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    external,
-    logLevel: 'silent',
-  });
-  const code = result.outputFiles[0]!.text;
+  const code = await bundleForBrowser(contents, external);
   return { name, minified: code.length, gzipped: gzipSync(code).length };
 }
 

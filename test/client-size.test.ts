@@ -1,20 +1,7 @@
 /** edge-sse/client stays small and browser-only: a budget, measured the way a bundler would ship it. */
-import { build } from 'esbuild';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-
-async function bundled(contents: string): Promise<string> {
-  const result = await build({
-    stdin: { contents, resolveDir: process.cwd(), loader: 'ts' },
-    bundle: true,
-    minify: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-  });
-  return result.outputFiles[0]!.text;
-}
+import { bundleForBrowser as bundled } from '../bench/bundle.ts';
 
 describe('edge-sse/client size', () => {
   it('the whole entry is under 5 KB minified (2.5 KB gzipped) and uses nothing Node-only', async () => {
