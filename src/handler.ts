@@ -2,10 +2,11 @@ import type { Backend } from './backends/types.js';
 import { channelsFromUrl } from './channels.js';
 import { type CorsOption, corsHeaders, preflightHeaders } from './cors.js';
 import { parseCursor } from './cursor.js';
-import { BackendError, ValidationError, invalidOption } from './errors.js';
+import { BackendError, EdgeSSEError, ValidationError, invalidOption } from './errors.js';
 import { Hub } from './hub.js';
 import { type ServeDirect, SERVE_DIRECT } from './direct.js';
 import { type Incoming, incomingFrom } from './incoming.js';
+import { describe } from './names.js';
 import { wholeNumber } from './options.js';
 import { type StreamHooks, StreamRegistry, type StreamStats } from './observe.js';
 import { Session } from './session.js';
@@ -152,12 +153,38 @@ async function admit(incoming: Incoming, settings: Settings): Promise<Response |
   const cursor = lastEventId ? parseCursor(lastEventId, channels.length) : undefined;
 
   const verdict = await settings.authorize?.(incoming.toRequest(), [...channels]);
-  if (verdict instanceof Response) return verdict;
+  if (verdict instanceof Response) return withCors(verdict, settings.cors, incoming);
   if (verdict === false) {
     return errorResponse(403, `Not allowed to listen to ${channels.join(', ')}`, settings.cors, incoming);
   }
-  const expiresAt = typeof verdict === 'object' && verdict !== null ? verdict.expiresAt : undefined;
-  return { channels, resumeFrom: cursor?.positions, expiresAt };
+  return { channels, resumeFrom: cursor?.positions, expiresAt: expiryOf(verdict) };
+}
+
+/**
+ * `authorize`'s `{ expiresAt }`, checked: NaN or a string would otherwise disable the deadline.
+ * A bad value is the app's bug, not the client's, so it throws rather than answering 400.
+ */
+function expiryOf(verdict: AuthorizeResult): number | undefined {
+  if (typeof verdict !== 'object' || verdict === null) return undefined;
+  const { expiresAt } = verdict as { expiresAt?: unknown };
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
+    throw new EdgeSSEError(
+      'INVALID_OPTION',
+      `authorize returned { expiresAt: ${typeof expiresAt === 'string' ? describe(expiresAt) : String(expiresAt)} }; ` +
+        'expiresAt must be a finite epoch time in milliseconds, such as Date.now() + 60_000',
+    );
+  }
+  return expiresAt;
+}
+
+/** An answer of the app's own is a refusal like ours: a cross-origin page must be able to read it too. */
+function withCors(response: Response, cors: CorsOption | undefined, incoming: Incoming): Response {
+  const headers = corsHeaders(cors, incoming.header('Origin'));
+  const missing = Object.entries(headers).filter(([name]) => !response.headers.has(name));
+  if (missing.length === 0) return response;
+  const merged = new Headers(response.headers);
+  for (const [name, value] of missing) merged.set(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers: merged });
 }
 
 async function openStream(

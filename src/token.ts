@@ -73,7 +73,13 @@ export function channelTokenAuthorizer(secret: string, options: ChannelTokenAuth
   void signingKey(secret); // Refuse a weak secret now, not on the first request.
   const param = options.param ?? 'token';
   return async (request, channels) => {
-    const token = new URL(request.url).searchParams.get(param) ?? cookie(request, options.cookie);
+    let token: string | undefined;
+    try {
+      token = new URL(request.url).searchParams.get(param) ?? cookie(request, options.cookie);
+    } catch (error) {
+      if (error instanceof URIError) return denied(401, `The ${options.cookie} cookie is not valid percent-encoding`);
+      throw error;
+    }
     if (!token) return denied(401, `A channel token is required (?${param}=…${options.cookie ? ` or the ${options.cookie} cookie` : ''})`);
     let grant: ChannelGrant;
     try {

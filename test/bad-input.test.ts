@@ -6,7 +6,9 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Bridge, createBridge } from '../src/bridge/index.js';
 import { parseCursor } from '../src/cursor.js';
+import { assertChannel } from '../src/names.js';
 import { formatEvent } from '../src/frames.js';
+import { type EventSourceMessage, createParser } from 'eventsource-parser';
 import { EdgeSSEError, ValidationError, createSSE, memoryBackend, sendEvents } from '../src/index.js';
 
 const sse = createSSE({ backend: memoryBackend(), maxChannels: 16 });
@@ -47,6 +49,10 @@ const CHANNEL_CASES: [string, string, RegExp][] = [
   ['a wildcard', '?channel=*', /Invalid channel "\*"/],
   ['a glob', '?channel=news*', /Invalid channel/],
   ['a dot-dot path', '?channel=..%2F..%2Fetc', /without "\.\."/],
+  ['a dot segment inside', '?channel=team/./payroll', /Invalid channel "team\/\.\/payroll".*"\." between slashes/],
+  ['a dot segment first', '?channel=./payroll', /"\." between slashes/],
+  ['a dot segment last', '?channel=team/.', /"\." between slashes/],
+  ['a lone dot', '?channel=.', /"\." between slashes/],
   ['a space', '?channel=a%20b', /Invalid channel "a b"/],
   ['unicode', '?channel=n%C3%A9ws', /Invalid channel "néws"/],
   ['an emoji', '?channel=%F0%9F%8C%8D', /Invalid channel/],
@@ -120,6 +126,8 @@ describe('sendEvent', () => {
     ['a function', 'f', () => 1, undefined, 'INVALID_DATA', /JSON cannot represent/],
     ['a symbol', 's', Symbol('x'), undefined, 'INVALID_DATA', /JSON cannot represent/],
     ['a lone surrogate', 'l', '\uDC00', undefined, 'INVALID_DATA', /surrogate/],
+    ['a type with a lone surrogate', 'tick\uD800', 'x', undefined, 'INVALID_EVENT_TYPE', /lone UTF-16 surrogate/],
+    ['a channel with a dot segment', 'ok', 'x', 'rooms/./a', 'INVALID_CHANNEL', /"\." between slashes/],
     ['a channel with a space', 'ok', 'x', 'a b', 'INVALID_CHANNEL', /Invalid channel/],
     ['a null channel', 'ok', 'x', null as unknown as string, 'INVALID_CHANNEL', /Invalid channel null/],
   ];
@@ -172,37 +180,93 @@ describe('bridge', () => {
   });
 });
 
-describe('fuzzing: only the library’s typed errors escape', () => {
-  it('the frame encoder', () => {
+/** The stream id shape, restated independently of src/ids.ts: canonical decimals, each below 10^16. */
+const STREAM_ID = /^(0|[1-9][0-9]{0,15})-(0|[1-9][0-9]{0,15})$/;
+const streamId = fc
+  .tuple(fc.bigInt({ min: 0n, max: 10n ** 16n - 1n }), fc.bigInt({ min: 0n, max: 10n ** 16n - 1n }))
+  .map(([ms, seq]) => `${ms}-${seq}`);
+
+/** The channel rule, restated: the alphabet and length, no "..", no "." segment. */
+function isValidChannel(name: string): boolean {
+  if (!/^[A-Za-z0-9._~:@/-]{1,128}$/.test(name) || name.includes('..')) return false;
+  return !name.split('/').includes('.');
+}
+
+function parseAll(text: string): EventSourceMessage[] {
+  const events: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => events.push(event) });
+  parser.feed(text);
+  return events;
+}
+
+describe('fuzzing: each class of input gets what it must', () => {
+  it('the frame encoder refuses ids and types it cannot carry, and what it writes parses back exactly, as one event', () => {
     fc.assert(
       fc.property(fc.option(fc.string()), fc.option(fc.string()), fc.string(), (id, event, data) => {
-        try {
-          formatEvent({ id: id ?? undefined, event: event ?? undefined, data });
-        } catch (error) {
-          expect(error).toBeInstanceOf(ValidationError);
+        const frame = { id: id ?? undefined, event: event ?? undefined, data };
+        const badId = id !== null && /[\r\n\0]/.test(id);
+        const badEvent = event !== null && /[\r\n]/.test(event);
+        if (badId || badEvent) {
+          expect(() => formatEvent(frame)).toThrow(expect.objectContaining({ code: 'INVALID_FRAME' }));
+          return;
         }
+        const parsed = parseAll(formatEvent(frame));
+        expect(parsed).toHaveLength(1);
+        expect(parsed[0]!.data).toBe(data.replace(/\r\n|\r/g, '\n'));
+        expect(parsed[0]!.id).toBe(id ?? undefined);
+        // An empty `event:` field means "message", as no field at all does.
+        expect(parsed[0]!.event || undefined).toBe(event || undefined);
       }),
       { numRuns: 2000 },
     );
   });
 
-  it('the cursor parser', () => {
+  it('the cursor parser takes back every cursor it could have issued, and nothing that is not one', () => {
+    const issued = fc
+      .integer({ min: 1, max: 16 })
+      .chain((channels) => fc.tuple(fc.array(streamId, { minLength: channels, maxLength: channels }), fc.boolean()));
+    fc.assert(
+      fc.property(issued, ([positions, json]) => {
+        const text = positions.join(',') + (json ? ';json' : '');
+        expect(parseCursor(text, positions.length).positions).toEqual(positions);
+      }),
+      { numRuns: 1000 },
+    );
     const near = fc.stringMatching(/^[0-9,;json-]{0,40}$/);
     fc.assert(
       fc.property(fc.oneof(fc.string({ maxLength: 100 }), near), fc.integer({ min: 1, max: 16 }), (text, channels) => {
-        try {
-          parseCursor(text, channels);
-        } catch (error) {
-          expect(error).toBeInstanceOf(ValidationError);
-        }
+        const body = text.endsWith(';json') ? text.slice(0, -';json'.length) : text;
+        const positions = body.split(',');
+        const wellFormed = positions.length === channels && positions.every((position) => STREAM_ID.test(position));
+        if (wellFormed) expect(parseCursor(text, channels).positions).toEqual(positions);
+        else expect(() => parseCursor(text, channels)).toThrow(expect.objectContaining({ code: 'INVALID_CURSOR' }));
       }),
       { numRuns: 2000 },
     );
   });
 
-  it('stream requests with arbitrary queries and headers answer 200 or 4xx, never 5xx', async () => {
+  it('every channel name the rule allows reaches a URL path unchanged (no name can stand for another)', () => {
+    const alphabet = 'ab./-_~:@';
+    const names = fc.string({ unit: fc.constantFrom(...alphabet), minLength: 1, maxLength: 12 });
+    fc.assert(
+      fc.property(names, (name) => {
+        let accepted = true;
+        try {
+          assertChannel(name);
+        } catch {
+          accepted = false;
+        }
+        const resolved = new URL(`/subscribe/${name}`, 'https://redis.example').pathname;
+        if (accepted) expect(resolved).toBe(`/subscribe/${name}`);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('stream requests: a bad channel gets 400 with the channel reason, a bad cursor 400 with the cursor reason, the rest 200', async () => {
+    const channels = fc.oneof(fc.string({ maxLength: 60 }), fc.string({ unit: fc.constantFrom(...'ab./:'), minLength: 1, maxLength: 8 }));
     await fc.assert(
-      fc.asyncProperty(fc.string({ maxLength: 60 }), fc.string({ maxLength: 60 }), async (channel, lastEventId) => {
+      fc.asyncProperty(channels, fc.string({ maxLength: 60 }), async (channel, lastEventId) => {
         const url = new URL('http://localhost/stream');
         url.searchParams.set('channel', channel);
         const headers = new Headers();
@@ -211,8 +275,15 @@ describe('fuzzing: only the library’s typed errors escape', () => {
         } catch {
           // Not a valid header value: fetch itself refuses it before it reaches anyone.
         }
+        const cursor = headers.get('Last-Event-ID') ?? ''; // as the handler sees it (trimmed)
         const response = await answer(sse.handler(new Request(url, { headers })));
-        expect(response.status === 200 || (response.status >= 400 && response.status < 500)).toBe(true);
+        if (!isValidChannel(channel)) return expectRefusal(response, 400, /^Invalid channel/);
+        if (cursor !== '' && !STREAM_ID.test(cursor.replace(/;json$/, ''))) {
+          return expectRefusal(response, 400, /^Invalid Last-Event-ID/);
+        }
+        // Only "0-0" can be valid here without being ahead of an empty channel's head.
+        if (cursor !== '' && cursor.replace(/;json$/, '') !== '0-0') return expectRefusal(response, 400, /^Invalid Last-Event-ID/);
+        expect(response.status).toBe(200);
         await response.body?.cancel();
       }),
       { numRuns: 300 },

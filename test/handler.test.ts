@@ -4,6 +4,9 @@ import { describe, expect, it } from 'vitest';
 import {
   BackendError,
   type CloseReason,
+  EdgeSSEError,
+  ValidationError,
+  channelTokenAuthorizer,
   createSSE,
   createStreamHandler,
   memoryBackend,
@@ -134,6 +137,45 @@ describe('createStreamHandler: authorize', () => {
     const sse = createSSE({ backend: memoryBackend(), authorize: async () => (await sleep(5), false) });
     expect((await sse.handler(streamRequest())).status).toBe(403);
   });
+
+  it("gives its refusals, and answers of the app's own, the CORS headers of every other answer", async () => {
+    const origin = { Origin: 'https://app.example' };
+    const cors = { origin: ['https://app.example'], credentials: true };
+    const refusing = createSSE({ backend: memoryBackend(), cors, authorize: channelTokenAuthorizer('s'.repeat(32)) });
+    const unauthorized = await refusing.handler(streamRequest('?channel=news', origin));
+    expect(await errorOf(unauthorized, 401)).toMatch(/channel token is required/);
+    expect(unauthorized.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example');
+    expect(unauthorized.headers.get('Access-Control-Allow-Credentials')).toBe('true');
+
+    const own = createSSE({
+      backend: memoryBackend(),
+      cors,
+      authorize: () => new Response('no', { status: 451, headers: { 'X-Why': 'law' } }),
+    });
+    const answer = await own.handler(streamRequest('', origin));
+    expect(answer.status).toBe(451);
+    expect(answer.headers.get('X-Why')).toBe('law');
+    expect(answer.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example');
+    expect(await answer.text()).toBe('no');
+  });
+
+  it.each([['a string', 'soon'], ['NaN', Number.NaN], ['Infinity', Infinity], ['missing', undefined]])(
+    'refuses an unusable expiresAt (%s) with a typed error instead of a stream without a deadline',
+    async (_, expiresAt) => {
+      const { backend, calls } = spyBackend(memoryBackend());
+      const sse = createSSE({ backend, authorize: () => ({ expiresAt }) as unknown as { expiresAt: number } });
+      const error = await sse.handler(streamRequest()).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(EdgeSSEError);
+      expect(error).not.toBeInstanceOf(ValidationError); // the app's bug: not a 400 for the client
+      expect((error as EdgeSSEError).code).toBe('INVALID_OPTION');
+      expect((error as Error).message).toMatch(/expiresAt must be a finite epoch time in milliseconds/);
+      expect(sse.handler.stats().openStreams).toBe(0);
+      expect(calls).toEqual([]);
+    },
+  );
 });
 
 describe('createStreamHandler: resume', () => {

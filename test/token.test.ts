@@ -77,6 +77,13 @@ describe('channelTokenAuthorizer', () => {
     );
   });
 
+  it('answers 401, not a 500, to a token cookie that is not valid percent-encoding', async () => {
+    for (const value of ['%', '%E0%A4%A', 'abc%zz']) {
+      const response = await sse.handler(streamRequest('?channel=news', { Cookie: `sse_token=${value}` }));
+      expect(await errorOf(response, 401)).toBe('The sse_token cookie is not valid percent-encoding');
+    }
+  });
+
   it('grants only its channels on resume too', async () => {
     const token = await createChannelToken({ channels: ['news'], expiresIn: 60 }, SECRET);
     const response = await sse.handler(streamRequest(`?channel=news&channel=secret&token=${token}`, { 'Last-Event-ID': '0-0,0-0' }));
