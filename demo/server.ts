@@ -4,6 +4,8 @@
  *   GET  /        the page (demo/page.html)
  *   GET  /stream  the library's stream handler (?channel=…, Last-Event-ID)
  *   POST /send    publish { type, data, channel } → { id }, or 400 { error }
+ *
+ * PORT (default 3000; 0 picks a free one) and HOST (default 127.0.0.1) set where it listens.
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -26,6 +28,10 @@ export interface DemoOptions {
 export interface RunningDemo extends RunningServer {
   backend: Backend;
 }
+
+/** The types page.html listens for from the start; it learns others from an announcement event. */
+const BUILT_IN_TYPES = new Set(['message', 'greeting', 'alert']);
+const TYPE_ANNOUNCEMENT = 'demo:type';
 
 /** Larger than any event the library accepts (64 KiB by default), small enough to refuse junk early. */
 const MAX_SEND_BODY_BYTES = 256 * 1024;
@@ -73,9 +79,15 @@ function pageResponse(page: string): Response {
 async function publish(sse: SSE, request: Request): Promise<Response> {
   const body = await readSendBody(request);
   if (typeof body === 'string') return json(400, { error: body });
+  const { type, data, channel } = body as { type: string; data: unknown; channel?: string };
   try {
-    const id = await sse.sendEvent(body.type as string, body.data, { channel: body.channel as string | undefined });
-    return json(200, { id });
+    // EventSource only hands a page the types it listens for: announce a new one just before it.
+    const event = { type, data, channel };
+    const announce = typeof type === 'string' && !BUILT_IN_TYPES.has(type);
+    // sendEvents checks both before publishing either: a bad event is refused with its own reason.
+    const events = announce ? [{ type: TYPE_ANNOUNCEMENT, data: type, channel }, event] : [event];
+    const ids = await sse.sendEvents(events);
+    return json(200, { id: ids.at(-1) });
   } catch (error) {
     if (error instanceof ValidationError) return json(400, { error: error.message });
     throw error; // a backend failure: the Node adapter answers 500 and logs it

@@ -64,6 +64,25 @@ describe('demo page in Chromium', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('page B shows an event of a type only page A knew of, and says why the server refused a stream', async () => {
+    const { url } = await demo({});
+    const [a, b] = [await browser.context.newPage(), await browser.context.newPage()];
+    await openDemo(b, url, 'types');
+    await openDemo(a, url, 'types');
+    await a.fill('#type', 'custom');
+    await publishWithForm(a, 'types', ['a type B never listed']);
+    await b.waitForFunction(() => window.__shown.length === 1);
+    expect(await shown(b)).toEqual([expect.objectContaining({ type: 'custom', data: 'a type B never listed' })]);
+    expect(await b.textContent('#listening')).toContain('custom');
+
+    // The page's own check lets this name through; the server refuses it (a URL would rewrite it).
+    await b.fill('#listen-channel', 'team/./payroll');
+    await b.locator('#listen-form button[type=submit]').click();
+    await b.locator('#state[data-state=closed]').waitFor();
+    await expect.poll(() => b.textContent('#state-detail')).toMatch(/^the server refused the stream: Invalid channel "team\/\.\/payroll"/);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('page B shows the gap when history was trimmed below its cursor while it was offline', async () => {
     const { url } = await demo({ maxLength: 5 });
     const [a, b] = [await browser.context.newPage(), await browser.context.newPage()];
