@@ -12,25 +12,55 @@ export type EdgeSSEErrorCode =
   | 'BACKEND_ERROR'
   | 'REQUEST_BUDGET';
 
-/** Every error edge-sse throws on purpose; the message says what to fix. */
+/** The error classes an instance belongs to, under a key shared by every copy of edge-sse loaded. */
+const KINDS = Symbol.for('edge-sse.error-kinds');
+
+/**
+ * Every error edge-sse throws on purpose; the message says what to fix.
+ *
+ * `instanceof` goes by kind, not by class identity: an app that loads both the ESM and the CJS
+ * build (an `import` here, a dependency's `require` there) has two copies of each class, and
+ * `error instanceof ValidationError` must hold across them.
+ */
 export class EdgeSSEError extends Error {
+  static readonly kind: string = 'EdgeSSEError';
   override name = 'EdgeSSEError';
+  declare readonly [KINDS]: readonly string[];
+
   constructor(
     readonly code: EdgeSSEErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    Object.defineProperty(this, KINDS, { value: kindsOf(new.target) });
   }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // A subclass that names no kind of its own (an app's) is checked the usual way.
+    if (!Object.hasOwn(this, 'kind')) return Function.prototype[Symbol.hasInstance].call(this, value);
+    const kinds = (value as { [KINDS]?: unknown } | null | undefined)?.[KINDS];
+    return Array.isArray(kinds) && kinds.includes(this.kind);
+  }
+}
+
+function kindsOf(target: Function): string[] {
+  const kinds: string[] = [];
+  for (let at: unknown = target; typeof at === 'function' && at !== Function.prototype; at = Object.getPrototypeOf(at)) {
+    if (Object.hasOwn(at, 'kind')) kinds.push((at as unknown as { kind: string }).kind);
+  }
+  return kinds;
 }
 
 /** Input from a caller or the network was refused; nothing was published or read. */
 export class ValidationError extends EdgeSSEError {
+  static override readonly kind: string = 'ValidationError';
   override name = 'ValidationError';
 }
 
 /** The backend (Redis) failed or could not be reached. */
 export class BackendError extends EdgeSSEError {
+  static override readonly kind: string = 'BackendError';
   override name = 'BackendError';
 }
 

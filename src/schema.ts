@@ -59,6 +59,9 @@ export type SchemaOutputs<Schemas extends SchemaMap> = {
 
 /** A ValidationError for data a schema refused; `issues` are the schema's own. */
 export class SchemaValidationError extends ValidationError {
+  static override readonly kind: string = 'SchemaValidationError';
+  override name = 'SchemaValidationError';
+
   constructor(
     readonly eventType: string,
     readonly issues: ReadonlyArray<StandardSchemaV1.Issue>,
