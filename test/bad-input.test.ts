@@ -63,7 +63,7 @@ const CHANNEL_CASES: [string, string, RegExp][] = [
 
 const CURSOR_CASES: [string, string, Record<string, string>, RegExp][] = [
   ['garbage', '', { 'Last-Event-ID': 'garbage' }, /not a stream id/],
-  ['16 KB', '', { 'Last-Event-ID': '1'.repeat(16 * 1024) }, /at most 4096/],
+  ['16 KB', '', { 'Last-Event-ID': '1'.repeat(16 * 1024) }, /for 1 channel\(s\) is at most 38/],
   ['negative', '', { 'Last-Event-ID': '-5-0' }, /not a stream id/],
   ['a float', '', { 'Last-Event-ID': '1.5-0' }, /not a stream id/],
   ['only a dash', '', { 'Last-Event-ID': '-' }, /not a stream id/],

@@ -202,6 +202,25 @@ describe('createStreamHandler: resume', () => {
     await reader.cancel();
   });
 
+  it('takes back the cursor of a connection to maxChannels (1000) channels', async () => {
+    const sse = createSSE({ backend: memoryBackend(), maxChannels: 1000 });
+    const channels = Array.from({ length: 1000 }, (_, n) => `room-${String(n).padStart(4, '0')}`);
+    const query = `?${channels.map((channel) => `channel=${channel}`).join('&')}`;
+    const first = await open(sse, query);
+    await ready(first);
+    for (const channel of channels) await sse.sendEvent('n', channel, { channel });
+    await first.waitForMessages(1000);
+    await first.cancel();
+    const cursor = first.lastId!;
+    expect(cursor.length).toBeGreaterThan(4096);
+    const missed = await sse.sendEvent('n', 'missed', { channel: 'room-0500' });
+    const again = await open(sse, query, { 'Last-Event-ID': cursor });
+    await again.waitForMessages(1);
+    expect(again.messages.map((m) => m.data)).toEqual(['missed']);
+    expect(again.messages[0]!.id!.split(',')[500]).toBe(missed);
+    await again.cancel();
+  });
+
   it('replays the newest n events to a fresh connection when asked', async () => {
     const sse = createSSE({ backend: memoryBackend(), replay: 2 });
     for (let n = 0; n < 4; n++) await sse.sendEvent('n', String(n));
