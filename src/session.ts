@@ -86,9 +86,8 @@ export class Session implements HubListener {
 
   /**
    * Joins the live feed and sends what the client missed. Resolves once the first catch-up read is
-   * queued (the rest streams with backpressure), so a cursor the channels cannot have issued
-   * rejects with a ValidationError before the response starts. Backend failures end the stream
-   * with a retry hint instead: EventSource reconnects after a stream ends, not after an error status.
+   * queued (the rest streams with backpressure). Backend failures end the stream with a retry hint
+   * instead of rejecting: EventSource reconnects after a stream ends, not after an error status.
    */
   async open(): Promise<void> {
     this.writeText(formatRetry(this.settings.retryMs, 'edge-sse'));
@@ -109,7 +108,7 @@ export class Session implements HubListener {
         .filter((index) => this.sent[index] !== livePositions[index]);
       if (behind.length === 0) return this.goLive();
       const reads = await this.readAfterCursor(behind);
-      this.checkCursor(behind, reads);
+      this.restartPastHead(behind, reads, livePositions);
       void this.catchUp(behind, reads);
     } catch (error) {
       if (!(error instanceof ValidationError)) return this.endWithRetry(error);
@@ -192,16 +191,15 @@ export class Session implements HubListener {
     }
   }
 
-  private checkCursor(indexes: number[], reads: ChannelRead[]): void {
+  /**
+   * A position past a channel's head was issued by a stream that is gone (it expired, or the store
+   * restarted empty): the backend reports a gap, and the channel goes on from the live position, so
+   * that its new events, whose ids may be lower, are not taken for repeats.
+   */
+  private restartPastHead(indexes: number[], reads: ChannelRead[], livePositions: string[]): void {
     reads.forEach((read, position) => {
       const index = indexes[position] as number;
-      if (compareIds(this.sent[index] as string, read.head) > 0) {
-        throw new ValidationError(
-          'INVALID_CURSOR',
-          `Invalid Last-Event-ID: it is ahead of the newest event on channel "${this.params.channels[index]}" ` +
-            `(${read.head}); connect without it`,
-        );
-      }
+      if (compareIds(this.sent[index] as string, read.head) > 0) this.sent[index] = livePositions[index] as string;
     });
   }
 
