@@ -43,10 +43,10 @@ async function serveRecorded(sse: () => SSE, port = 0): Promise<Served> {
 }
 
 function listen(url: string, channel: string) {
-  const received: { data: unknown; meta: EventMeta }[] = [];
+  const received: { data: string; meta: EventMeta<'n'> }[] = [];
   const gaps: Gap[] = [];
   const states: string[] = [];
-  const unsubscribe = subscribe(`${url}/stream`, {
+  const unsubscribe = subscribe<{ n: string }>(`${url}/stream`, {
     EventSource,
     channels: channel,
     on: { n: (data, meta) => received.push({ data, meta }) },
