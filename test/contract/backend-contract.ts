@@ -293,6 +293,32 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       expect(kept).toEqual(Array.from({ length: kept.length }, (_, n) => count - kept.length + n));
     });
 
+    it('streams: several channels\' histories, longer than a read, arrive in id order across channels', async () => {
+      const channels = [channelName('order-a'), channelName('order-b'), channelName('order-c')].sort();
+      const sse = createSSE({ backend });
+      const pattern = (n: number) => (n < 150 ? (n % 4 === 3 ? 1 : 0) : n % 10 === 0 ? 0 : 1 + (n % 2));
+      for (let group = 0; group < 40; group++) {
+        const batch = Array.from({ length: 10 }, (_, k) => group * 10 + k);
+        await sse.sendEvents(batch.map((n) => ({ type: 'n', data: String(n), channel: channels[pattern(n)] })));
+      }
+      const query = `?${channels.map((channel) => `channel=${channel}`).join('&')}`;
+      const reader = new SSEReader(await sse.handler(streamRequest(query, { 'Last-Event-ID': '0-0,0-0,0-0' })));
+      await reader.waitForMessages(400);
+      await reader.cancel();
+      let previous = ['0-0', '0-0', '0-0'];
+      const moved = reader.messages.map((message) => {
+        const positions = message.id!.replace(';json', '').split(',');
+        const channel = positions.findIndex((id, index) => id !== previous[index]);
+        previous = positions;
+        return { channel, id: positions[channel]!, n: Number(message.data) };
+      });
+      for (let n = 1; n < moved.length; n++) expect(compareIds(moved[n - 1]!.id, moved[n]!.id)).toBeLessThanOrEqual(0);
+      for (const [index] of channels.entries()) {
+        const sent = Array.from({ length: 400 }, (_, n) => n).filter((n) => pattern(n) === index);
+        expect(moved.filter((event) => event.channel === index).map((event) => event.n)).toEqual(sent);
+      }
+    });
+
     it('streams: a cursor of a channel that expired gets 200, sse:gap, then live events', async () => {
       const channel = channelName('expired');
       const sse = createSSE({ backend, ttlSeconds: 1 });
