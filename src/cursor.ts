@@ -1,5 +1,5 @@
 import { ValidationError } from './errors.js';
-import { isStreamId } from './ids.js';
+import { MAX_ID_LENGTH, isStreamId } from './ids.js';
 import { describe } from './names.js';
 
 /**
@@ -16,7 +16,6 @@ export interface ParsedCursor {
 }
 
 export const JSON_MARKER = ';json';
-const MAX_CURSOR_LENGTH = 4096;
 
 export function formatCursor(positions: readonly string[], json = false): string {
   const text = positions.length === 1 ? (positions[0] as string) : positions.join(',');
@@ -25,8 +24,9 @@ export function formatCursor(positions: readonly string[], json = false): string
 
 /** Parses a `Last-Event-ID` for a connection to `channelCount` channels; throws a ValidationError saying what is wrong. */
 export function parseCursor(text: string, channelCount: number): ParsedCursor {
-  if (text.length > MAX_CURSOR_LENGTH) {
-    throw invalid(`it is ${text.length} characters long; a cursor is at most ${MAX_CURSOR_LENGTH}`);
+  const maxLength = maxCursorLength(channelCount);
+  if (text.length > maxLength) {
+    throw invalid(`it is ${text.length} characters long; a cursor for ${channelCount} channel(s) is at most ${maxLength}`);
   }
   const body = text.endsWith(JSON_MARKER) ? text.slice(0, -JSON_MARKER.length) : text;
   const positions = body.split(',');
@@ -39,6 +39,11 @@ export function parseCursor(text: string, channelCount: number): ParsedCursor {
   const bad = positions.find((position) => !isStreamId(position));
   if (bad !== undefined) throw invalid(`${describe(bad)} is not a stream id like 1732780000000-0`);
   return { positions };
+}
+
+/** The longest cursor `formatCursor` writes for `channelCount` channels: checked before splitting anything. */
+export function maxCursorLength(channelCount: number): number {
+  return channelCount * (MAX_ID_LENGTH + 1) - 1 + JSON_MARKER.length;
 }
 
 function invalid(reason: string): ValidationError {

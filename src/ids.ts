@@ -7,6 +7,9 @@ export const ZERO_ID = '0-0';
 
 const STREAM_ID = /^(0|[1-9][0-9]{0,15})-(0|[1-9][0-9]{0,15})$/;
 
+/** The longest stream id STREAM_ID accepts: 16 digits, a dash, 16 digits. */
+export const MAX_ID_LENGTH = 33;
+
 export function isStreamId(value: string): boolean {
   return STREAM_ID.test(value);
 }

@@ -1,9 +1,10 @@
 import { formatCursor } from './cursor.js';
-import { BackendError, EdgeSSEError, ValidationError } from './errors.js';
+import { HistoryMerge, ReadSizer } from './catch-up.js';
+import { BackendError, EdgeSSEError } from './errors.js';
 import { encodeText, formatComment, formatEvent, formatRetry } from './frames.js';
 import type { HubListener, Hub } from './hub.js';
-import { ZERO_ID, compareIds, maxId } from './ids.js';
-import type { Backend, CallOptions, ChannelRead, StoredEvent } from './backends/types.js';
+import { ZERO_ID, compareIds } from './ids.js';
+import type { Backend, CallOptions, StoredEvent } from './backends/types.js';
 import type { DirectSink, SinkAttachment } from './direct.js';
 import { Outlet } from './outlet.js';
 
@@ -41,7 +42,22 @@ export interface StreamParams {
 interface PendingBatch {
   channel: number;
   events: StoredEvent[];
+  bytes: number;
 }
+
+/** Live events that arrive while catching up, and about how many bytes they hold. */
+interface Pending {
+  batches: PendingBatch[];
+  bytes: number;
+}
+
+/**
+ * A catch-up that cannot send waits for its client to take half its queue; a client that has not
+ * within this many keepAliveMs (30 s by default) is not reading, and is closed as slow-client.
+ * Two heartbeat periods let a slow but live link keep up (at the defaults, 512 KiB in 30 s:
+ * ≥ 17 KB/s), and release a stalled one long before maxDurationMs.
+ */
+const STALL_KEEPALIVES = 2;
 
 /** Frames for one-channel connections are the same for every listener: encode them once. */
 const sharedFrames = new WeakMap<StoredEvent, Uint8Array>();
@@ -54,7 +70,7 @@ export class Session implements HubListener {
   private outlet: Outlet;
   private sent: string[] = [];
   /** Live events that arrive while catching up; `null` once live. */
-  private pending: PendingBatch[] | null = [];
+  private pending: Pending | null = { batches: [], bytes: 0 };
   private closed = false;
   private joined = false;
   private lastWrite = 0;
@@ -85,10 +101,9 @@ export class Session implements HubListener {
   }
 
   /**
-   * Joins the live feed and sends what the client missed. Resolves once the first catch-up read is
-   * queued (the rest streams with backpressure), so a cursor the channels cannot have issued
-   * rejects with a ValidationError before the response starts. Backend failures end the stream
-   * with a retry hint instead: EventSource reconnects after a stream ends, not after an error status.
+   * Joins the live feed, then sends what the client missed in the background, with backpressure.
+   * Backend failures end the stream with a retry hint instead of rejecting: EventSource reconnects
+   * after a stream ends, not after an error status.
    */
   async open(): Promise<void> {
     this.writeText(formatRetry(this.settings.retryMs, 'edge-sse'));
@@ -108,20 +123,23 @@ export class Session implements HubListener {
         .map((_, index) => index)
         .filter((index) => this.sent[index] !== livePositions[index]);
       if (behind.length === 0) return this.goLive();
-      const reads = await this.readAfterCursor(behind);
-      this.checkCursor(behind, reads);
-      void this.catchUp(behind, reads);
+      void this.catchUp(behind, livePositions);
     } catch (error) {
-      if (!(error instanceof ValidationError)) return this.endWithRetry(error);
-      this.close('server', error);
-      throw error;
+      this.endWithRetry(error);
     }
   }
 
   onEvents(channel: string, events: StoredEvent[]): void {
     const index = this.params.channels.indexOf(channel);
-    if (this.pending) this.pending.push({ channel: index, events });
-    else this.sendNew(index, events);
+    if (!this.pending) {
+      this.sendNew(index, events);
+      return;
+    }
+    const bytes = bytesOf(events);
+    this.pending.batches.push({ channel: index, events, bytes });
+    this.pending.bytes += bytes;
+    // Held for this client alone until its catch-up ends: the same bound as its queue.
+    if (this.pending.bytes > this.settings.maxQueuedBytes) this.close('slow-client');
   }
 
   onError(error: BackendError): void {
@@ -155,80 +173,133 @@ export class Session implements HubListener {
     this.sendControl('sse:ready', { channels: this.params.channels });
   }
 
-  /** The newest events as of now, then live ones after them (which the hub has been buffering). */
+  /** The newest events as of joining, then the live ones after them (which the hub has been buffering). */
   private async replayNewest(livePositions: string[]): Promise<void> {
     const tails = await this.settings.backend.tail(this.params.channels, this.settings.replay, this.callOptions());
     this.sent = livePositions.map(() => ZERO_ID);
-    this.sendMerged(tails.map((tail) => tail.events));
-    this.sent = this.sent.map((sent, index) => maxId(sent, livePositions[index] as string));
+    // Newer ones arrive live: sent here, they could overtake older live events of other channels.
+    this.sendMerged(tails.map(({ events }, index) => events.filter((event) => compareIds(event.id, livePositions[index] as string) <= 0)));
+    this.sent = [...livePositions];
   }
 
-  private readAfterCursor(indexes: number[]): Promise<ChannelRead[]> {
-    const requests = indexes.map((index) => ({
-      channel: this.params.channels[index] as string,
-      after: this.sent[index] as string,
-    }));
-    return this.settings.backend.read(requests, this.settings.readBatch, this.callOptions());
-  }
-
-  /** Sends batch after batch until every channel is exhausted, waiting for the client to keep up. */
-  private async catchUp(indexes: number[], reads: ChannelRead[]): Promise<void> {
+  /**
+   * Sends the history after the cursor up to the live positions, in id order across channels, then
+   * the live events that arrived meanwhile, then goes live. Reads only when the queue has room, sized
+   * to it: a client that does not read holds about maxQueuedBytes and one read, whatever the history.
+   */
+  private async catchUp(indexes: number[], livePositions: string[]): Promise<void> {
+    const merge = new HistoryMerge(indexes, this.sent, livePositions);
+    const sizer = new ReadSizer(this.settings.readBatch);
+    const { maxQueuedBytes } = this.settings;
     try {
-      while (!this.closed) {
-        reads.forEach((read, position) => {
-          if (read.gap) this.sendGap(indexes[position] as number, read.gap.firstId);
-        });
-        this.sendMerged(
-          reads.map((read) => read.events),
-          indexes,
-        );
-        indexes = indexes.filter((_, position) => reads[position]!.events.length === this.settings.readBatch);
-        if (indexes.length === 0) return this.goLive();
-        await this.outlet.whenWritable(this.settings.maxQueuedBytes / 2);
-        reads = await this.readAfterCursor(indexes);
+      while (!merge.done && !this.closed) {
+        if (this.outlet.queuedBytes > maxQueuedBytes && !(await this.roomOrClose())) return;
+        const next = merge.next();
+        if (next) {
+          sizer.record(this.sendNew(next.channel, [next.event]));
+          continue;
+        }
+        if (this.outlet.queuedBytes > maxQueuedBytes / 2 && !(await this.roomOrClose())) return;
+        await this.readHistory(merge, sizer, livePositions);
       }
+      if (!this.closed && (await this.sendPending())) this.goLive();
     } catch (error) {
       this.endWithRetry(error);
     }
   }
 
-  private checkCursor(indexes: number[], reads: ChannelRead[]): void {
+  private async readHistory(merge: HistoryMerge, sizer: ReadSizer, livePositions: string[]): Promise<void> {
+    const requests = merge.toRead();
+    const limit = sizer.limit(this.settings.maxQueuedBytes - this.outlet.queuedBytes, requests.length);
+    const reads = await this.settings.backend.read(
+      requests.map(({ channel, after }) => ({ channel: this.params.channels[channel] as string, after })),
+      limit,
+      this.callOptions(),
+    );
+    if (this.closed) return;
     reads.forEach((read, position) => {
-      const index = indexes[position] as number;
-      if (compareIds(this.sent[index] as string, read.head) > 0) {
-        throw new ValidationError(
-          'INVALID_CURSOR',
-          `Invalid Last-Event-ID: it is ahead of the newest event on channel "${this.params.channels[index]}" ` +
-            `(${read.head}); connect without it`,
-        );
-      }
+      const { channel, after } = requests[position]!;
+      // A position past the head was issued by a stream that is gone (it expired, or the store
+      // restarted empty): the channel goes on from the live position, so that its new events,
+      // whose ids may be lower, are not taken for repeats.
+      if (compareIds(after, read.head) > 0) this.sent[channel] = livePositions[channel] as string;
+      if (read.gap) this.sendGap(channel, read.gap.firstId);
     });
+    merge.take(reads, limit);
+  }
+
+  /** The live events that arrived while catching up, at the pace the client takes them; false if it closed. */
+  private async sendPending(): Promise<boolean> {
+    const pending = this.pending as Pending;
+    while (pending.batches.length > 0) {
+      if (this.outlet.queuedBytes > this.settings.maxQueuedBytes && !(await this.roomOrClose())) return false;
+      const batch = pending.batches.shift() as PendingBatch;
+      pending.bytes -= batch.bytes;
+      this.sendNew(batch.channel, batch.events);
+    }
+    return !this.closed;
+  }
+
+  /**
+   * Waits until the client has taken half its queue. False if the stream closed meanwhile, or if
+   * the client did not take it within STALL_KEEPALIVES × keepAliveMs: then it is closed as slow-client.
+   */
+  private async roomOrClose(): Promise<boolean> {
+    const lowWater = this.settings.maxQueuedBytes / 2;
+    const closing = this.callOptions().signal as AbortSignal; // aborted by close()
+    let stalled = false;
+    let wake = (): void => {};
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stall = new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(() => {
+        stalled = true;
+        resolve();
+      }, STALL_KEEPALIVES * this.settings.keepAliveMs);
+    });
+    closing.addEventListener('abort', wake);
+    try {
+      while (!this.closed && !stalled && this.outlet.queuedBytes > lowWater) {
+        await Promise.race([this.outlet.whenWritable(lowWater), stall]);
+      }
+    } finally {
+      clearTimeout(timer);
+      closing.removeEventListener('abort', wake);
+    }
+    if (stalled) this.close('slow-client');
+    return !this.closed;
   }
 
   private goLive(): void {
-    const pending = this.pending ?? [];
+    const batches = this.pending?.batches ?? [];
     this.pending = null;
-    for (const batch of pending) this.sendNew(batch.channel, batch.events);
+    for (const batch of batches) this.sendNew(batch.channel, batch.events);
   }
 
   /** Sends several channels' events interleaved by id; ids within a channel are already ordered. */
-  private sendMerged(perChannel: StoredEvent[][], indexes?: number[]): void {
-    const batches = perChannel.map((events, position) => ({ channel: indexes?.[position] ?? position, events }));
-    if (batches.length === 1) return this.sendNew(batches[0]!.channel, batches[0]!.events);
-    const all = batches.flatMap(({ channel, events }) => events.map((event) => ({ channel, event })));
+  private sendMerged(perChannel: StoredEvent[][]): void {
+    if (perChannel.length === 1) {
+      this.sendNew(0, perChannel[0] as StoredEvent[]);
+      return;
+    }
+    const all = perChannel.flatMap((events, channel) => events.map((event) => ({ channel, event })));
     all.sort((a, b) => compareIds(a.event.id, b.event.id));
     for (const { channel, event } of all) this.sendNew(channel, [event]);
   }
 
-  /** Sends the events this connection has not sent yet (ids after its position), in order. */
-  private sendNew(channel: number, events: StoredEvent[]): void {
+  /** Sends the events this connection has not sent yet (ids after its position), in order; returns the bytes written. */
+  private sendNew(channel: number, events: StoredEvent[]): number {
+    let bytes = 0;
     for (const event of events) {
-      if (this.closed) return;
+      if (this.closed) break;
       if (compareIds(event.id, this.sent[channel] as string) <= 0) continue;
       this.sent[channel] = event.id;
       this.delivered++;
-      this.write(this.frameFor(event));
+      const frame = this.frameFor(event);
+      bytes += frame.byteLength;
+      this.write(frame);
     }
+    return bytes;
   }
 
   private frameFor(event: StoredEvent): Uint8Array {
@@ -307,7 +378,14 @@ export class Session implements HubListener {
   private write(chunk: Uint8Array): void {
     if (this.closed || !this.outlet.write(chunk)) return;
     this.lastWrite = Date.now();
-    // Catch-up waits for room between batches; only live events can outrun a stalled client.
+    // Catch-up waits for room before it writes; only live events can outrun a stalled client.
     if (this.pending === null && this.outlet.queuedBytes > this.settings.maxQueuedBytes) this.close('slow-client');
   }
+}
+
+/** About what events hold in memory: their text (ids and types included). */
+function bytesOf(events: readonly StoredEvent[]): number {
+  let bytes = 0;
+  for (const event of events) bytes += event.id.length + event.type.length + event.data.length;
+  return bytes;
 }

@@ -164,6 +164,20 @@ describe('subscribe: gaps and state', () => {
     ]);
   });
 
+  it('takes the position a gap states, even a lower one: a restarted store issues lower ids', () => {
+    const received: EventMeta[] = [];
+    subscribe('/stream', {
+      EventSource: FakeEventSource,
+      channels: ['a', 'b'],
+      lastEventId: '9-0,99999999999999-0',
+      on: { n: (_, meta) => received.push(meta) },
+    });
+    const es = FakeEventSource.last;
+    es.emit('sse:gap', '{"channel":"b","firstId":null}', '9-0,0-0;json');
+    es.emit('n', 'x', '9-0,5-0');
+    expect(received).toEqual([{ type: 'n', channel: 'b', id: '5-0', cursor: '9-0,5-0' }]);
+  });
+
   it('goes connecting → open → resuming (EventSource retrying) → open → closed on unsubscribe', () => {
     const { states, onStateChange } = recorder();
     const unsubscribe = subscribe('/stream', { EventSource: FakeEventSource, onStateChange });

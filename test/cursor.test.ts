@@ -23,7 +23,8 @@ describe('cursor', () => {
     ['leading zeros', '01-0', 1, /not a stream id/],
     ['empty', '', 1, /not a stream id/],
     ['wrong channel count', '1-0,2-0', 3, /2 position\(s\) but 3 channel/],
-    ['too long', '1-0'.repeat(2000), 1, /at most 4096/],
+    ['too long for one channel', '1'.repeat(40), 1, /40 characters long; a cursor for 1 channel\(s\) is at most 38/],
+    ['too long for its channels', '1-0,'.repeat(2000), 3, /for 3 channel\(s\) is at most 106/],
     ['space', ' 1-0', 1, /not a stream id/],
   ])('refuses %s with a typed error that says what is wrong', (_, text, channels, message) => {
     let caught: unknown;
@@ -35,6 +36,14 @@ describe('cursor', () => {
     expect(caught).toBeInstanceOf(ValidationError);
     expect((caught as EdgeSSEError).code).toBe('INVALID_CURSOR');
     expect((caught as Error).message).toMatch(message);
+  });
+
+  it('accepts back every cursor it can write, for as many channels as a connection may have', () => {
+    const longest = '9999999999999999-9999999999999999';
+    for (const channels of [1, 2, 300, 1000]) {
+      const positions = Array.from({ length: channels }, () => longest);
+      expect(parseCursor(formatCursor(positions, true), channels).positions).toEqual(positions);
+    }
   });
 
   it('property: the parser accepts what the formatter writes and throws only its own errors', () => {

@@ -15,6 +15,8 @@ import type {
 /** One channel's retained events, oldest first, with what Redis would know about its stream. */
 class ChannelLog {
   events: StoredEvent[] = [];
+  /** The first id this log ever minted (trimming does not move it). */
+  firstId = ZERO_ID;
   lastId = ZERO_ID;
   maxDeletedId = ZERO_ID;
   expiresAt = Infinity;
@@ -28,6 +30,7 @@ class ChannelLog {
   append(event: NewEvent, retention: Retention, now: number): string {
     const id = this.nextId(now);
     this.events.push({ id, type: event.type, data: event.data, json: event.json });
+    if (this.lastId === ZERO_ID) this.firstId = id;
     this.lastId = id;
     this.expiresAt = now + retention.ttlSeconds * 1000;
     const excess = this.events.length - retention.maxLength;
@@ -50,8 +53,15 @@ class ChannelLog {
   read(after: string, limit: number): ChannelRead {
     const start = this.indexAfter(after);
     const read: ChannelRead = { events: this.events.slice(start, start + limit), head: this.lastId };
-    if (compareIds(this.maxDeletedId, after) > 0) read.gap = { firstId: this.events[0]?.id ?? null };
+    if (this.lostAfter(after)) read.gap = { firstId: this.events[0]?.id ?? null };
     return read;
+  }
+
+  /** The rules of the Redis backends (gapAfter in redis-streams.ts), with the first id known exactly. */
+  private lostAfter(after: string): boolean {
+    if (compareIds(after, this.lastId) > 0) return true; // issued by a log that expired or a process that restarted
+    if (compareIds(this.maxDeletedId, after) > 0) return true; // trimmed
+    return after !== ZERO_ID && compareIds(after, this.firstId) < 0; // issued by an earlier log of this name
   }
 }
 
@@ -94,7 +104,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
 
   const store = {
     read: (channel: string, after: string, limit: number): ChannelRead =>
-      existingLog(channel)?.read(after, limit) ?? { events: [], head: ZERO_ID },
+      existingLog(channel)?.read(after, limit) ?? emptyRead(after),
   };
 
   return {
@@ -138,6 +148,11 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
       logs.clear();
     },
   };
+}
+
+/** A channel that holds nothing: any position but 0-0 was issued by a log that is gone. */
+function emptyRead(after: string): ChannelRead {
+  return after === ZERO_ID ? { events: [], head: ZERO_ID } : { events: [], head: ZERO_ID, gap: { firstId: null } };
 }
 
 /** Keys remembered until they expire; expired ones are swept as new ones arrive. */

@@ -137,7 +137,8 @@ function toStreamInfo(reply: RedisReply | Error): StreamInfo {
   const list = Array.isArray(reply) ? reply : [];
   for (let index = 0; index + 1 < list.length; index += 2) fields.set(String(list[index]), list[index + 1] as RedisReply);
   const firstEntry = fields.get('first-entry');
-  // Redis < 7.0 reports neither entries-added nor max-deleted-entry-id, so it gets no sse:gap.
+  // Redis < 7.0 reports neither entries-added nor max-deleted-entry-id: trimming is then seen only
+  // for cursors other than 0-0 (through first-entry, see gapAfter).
   const added = Number(fields.get('entries-added') ?? 0);
   return {
     head: String(fields.get('last-generated-id') ?? ZERO_ID),
@@ -148,14 +149,22 @@ function toStreamInfo(reply: RedisReply | Error): StreamInfo {
 }
 
 /**
- * Events after `after` are gone if XDEL removed a later id, or if trimming removed entries while
- * `after` is older than the first one kept. (The only false alarm: a cursor at exactly the last
- * trimmed entry.)
+ * Events after `after` are gone when:
+ * - `after` is past the head: the stream that issued it was deleted since (it expired, or Redis
+ *   restarted empty), and this one never got that far;
+ * - XDEL removed a later id;
+ * - `after` is older than the first entry kept, and entries were trimmed, or `after` is not 0-0:
+ *   a stream never trimmed still holds the first entry it ever had, so a position before that came
+ *   from an earlier stream of the same name (expired, then recreated), whose later events are gone.
+ * (False alarms: a cursor at exactly the last trimmed entry; a cursor that had seen all of a stream
+ * that then expired. Neither can be told apart from a loss.)
  */
 function gapAfter(info: StreamInfo, after: string): ChannelRead['gap'] {
+  const pastHead = compareIds(after, info.head) > 0;
   const deletedLater = compareIds(info.maxDeletedId, after) > 0;
-  const trimmedLater = info.trimmed && info.firstId !== null && compareIds(after, info.firstId) < 0;
-  return deletedLater || trimmedLater ? { firstId: info.firstId } : undefined;
+  const beforeFirst =
+    info.firstId !== null && compareIds(after, info.firstId) < 0 && (info.trimmed || after !== ZERO_ID);
+  return pastHead || deletedLater || beforeFirst ? { firstId: info.firstId } : undefined;
 }
 
 export function backendFailure(error: Error): BackendError {

@@ -16,7 +16,10 @@ export interface EventMeta<Type extends string = string> {
   cursor: string;
 }
 
-/** History on `channel` was trimmed below the client's cursor: events before `firstId` are lost. */
+/**
+ * Events after the client's cursor on `channel` are gone (trimmed, or the channel expired or its
+ * store restarted): events before `firstId` are lost.
+ */
 export interface Gap {
   channel: string;
   /** The oldest event still kept, or null when the channel is now empty. */

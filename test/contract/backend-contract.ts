@@ -24,6 +24,14 @@ const event = (channel: string, n: number, extra: Partial<NewEvent> = {}): NewEv
   ...extra,
 });
 
+async function waitUntilAsync(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
 /** The promises every backend keeps; run it once per backend (and mode). */
 export function runBackendContract(name: string, create: () => Promise<ContractSubject>): void {
   describe(`backend contract: ${name}`, () => {
@@ -127,6 +135,47 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       expect((await backend.tail([channel], 1))[0]!.events).toHaveLength(1);
       await sleep(1300);
       expect(await backend.tail([channel], 1)).toEqual([{ head: '0-0', events: [] }]);
+    });
+
+    it('reports a gap, not an error, for a position past the head (the channel expired or the store restarted)', async () => {
+      const [gone, kept] = [channelName('ahead-empty'), channelName('ahead-kept')];
+      const ids = await backend.append([event(kept, 1), event(kept, 2)], RETENTION);
+      const future = '99999999999999-0';
+      const reads = await backend.read(
+        [
+          { channel: gone, after: future },
+          { channel: kept, after: future },
+        ],
+        10,
+      );
+      expect(reads).toEqual([
+        { events: [], head: '0-0', gap: { firstId: null } },
+        { events: [], head: ids[1], gap: { firstId: ids[0] } },
+      ]);
+      const [atHead] = await backend.read([{ channel: kept, after: ids[1]! }], 10);
+      expect(atHead).toEqual({ events: [], head: ids[1] });
+    });
+
+    it('reports a gap for a position older than the first event a recreated channel ever held', async () => {
+      const channel = channelName('recreated');
+      const [old] = await backend.append([event(channel, 1)], { maxLength: 10, ttlSeconds: 1 });
+      await waitUntilAsync(async () => (await backend.tail([channel], 0))[0]!.head === '0-0', 5000);
+      const fresh = await backend.append([event(channel, 2), event(channel, 3)], RETENTION);
+      const [afterOld, fromStart, afterFirst] = await backend.read(
+        [
+          { channel, after: old! },
+          { channel, after: '0-0' },
+          { channel, after: fresh[0]! },
+        ],
+        10,
+      );
+      // The old stream may have held events after `old` that expired with it: that is a gap.
+      expect(afterOld!.gap).toEqual({ firstId: fresh[0] });
+      expect(afterOld!.events.map((e) => e.id)).toEqual(fresh);
+      // 0-0 asks for everything, and nothing was trimmed; a position of this stream is no gap either.
+      expect(fromStart!.gap).toBeUndefined();
+      expect(afterFirst!.gap).toBeUndefined();
+      expect(afterFirst!.events.map((e) => e.id)).toEqual([fresh[1]]);
     });
 
     it('feeds: follows from a position and delivers every later event once, in order', async () => {
@@ -242,6 +291,49 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       expect(reader.events[1]!.id).toBe(firstKept);
       const kept = reader.messages.map((m) => Number(m.data));
       expect(kept).toEqual(Array.from({ length: kept.length }, (_, n) => count - kept.length + n));
+    });
+
+    it('streams: several channels\' histories, longer than a read, arrive in id order across channels', async () => {
+      const channels = [channelName('order-a'), channelName('order-b'), channelName('order-c')].sort();
+      const sse = createSSE({ backend });
+      const pattern = (n: number) => (n < 150 ? (n % 4 === 3 ? 1 : 0) : n % 10 === 0 ? 0 : 1 + (n % 2));
+      for (let group = 0; group < 40; group++) {
+        const batch = Array.from({ length: 10 }, (_, k) => group * 10 + k);
+        await sse.sendEvents(batch.map((n) => ({ type: 'n', data: String(n), channel: channels[pattern(n)] })));
+      }
+      const query = `?${channels.map((channel) => `channel=${channel}`).join('&')}`;
+      const reader = new SSEReader(await sse.handler(streamRequest(query, { 'Last-Event-ID': '0-0,0-0,0-0' })));
+      await reader.waitForMessages(400);
+      await reader.cancel();
+      let previous = ['0-0', '0-0', '0-0'];
+      const moved = reader.messages.map((message) => {
+        const positions = message.id!.replace(';json', '').split(',');
+        const channel = positions.findIndex((id, index) => id !== previous[index]);
+        previous = positions;
+        return { channel, id: positions[channel]!, n: Number(message.data) };
+      });
+      for (let n = 1; n < moved.length; n++) expect(compareIds(moved[n - 1]!.id, moved[n]!.id)).toBeLessThanOrEqual(0);
+      for (const [index] of channels.entries()) {
+        const sent = Array.from({ length: 400 }, (_, n) => n).filter((n) => pattern(n) === index);
+        expect(moved.filter((event) => event.channel === index).map((event) => event.n)).toEqual(sent);
+      }
+    });
+
+    it('streams: a cursor of a channel that expired gets 200, sse:gap, then live events', async () => {
+      const channel = channelName('expired');
+      const sse = createSSE({ backend, ttlSeconds: 1 });
+      const lastSeen = await sse.sendEvent('n', 'before', { channel });
+      await waitUntilAsync(async () => (await backend.tail([channel], 0))[0]!.head === '0-0', 5000);
+      const response = await sse.handler(streamRequest(`?channel=${channel}`, { 'Last-Event-ID': lastSeen }));
+      expect(response.status).toBe(200);
+      const reader = new SSEReader(response);
+      await reader.waitFor(() => reader.events.some((e) => e.event === 'sse:gap'), 'sse:gap');
+      const gap = reader.events.find((e) => e.event === 'sse:gap')!;
+      expect(JSON.parse(gap.data)).toEqual({ channel, firstId: null });
+      const after = await sse.sendEvent('n', 'after', { channel });
+      await reader.waitForMessages(1);
+      await reader.cancel();
+      expect(reader.messages.map((m) => [m.id, m.data])).toEqual([[after, 'after']]);
     });
   });
 }
