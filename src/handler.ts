@@ -35,7 +35,7 @@ export interface StreamHandlerOptions extends StreamHooks {
   retryMs?: number;
   /** The `retry:` given when the backend fails, plus up to 50% jitter (default 5000). */
   backendRetryMs?: number;
-  /** A live stream whose unread bytes exceed this is closed (default 1 MiB). */
+  /** A stream whose unread bytes exceed this is closed, live or catching up (default 1 MiB). */
   maxQueuedBytes?: number;
   cors?: CorsOption;
   /**
