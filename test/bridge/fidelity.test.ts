@@ -14,7 +14,7 @@ const key = (name: string) => `${prefix}${name}`;
 
 beforeAll(async () => {
   bridge = await createBridge({ token: TOKEN, redis: REDIS_URL });
-  open = await createBridge({ token: TOKEN, redis: REDIS_URL, allowArbitraryScripts: true });
+  open = await createBridge({ token: TOKEN, redis: REDIS_URL, allowArbitraryScripts: true, allow: ['BITFIELD'] });
   direct = new IORedis(REDIS_URL);
 });
 
@@ -37,8 +37,9 @@ describe('integer replies', () => {
     expect(pipeline.text).toBe('[{"result":9007199254740994},{"result":-9007199254740993}]');
     const exact = await post(bridge.url, '/multi-exec', [['SET', key('max'), '9223372036854775806'], ['INCR', key('max')]]);
     expect(exact.text).toBe('[{"result":"OK"},{"result":9223372036854775807}]');
-    const nested = await post(open.url, '/', ['EVAL', 'return {redis.call("INCRBY", KEYS[1], ARGV[1]), 1}', '1', key('lua'), big]);
-    expect(nested.text).toBe(`{"result":[${big},1]}`);
+    // Integers nested in an array reply (a Lua script cannot show this: Lua numbers are doubles).
+    const nested = await post(open.url, '/', ['BITFIELD', key('bits'), 'INCRBY', 'i64', '0', big, 'GET', 'u8', '0']);
+    expect(nested.text).toBe(`{"result":[${big},0]}`);
   });
 });
 

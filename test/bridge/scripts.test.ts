@@ -58,20 +58,27 @@ describe('scripts by default', () => {
     const unknownSha = sha1('return 1');
     await expect(redis.evalsha(unknownSha, [], [])).rejects.toThrow(/EVALSHA of a script edge-sse does not send is refused/);
     await expect(redis.scriptLoad('return 1')).rejects.toThrow(/SCRIPT LOAD of a script edge-sse does not send is refused/);
-    await expect(redis.scriptFlush()).rejects.toThrow(/SCRIPT FLUSH is refused.*allowArbitraryScripts/);
+    await expect(redis.scriptFlush()).rejects.toThrow(/SCRIPT is not on the bridge's allowlist/);
     expect(await direct.script('EXISTS', unknownSha)).toEqual([0]);
   });
 
-  it('refuses the other ways to run code in Redis even when allowed by name', async () => {
-    const named = await createBridge({ token: TOKEN, redis: server.url, allow: ['FUNCTION', 'FCALL', 'SCRIPT'] });
+  it('refuses the other ways to run code in Redis, and will not allow them by name', async () => {
+    expect((await post(bridge.url, '/', ['FUNCTION', 'LOAD', "#!lua name=evil\nredis.register_function('f', function() return 1 end)"])).json.error).toMatch(
+      /FUNCTION is refused by the bridge: functions are scripts.*--allow-scripts/,
+    );
+    expect((await post(bridge.url, '/', ['FCALL', 'f', '0'])).json.error).toMatch(/FCALL is refused/);
+    expect((await post(bridge.url, '/', ['EVAL_RO', 'return 1', '0'])).json.error).toMatch(/EVAL_RO of a script edge-sse does not send/);
+    expect((await post(bridge.url, '/', ['SCRIPT', 'DEBUG', 'YES'])).json.error).toMatch(/SCRIPT DEBUG is not supported/);
+    for (const name of ['EVAL', 'evalsha', 'FUNCTION', 'FCALL']) {
+      await expect(createBridge({ token: TOKEN, redis: server.url, allow: [name] })).rejects.toThrow(
+        new RegExp(`${name.toUpperCase()} cannot be allowed by name: .*--allow-scripts`),
+      );
+    }
+    // SCRIPT on the allowlist grants its housekeeping (FLUSH, KILL), still not unknown bodies.
+    const named = await createBridge({ token: TOKEN, redis: server.url, allow: ['SCRIPT'] });
     try {
-      const load = await post(named.url, '/', ['FUNCTION', 'LOAD', "#!lua name=evil\nredis.register_function('f', function() return 1 end)"]);
-      expect(load.status).toBe(400);
-      expect(load.json.error).toMatch(/FUNCTION is refused.*--allow-scripts/);
-      expect((await post(named.url, '/', ['FCALL', 'f', '0'])).json.error).toMatch(/FCALL is refused/);
-      expect((await post(named.url, '/', ['EVAL_RO', 'return 1', '0'])).json.error).toMatch(/EVAL_RO of a script edge-sse does not send/);
-      // SCRIPT on the allowlist grants its housekeeping subcommands, still not unknown bodies.
       expect((await post(named.url, '/', ['SCRIPT', 'LOAD', 'return 1'])).json.error).toMatch(/SCRIPT LOAD of a script edge-sse does not send/);
+      expect((await post(named.url, '/', ['SCRIPT', 'KILL'])).json.error).toMatch(/NOTBUSY/);
     } finally {
       await named.close();
     }
