@@ -17,7 +17,7 @@ export interface BridgeStats {
   };
   /** Redis commands forwarded to Redis (a pipeline of 3 counts 3; MULTI/EXEC are not counted). */
   commands: number;
-  /** Subscriptions Redis confirmed since the start. */
+  /** Subscription streams opened since the start (each once Redis confirmed it). */
   subscriptions: number;
   /** Subscriptions currently streaming. */
   openSubscriptions: number;

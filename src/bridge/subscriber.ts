@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { BridgeError } from './errors.js';
+import { BridgeError, isRedisReplyError } from './errors.js';
 import { connectDedicated, transportError, whenReady, type RedisTarget } from './redis.js';
 
 /**
@@ -105,7 +105,7 @@ export class SharedSubscriber {
         await topic.confirmed;
       } catch (error) {
         leaveOnce(topic, member);
-        throw transportError(error, this.target);
+        throw isRedisReplyError(error) ? new BridgeError(400, error.message) : transportError(error, this.target);
       }
       return { start: () => member.start(), leave: () => leaveOnce(topic, member) };
     } catch (error) {
