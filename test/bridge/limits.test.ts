@@ -71,7 +71,7 @@ describe('timeouts', () => {
     socket.write(`POST / HTTP/1.1\r\nHost: bridge\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 8\r\n\r\n["PING"]`);
     await expect.poll(() => answer).toMatch(/"result":"PONG"/);
     const answeredAt = Date.now();
-    expect((await closed) - answeredAt).toBeLessThan(2500);
+    expect((await closed) - answeredAt).toBeLessThan(4000); // Node's default would keep it 5 s
   });
 
   it('keeps a subscription open longer than every request timeout', async () => {
