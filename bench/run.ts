@@ -16,6 +16,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   batch: () => import('./batch.js'),
   size: () => import('./size.js'),
   scale: () => import('./scale.js'),
+  bridge: () => import('./bridge-connections.js'),
 };
 
 /** Takes ~10 minutes and dozens of thousands of sockets: only when named (`npm run bench -- scale`). */

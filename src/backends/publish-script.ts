@@ -10,7 +10,7 @@ import type { CallOptions, NewEvent, Retention, StoredEvent } from './types.js';
 
 // KEYS[1]: the stream. ARGV: maxLength, ttlSeconds, notify channel, embedded events (JSON or ''),
 // then type, data, json flag per event. Returns the new ids.
-const SCRIPT = `local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+export const SCRIPT = `local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local prev = newest[1] and newest[1][1] or '0-0'
 local ids = {}
 for i = 5, #ARGV, 3 do

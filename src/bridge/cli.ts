@@ -16,6 +16,9 @@ async function main(): Promise<void> {
   const bridge = await createBridge(command.options).catch((error: unknown) => fail((error as Error).message));
   if (!bridge) return;
   console.log(`edge-sse bridge listening on ${bridge.url} (Redis ${redisLabel(command.options.redis)})`);
+  if (command.options.allowArbitraryScripts || command.options.allowAll) {
+    console.warn('edge-sse-bridge: runs any Lua script its callers send: anyone with the token can read, write and block this Redis');
+  }
   const stop = () => void bridge.close().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

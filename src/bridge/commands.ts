@@ -1,10 +1,18 @@
+import { EDGE_SSE_SCRIPTS } from '../backends/scripts.js';
+import { createScriptGuard } from './scripts.js';
+
 /**
  * Which Redis commands the bridge forwards.
  *
- * Two layers: commands that can never work over stateless HTTP (they block a shared
- * connection or change its state) are refused even with `allowAll`; everything else must be
- * on the allowlist (defaults below, extended with `allow`) unless `allowAll` is set.
+ * Three layers: commands that can never work over stateless HTTP (they block a shared
+ * connection or change its state) are refused even with `allowAll`; commands that run code in
+ * Redis answer to the script guard (scripts.ts: edge-sse's own scripts only, unless
+ * `allowArbitraryScripts`); everything else must be on the allowlist (defaults below, extended
+ * with `allow`) unless `allowAll` is set.
  */
+
+/** One argument of a command: text, or raw bytes (a path-style request's body). */
+export type CommandArg = string | Buffer;
 
 const BLOCKING = ['BLPOP', 'BRPOP', 'BLMOVE', 'BRPOPLPUSH', 'BZPOPMIN', 'BZPOPMAX', 'BLMPOP', 'BZMPOP', 'WAIT', 'WAITAOF'];
 
@@ -52,19 +60,25 @@ export const DEFAULT_ALLOWED_COMMANDS: readonly string[] = [
   'PUBLISH', 'PUBSUB',
   // hyperloglog
   'PFADD', 'PFCOUNT', 'PFMERGE',
-  // scripts: edge-sse publishes with one (XADD + EXPIRE + PUBLISH); a script can touch any key,
-  // so a bridge's token is as powerful as Redis access itself
-  'EVAL', 'EVALSHA',
+  // Scripts (EVAL, EVALSHA, SCRIPT LOAD/EXISTS) are not listed: the script guard lets edge-sse's
+  // own scripts through and refuses any other unless the operator opts in.
 ];
+
+/** Commands that run caller-supplied code: governed by `allowArbitraryScripts`, never by `allow`. */
+const SCRIPT_COMMANDS = ['EVAL', 'EVAL_RO', 'EVALSHA', 'EVALSHA_RO', 'FUNCTION', 'FCALL', 'FCALL_RO'];
 
 export interface CommandPolicyOptions {
   allow?: readonly string[];
   allowAll?: boolean;
+  /** Run any script, not only edge-sse's own. Implied by `allowAll`. */
+  allowArbitraryScripts?: boolean;
+  /** Script bodies to run next to edge-sse's own. */
+  allowedScripts?: readonly string[];
 }
 
 export interface CommandPolicy {
   /** Why `command` must not run, or `null` when it may. */
-  refusal(command: readonly string[]): string | null;
+  refusal(command: readonly CommandArg[]): string | null;
 }
 
 export function createCommandPolicy(options: CommandPolicyOptions = {}): CommandPolicy {
@@ -72,11 +86,17 @@ export function createCommandPolicy(options: CommandPolicyOptions = {}): Command
   assertAllowable(extra);
   const allowed = new Set([...DEFAULT_ALLOWED_COMMANDS, ...extra]);
   const allowAll = options.allowAll ?? false;
+  const scripts = createScriptGuard({
+    allowArbitraryScripts: allowAll || (options.allowArbitraryScripts ?? false),
+    scripts: [...EDGE_SSE_SCRIPTS, ...(options.allowedScripts ?? [])],
+  });
   return {
     refusal(command) {
-      const name = normalizeName(command[0] ?? '');
+      const name = normalizeName(text(command[0]));
       const unsupported = UNSUPPORTED.get(name) ?? blockingStreamRead(name, command);
       if (unsupported) return `${name} is not supported by the bridge: ${unsupported}`;
+      const script = scripts.refusal(name, command);
+      if (script !== undefined) return script;
       if (!allowAll && !allowed.has(name)) {
         return `${name} is not on the bridge's allowlist (add it with --allow ${name} or the allow option)`;
       }
@@ -91,18 +111,27 @@ export function assertAllowable(names: readonly string[]): void {
     if (!/^[A-Z][A-Z0-9_.|-]*$/.test(name)) throw new Error(`Invalid command name to allow: "${name}"`);
     const reason = UNSUPPORTED.get(name);
     if (reason) throw new Error(`${name} cannot be allowed: ${reason}`);
+    if (SCRIPT_COMMANDS.includes(name)) {
+      throw new Error(
+        `${name} cannot be allowed by name: edge-sse's own scripts run by default, and any script runs with --allow-scripts (option allowArbitraryScripts: true)`,
+      );
+    }
   }
+}
+
+function text(arg: CommandArg | undefined): string {
+  return arg === undefined ? '' : typeof arg === 'string' ? arg : arg.toString('utf8');
 }
 
 function normalizeName(name: string): string {
   return name.trim().toUpperCase();
 }
 
-function blockingStreamRead(name: string, command: readonly string[]): string | undefined {
+function blockingStreamRead(name: string, command: readonly CommandArg[]): string | undefined {
   if (name !== 'XREAD' && name !== 'XREADGROUP') return undefined;
   // Options come before the STREAMS keyword; after it only keys and ids follow.
   for (let i = 1; i < command.length; i++) {
-    const option = (command[i] ?? '').toUpperCase();
+    const option = text(command[i]).toUpperCase();
     if (option === 'STREAMS') return undefined;
     if (option === 'BLOCK') return `${name} with BLOCK would hold a shared connection; poll without BLOCK`;
     if (option === 'GROUP') i += 2; // group and consumer names may be any word, even "BLOCK"

@@ -1,51 +1,71 @@
 import { Command, type ChainableCommander, type Pipeline, type Redis } from 'ioredis';
-import { encodeReply, type JsonReply } from './encoding.js';
+import type { CommandArg } from './commands.js';
+import type { CommandOutcome, RedisReply } from './encoding.js';
 import { BridgeError, isRedisReplyError } from './errors.js';
-import { transportError, whenReady, type ConnectionPool, type RedisTarget } from './redis.js';
+import { transportError, whenReady, type RedisTarget } from './redis.js';
 
-/** What one command produced, in the shape of the Upstash REST protocol. */
-export type CommandOutcome = { result: JsonReply } | { error: string };
+/**
+ * Runs commands on the bridge's one shared connection. A transaction needs no connection of its
+ * own: ioredis writes MULTI, the commands and EXEC in one go, so nothing else on the connection
+ * comes between them (WATCH, which would need a connection per caller, is refused).
+ */
+
+/** A pipeline entry: a command to run, or the reason it was refused (it becomes that entry's error). */
+export type PipelineEntry = { command: CommandArg[] } | { refusal: string };
 
 export interface Executor {
-  command(command: string[], base64: boolean): Promise<CommandOutcome>;
-  pipeline(commands: string[][], base64: boolean): Promise<CommandOutcome[]>;
-  multiExec(commands: string[][], base64: boolean): Promise<CommandOutcome[]>;
+  command(command: CommandArg[]): Promise<CommandOutcome>;
+  pipeline(entries: PipelineEntry[]): Promise<CommandOutcome[]>;
+  multiExec(commands: CommandArg[][]): Promise<CommandOutcome[]>;
+  /** Transactions running now. */
+  readonly runningTransactions: number;
 }
 
-export function createExecutor(shared: Redis, transactions: ConnectionPool, target: RedisTarget): Executor {
+export function createExecutor(shared: Redis, target: RedisTarget, maxTransactions: number): Executor {
+  let runningTransactions = 0;
   return {
-    async command(command, base64) {
+    get runningTransactions() {
+      return runningTransactions;
+    },
+
+    async command(command) {
       await whenReady(shared, target);
       try {
-        return { result: encodeReply(await shared.sendCommand(rawCommand(command)), base64) };
+        return { result: (await shared.sendCommand(rawCommand(command))) as RedisReply };
       } catch (error) {
         if (isRedisReplyError(error)) return { error: error.message };
         throw transportError(error, target);
       }
     },
 
-    async pipeline(commands, base64) {
-      await whenReady(shared, target);
-      const batch = asPipeline(shared.pipeline());
-      for (const command of commands) batch.sendCommand(rawCommand(command));
-      return toOutcomes(await runBatch(() => batch.exec(), target), base64, target);
+    async pipeline(entries) {
+      const runnable = entries.flatMap((entry) => ('command' in entry ? [entry.command] : []));
+      let replies: CommandOutcome[] = [];
+      if (runnable.length > 0) {
+        await whenReady(shared, target);
+        const batch = asPipeline(shared.pipeline());
+        for (const command of runnable) batch.sendCommand(rawCommand(command));
+        replies = toOutcomes(await runBatch(() => batch.exec(), target), target);
+      }
+      let next = 0;
+      return entries.map((entry) => ('command' in entry ? replies[next++]! : { error: `ERR ${entry.refusal}` }));
     },
 
-    async multiExec(commands, base64) {
-      const client = await transactions.acquire();
-      let reusable = false;
+    async multiExec(commands) {
+      if (runningTransactions >= maxTransactions) {
+        throw new BridgeError(
+          503,
+          `${runningTransactions} transactions are running, the most this bridge runs at once (maxTransactions, --max-transactions); retry shortly`,
+        );
+      }
+      runningTransactions += 1;
       try {
-        const transaction = asPipeline(client.multi());
+        await whenReady(shared, target);
+        const transaction = asPipeline(shared.multi());
         for (const command of commands) transaction.sendCommand(rawCommand(command));
-        const outcomes = toOutcomes(await runBatch(() => transaction.exec(), target), base64, target);
-        reusable = true;
-        return outcomes;
-      } catch (error) {
-        // After an EXECABORT the connection is clean; after a timeout or a broken link it may not be.
-        reusable = error instanceof BridgeError && error.status === 400;
-        throw error;
+        return toOutcomes(await runBatch(() => transaction.exec(), target), target);
       } finally {
-        transactions.release(client, reusable);
+        runningTransactions -= 1;
       }
     },
   };
@@ -62,8 +82,8 @@ class RawCommand extends Command {
   }
 }
 
-function rawCommand([name, ...args]: string[]): Command {
-  return new RawCommand(name!, args, { replyEncoding: null });
+function rawCommand([name, ...args]: CommandArg[]): Command {
+  return new RawCommand(String(name), args, { replyEncoding: null });
 }
 
 /** pipeline() and multi() return a Pipeline; only its type hides `sendCommand`. */
@@ -85,9 +105,9 @@ async function runBatch(exec: () => Promise<BatchResult | null>, target: RedisTa
   return results;
 }
 
-function toOutcomes(results: BatchResult, base64: boolean, target: RedisTarget): CommandOutcome[] {
+function toOutcomes(results: BatchResult, target: RedisTarget): CommandOutcome[] {
   return results.map(([error, result]) => {
-    if (!error) return { result: encodeReply(result, base64) };
+    if (!error) return { result: result as RedisReply };
     if (isRedisReplyError(error)) return { error: error.message };
     throw transportError(error, target);
   });

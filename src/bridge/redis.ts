@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { BridgeError } from './errors.js';
+import { redactUrl } from './options.js';
 
 /**
  * Redis connections for the bridge. Nothing waits in an offline queue: a command sent while
@@ -13,12 +14,15 @@ export interface RedisTarget {
   commandTimeoutMs: number;
 }
 
-/** The shared connection for single commands and pipelines; reconnects by itself. */
+/**
+ * The shared connection for commands, pipelines and transactions; reconnects by itself. Integer
+ * replies stay text (`stringNumbers`), so integers beyond 2^53 are not rounded on the way.
+ */
 export function connectShared(target: RedisTarget): Redis {
-  return connect(target, { retryStrategy: (attempt) => Math.min(attempt * 100, 1000) });
+  return connect(target, { retryStrategy: (attempt) => Math.min(attempt * 100, 1000), stringNumbers: true });
 }
 
-/** A connection that is dropped, not revived, when its link breaks (transactions, subscribers). */
+/** A connection that is dropped, not revived, when its link breaks (the subscriber). */
 export function connectDedicated(target: RedisTarget, extra: RedisOptions = {}): Redis {
   return connect(target, { retryStrategy: () => null, lazyConnect: true, ...extra });
 }
@@ -74,62 +78,4 @@ export function transportError(error: unknown, target: RedisTarget): BridgeError
 
 export function unreachable(target: RedisTarget, reason: string): BridgeError {
   return new BridgeError(502, `Redis is unreachable at ${redactUrl(target.url)}: ${reason}`);
-}
-
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return '(invalid Redis URL)';
-  }
-}
-
-/**
- * Idle dedicated connections, reused so a transaction does not pay a TCP handshake. A
- * connection in doubt (its transaction failed for a reason other than a Redis reply) is
- * discarded rather than returned.
- */
-export class ConnectionPool {
-  private readonly idle: Redis[] = [];
-  private readonly busy = new Set<Redis>();
-  private closed = false;
-
-  constructor(
-    private readonly target: RedisTarget,
-    private readonly maxIdle: number,
-  ) {}
-
-  async acquire(): Promise<Redis> {
-    if (this.closed) throw new BridgeError(503, 'The bridge is closing');
-    let client = this.idle.pop();
-    while (client && client.status !== 'ready') {
-      client.disconnect();
-      client = this.idle.pop();
-    }
-    client ??= connectDedicated(this.target);
-    this.busy.add(client);
-    try {
-      await whenReady(client, this.target);
-    } catch (error) {
-      this.release(client, false);
-      throw error;
-    }
-    return client;
-  }
-
-  release(client: Redis, reusable: boolean): void {
-    this.busy.delete(client);
-    if (reusable && !this.closed && client.status === 'ready' && this.idle.length < this.maxIdle) this.idle.push(client);
-    else client.disconnect();
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const client of [...this.idle, ...this.busy]) client.disconnect();
-    this.idle.length = 0;
-    this.busy.clear();
-  }
 }

@@ -7,43 +7,28 @@
  * allowed command on every key. Keep the token secret (it is a password, not an id), keep
  * the allowlist as tight as your app needs (`allowAll` is for development), bind to
  * 127.0.0.1 unless something else must reach it, and put TLS in front of it when it leaves
- * the machine.
+ * the machine. Redis connections: one for commands, pipelines and transactions, one for every
+ * subscription; nothing a caller does opens another.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createTokenCheck } from './auth.js';
 import { parseCommand, parseCommands, readBody } from './body.js';
-import { createCommandPolicy, type CommandPolicy } from './commands.js';
+import { createCommandPolicy, type CommandArg, type CommandPolicy } from './commands.js';
+import { type CommandOutcome, outcomesToJson, outcomeToJson } from './encoding.js';
 import { BridgeError } from './errors.js';
-import { createExecutor, type Executor } from './execute.js';
-import { sendError, sendJson } from './http.js';
-import { ConnectionPool, connectShared, redactUrl, type RedisTarget } from './redis.js';
-import { routeOf, type Route } from './routes.js';
+import { createExecutor, type Executor, type PipelineEntry } from './execute.js';
+import { type ReplyFormat, replyFormatOf } from './format.js';
+import { sendError, sendJsonText, sendResp2 } from './http.js';
+import { type BridgeOptions, type BridgeSettings, resolveSettings } from './options.js';
+import { connectShared, type RedisTarget } from './redis.js';
+import { outcomeToResp2 } from './resp2.js';
+import { ALLOWED_METHODS, decodeSegments, pathKindOf, routeOf, type Route } from './routes.js';
 import { createStats, snapshot, type BridgeStats } from './stats.js';
 import { openSubscription, type Subscription } from './subscribe.js';
+import { SharedSubscriber } from './subscriber.js';
 
-export interface BridgeOptions {
-  /** Redis URL, `redis://…` or `rediss://…`. Default `redis://127.0.0.1:6379`. */
-  redis?: string;
-  /** The bearer token clients must present. Required. */
-  token: string;
-  /** Commands to allow on top of the default allowlist. */
-  allow?: string[];
-  /** Allow every command except those that cannot work over stateless HTTP. */
-  allowAll?: boolean;
-  /** Port to listen on. Default 0 (a free port). */
-  port?: number;
-  /** Interface to listen on. Default `127.0.0.1`. */
-  host?: string;
-  /** Largest accepted request body. Default 1 MiB. */
-  maxBodyBytes?: number;
-  /** Interval of `: ping` comments on subscriptions. Default 15 000 ms. */
-  heartbeatMs?: number;
-  /** How long a request waits for an unavailable Redis before a 502. Default 1 000 ms. */
-  redisTimeoutMs?: number;
-  /** How long one command may take before a 504. Default 10 000 ms. */
-  commandTimeoutMs?: number;
-}
+export type { BridgeOptions } from './options.js';
 
 export interface Bridge {
   /** Base URL for `new Redis({ url, token })`, e.g. `http://127.0.0.1:8079`. */
@@ -54,118 +39,192 @@ export interface Bridge {
 }
 
 interface Context {
-  checkToken: (authorization: string | undefined) => boolean;
+  checkToken: (authorization: string | undefined, queryToken: string | null) => boolean;
   policy: CommandPolicy;
   executor: Executor;
-  target: RedisTarget;
+  subscriber: SharedSubscriber;
+  settings: BridgeSettings;
   stats: BridgeStats;
   subscriptions: Set<Subscription>;
-  maxBodyBytes: number;
-  heartbeatMs: number;
 }
 
 export async function createBridge(options: BridgeOptions): Promise<Bridge> {
-  const target: RedisTarget = {
-    url: validRedisUrl(options.redis ?? 'redis://127.0.0.1:6379'),
-    timeoutMs: options.redisTimeoutMs ?? 1000,
-    commandTimeoutMs: options.commandTimeoutMs ?? 10_000,
-  };
   const checkToken = createTokenCheck(options.token);
-  const policy = createCommandPolicy({ allow: options.allow, allowAll: options.allowAll });
+  const settings = resolveSettings(options);
+  const policy = createCommandPolicy({
+    allow: options.allow,
+    allowAll: options.allowAll,
+    allowArbitraryScripts: options.allowArbitraryScripts,
+    allowedScripts: options.allowedScripts,
+  });
+  const target: RedisTarget = { url: settings.redisUrl, timeoutMs: settings.redisTimeoutMs, commandTimeoutMs: settings.commandTimeoutMs };
   const shared = connectShared(target);
-  const transactions = new ConnectionPool(target, 8);
   const context: Context = {
     checkToken,
     policy,
-    executor: createExecutor(shared, transactions, target),
-    target,
+    executor: createExecutor(shared, target, settings.maxTransactions),
+    subscriber: new SharedSubscriber(target, settings.maxSubscriptions),
+    settings,
     stats: createStats(),
     subscriptions: new Set(),
-    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
-    heartbeatMs: options.heartbeatMs ?? 15_000,
   };
-  const server = createServer((req, res) => void handleBridgeRequest(context, req, res));
-  const host = options.host ?? '127.0.0.1';
-  const port = await listen(server, options.port ?? 0, host).catch((error: unknown) => {
+  const server = createHttpServer(settings, (req, res) => void handleBridgeRequest(context, req, res));
+  const port = await listen(server, settings.port, settings.host).catch((error: unknown) => {
     shared.disconnect();
     throw error;
   });
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`,
     port,
     stats: () => snapshot(context.stats),
     async close() {
       for (const subscription of context.subscriptions) subscription.close();
+      context.subscriber.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      transactions.close();
       shared.disconnect();
       await closed;
     },
   };
 }
 
+/**
+ * Explicit time bounds for slow clients rather than Node's defaults: the head, the whole request
+ * (body included), and idle keep-alive connections. Node checks the first two every
+ * `connectionsCheckingInterval`, so that interval follows them.
+ */
+function createHttpServer(settings: BridgeSettings, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const server = createServer(
+    {
+      headersTimeout: settings.headersTimeoutMs,
+      requestTimeout: settings.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(settings.headersTimeoutMs / 4))),
+    },
+    handler,
+  );
+  server.keepAliveTimeout = settings.idleTimeoutMs;
+  return server;
+}
+
 /** Answers one HTTP request; never throws. */
 async function handleBridgeRequest(context: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const route = routeOf(req.url ?? '/');
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const [path, search] = queryAt === -1 ? [url, ''] : [url.slice(0, queryAt), url.slice(queryAt + 1)];
+  const route = routeOf(path);
+  const method = req.method ?? 'GET';
+  const known = (ALLOWED_METHODS as readonly string[]).includes(method);
   context.stats.requests += 1;
-  context.stats.byPath[route.kind] += 1;
+  context.stats.byPath[known ? pathKindOf(route) : 'other'] += 1;
   try {
-    await dispatch(context, route, req, res);
+    if (!known) return refuseMethod(req, res, ALLOWED_METHODS);
+    await dispatch(context, route, method, new URLSearchParams(search), req, res);
   } catch (error) {
     if (error instanceof BridgeError) sendError(res, error.status, error.message);
     else sendError(res, 500, `Internal bridge error: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 
-async function dispatch(context: Context, route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (route.kind === 'other') {
+async function dispatch(context: Context, route: Route, method: string, query: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const takesBody = method === 'POST' || method === 'PUT';
+  if ((route.kind === 'pipeline' || route.kind === 'multiExec') && !takesBody) return refuseMethod(req, res, ['POST', 'PUT']);
+  if (route.kind === 'subscribe' && method === 'HEAD') return refuseMethod(req, res, ['GET', 'POST', 'PUT']);
+  if (!context.checkToken(req.headers.authorization, query.get('_token'))) {
     req.resume();
-    return sendError(res, 404, `Not found: ${req.method} ${req.url}. Endpoints: POST /, /pipeline, /multi-exec, /subscribe/<channel>, /psubscribe/<pattern>`);
+    throw new BridgeError(401, 'Unauthorized: missing or invalid "Authorization: Bearer <token>" header (or ?_token=)');
   }
-  if (req.method !== 'POST') {
+  const format = replyFormatOf(req.headers);
+  const queryArgs = queryArguments(query);
+  if (queryArgs.length > 0 && route.kind !== 'path') {
     req.resume();
-    return sendError(res, 405, `Method ${req.method} not allowed; use POST`, { Allow: 'POST' });
-  }
-  if (!context.checkToken(req.headers.authorization)) {
-    req.resume();
-    return sendError(res, 401, 'Unauthorized: missing or invalid "Authorization: Bearer <token>" header');
+    throw new BridgeError(400, 'Query parameters other than _token apply to path-style commands only, e.g. POST /set/key?EX=100');
   }
   if (route.kind === 'subscribe') return subscribe(context, route, req, res);
-  const body = await readBody(req, context.maxBodyBytes);
-  const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
-  if (route.kind === 'command') return runCommand(context, parseCommand(body), base64, res);
-  const commands = parseCommands(body);
-  assertAllowed(context.policy, commands);
-  context.stats.commands += commands.length;
-  const run = route.kind === 'pipeline' ? context.executor.pipeline : context.executor.multiExec;
-  sendJson(res, 200, await run(commands, base64));
+  if (!takesBody) req.resume();
+  const body = takesBody ? await readBody(req, context.settings.maxBodyBytes) : Buffer.alloc(0);
+  switch (route.kind) {
+    case 'command':
+      if (!takesBody) throw new BridgeError(400, 'No command: POST a JSON array such as ["GET","key"] to /, or name the command in the path, e.g. GET /get/key');
+      return runCommand(context, parseCommand(body), format, res);
+    case 'path':
+      return runCommand(context, pathCommand(route.segments, body, queryArgs), format, res);
+    case 'pipeline':
+      return runPipeline(context, parseCommands(body), format, res);
+    case 'multiExec':
+      return runTransaction(context, parseCommands(body), format, res);
+  }
 }
 
-async function runCommand(context: Context, command: string[], base64: boolean, res: ServerResponse): Promise<void> {
+function refuseMethod(req: IncomingMessage, res: ServerResponse, allowed: readonly string[]): void {
+  req.resume();
+  sendError(res, 405, `Method ${req.method} not allowed here; use ${allowed.join(', ')}`, { Allow: allowed.join(', ') });
+}
+
+/** `?EX=100&NX` → `EX 100 NX`, in order (Upstash appends query parameters to the command). */
+function queryArguments(query: URLSearchParams): string[] {
+  const args: string[] = [];
+  for (const [name, value] of query) {
+    if (name === '_token') continue;
+    args.push(name);
+    if (value !== '') args.push(value);
+  }
+  return args;
+}
+
+/** `/set/key/value`, or `/set/key` with the value as the body; query arguments come last. */
+function pathCommand(segments: readonly string[], body: Buffer, queryArgs: string[]): CommandArg[] {
+  const args: CommandArg[] = decodeSegments(segments);
+  if (!args[0]) throw new BridgeError(400, 'No command in the path: expected /<command>/<arg>/…, e.g. /get/key');
+  if (body.length > 0) args.push(body);
+  return [...args, ...queryArgs];
+}
+
+async function runCommand(context: Context, command: CommandArg[], format: ReplyFormat, res: ServerResponse): Promise<void> {
   const refusal = context.policy.refusal(command);
-  if (refusal) throw new BridgeError(400, `ERR ${refusal}`);
-  context.stats.commands += 1;
-  const outcome = await context.executor.command(command, base64);
-  sendJson(res, 'error' in outcome ? 400 : 200, outcome);
+  let outcome: CommandOutcome;
+  if (refusal) outcome = { error: `ERR ${refusal}` };
+  else {
+    context.stats.commands += 1;
+    outcome = await context.executor.command(command);
+  }
+  const status = 'error' in outcome ? 400 : 200;
+  if (format.resp2) sendResp2(res, status, outcomeToResp2(command, outcome));
+  else sendJsonText(res, status, outcomeToJson(outcome, format.base64));
 }
 
-/** A batch runs only if every command may run, so a refusal never leaves half of it applied. */
-function assertAllowed(policy: CommandPolicy, commands: string[][]): void {
+/** As on Upstash, a refused command becomes its entry's error; the others run. */
+async function runPipeline(context: Context, commands: CommandArg[][], format: ReplyFormat, res: ServerResponse): Promise<void> {
+  const entries = commands.map((command): PipelineEntry => {
+    const refusal = context.policy.refusal(command);
+    return refusal ? { refusal } : { command };
+  });
+  context.stats.commands += entries.filter((entry) => 'command' in entry).length;
+  const outcomes = await context.executor.pipeline(entries);
+  if (format.resp2) sendResp2(res, 200, Buffer.concat(outcomes.map((outcome, index) => outcomeToResp2(commands[index]!, outcome))));
+  else sendJsonText(res, 200, outcomesToJson(outcomes, format.base64));
+}
+
+/**
+ * A transaction runs only if every command may run, so a refusal never leaves half of it applied
+ * (Upstash, too, discards a transaction with an unsupported command). Always JSON, as on Upstash.
+ */
+async function runTransaction(context: Context, commands: CommandArg[][], format: ReplyFormat, res: ServerResponse): Promise<void> {
   commands.forEach((command, index) => {
-    const refusal = policy.refusal(command);
+    const refusal = context.policy.refusal(command);
     if (refusal) throw new BridgeError(400, `ERR command ${index + 1}: ${refusal}; nothing was executed`);
   });
+  context.stats.commands += commands.length;
+  sendJsonText(res, 200, outcomesToJson(await context.executor.multiExec(commands), format.base64));
 }
 
 async function subscribe(context: Context, route: Extract<Route, { kind: 'subscribe' }>, req: IncomingMessage, res: ServerResponse): Promise<void> {
   req.resume();
-  if (/[\r\n]/.test(route.name)) throw new BridgeError(400, 'Channel names must not contain line breaks');
+  if (/[\r\n]/.test(route.name)) throw new BridgeError(400, 'Channel and pattern names must not contain line breaks');
   const { stats, subscriptions } = context;
   let subscription: Subscription | undefined;
   subscription = await openSubscription(route.mode, route.name, req, res, {
-    target: context.target,
-    heartbeatMs: context.heartbeatMs,
+    subscriber: context.subscriber,
+    heartbeatMs: context.settings.heartbeatMs,
     events: {
       onOpen: () => {
         stats.subscriptions += 1;
@@ -180,7 +239,7 @@ async function subscribe(context: Context, route: Extract<Route, { kind: 'subscr
       },
     },
   });
-  if (subscription) subscriptions.add(subscription);
+  subscriptions.add(subscription);
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {
@@ -191,17 +250,4 @@ function listen(server: Server, port: number, host: string): Promise<number> {
       resolve((server.address() as AddressInfo).port);
     });
   });
-}
-
-function validRedisUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new Error(`Invalid Redis URL "${url}": expected redis://host:port`);
-  }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new Error(`Invalid Redis URL "${redactUrl(url)}": the scheme must be redis:// or rediss://`);
-  }
-  return url;
 }

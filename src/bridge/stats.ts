@@ -4,7 +4,7 @@ export interface BridgeStats {
   requests: number;
   /** `requests`, split by the endpoint the path names. */
   byPath: {
-    /** `POST /` — one command. */
+    /** `POST /` and path-style commands (`GET /get/key`) — one command. */
     command: number;
     /** `POST /pipeline`. */
     pipeline: number;
@@ -12,12 +12,12 @@ export interface BridgeStats {
     multiExec: number;
     /** `POST /subscribe/…` and `POST /psubscribe/…`. */
     subscribe: number;
-    /** Anything else (answered 404/405). */
+    /** Requests with a method the bridge does not serve (answered 405). */
     other: number;
   };
   /** Redis commands forwarded to Redis (a pipeline of 3 counts 3; MULTI/EXEC are not counted). */
   commands: number;
-  /** Subscriptions Redis confirmed since the start. */
+  /** Subscription streams opened since the start (each once Redis confirmed it). */
   subscriptions: number;
   /** Subscriptions currently streaming. */
   openSubscriptions: number;

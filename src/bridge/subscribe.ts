@@ -1,26 +1,31 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
 import { BridgeError } from './errors.js';
-import { connectDedicated, transportError, whenReady, type RedisTarget } from './redis.js';
+import type { Membership, Message, SharedSubscriber, SubscriptionKind } from './subscriber.js';
 
 /**
- * `POST /subscribe/<channel>` and `POST /psubscribe/<pattern>`: one dedicated subscriber
- * connection per request, streamed as `text/event-stream` in the lines @upstash/redis parses:
+ * `POST /subscribe/<channel>` and `POST /psubscribe/<pattern>`: a listener on the shared
+ * subscriber (subscriber.ts), streamed as `text/event-stream` in the lines @upstash/redis parses:
  *
- *   data: subscribe,<channel>,<count>              (only once Redis confirmed)
+ *   data: subscribe,<channel>,1                    (only once Redis confirmed)
  *   data: message,<channel>,<payload>
  *   data: pmessage,<pattern>,<channel>,<payload>
  *   : ping                                         (heartbeat comment)
  *
- * The client splits the stream on "\n" and takes everything after the channel as the payload,
- * which it then JSON.parses (falling back to the raw string). A payload is therefore sent raw
- * unless it contains a line break; then it is sent as an equivalent single-line JSON text
- * (compacted JSON if it was JSON, else a JSON string literal), which the client's JSON.parse
- * turns back into the same value. Only clients with `automaticDeserialization: false` see the
- * JSON form of such payloads.
+ * The count is always 1: each stream is one subscription, whatever else the shared connection
+ * holds. The client splits the stream on "\n" and takes everything after the channel as the
+ * payload, which it then JSON.parses (falling back to the raw string). A payload is therefore
+ * sent raw unless it contains a line break; then it is sent as an equivalent single-line JSON
+ * text (compacted JSON if it was JSON, else a JSON string literal), which the client's
+ * JSON.parse turns back into the same value. Only clients with `automaticDeserialization: false`
+ * see the JSON form of such payloads.
+ *
+ * The channel of a `pmessage` is whatever a publisher named it, so it is percent-encoded where
+ * it holds `%`, `,`, CR or LF (decodeURIComponent gives the name back): a channel named
+ * "x\n\ndata: …" cannot forge a frame, and one with a comma cannot shift the fields. Channels of
+ * `subscribe` and patterns are the subscriber's own, and refused if they hold a line break.
  */
 
-export type SubscriptionKind = 'subscribe' | 'psubscribe';
+export type { SubscriptionKind };
 
 export interface SubscriptionEvents {
   onOpen(): void;
@@ -32,39 +37,49 @@ export interface Subscription {
   close(): void;
 }
 
+/** A listener whose unread output passes this is cut off, so one stalled client cannot hold the bridge's memory. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
 export async function openSubscription(
   kind: SubscriptionKind,
   name: string,
   req: IncomingMessage,
   res: ServerResponse,
-  options: { target: RedisTarget; heartbeatMs: number; events: SubscriptionEvents },
+  options: { subscriber: SharedSubscriber; heartbeatMs: number; events: SubscriptionEvents },
 ): Promise<Subscription> {
-  const subscriber = connectDedicated(options.target);
+  let close: (() => void) | undefined;
+  let endedEarly = false;
   let clientLeft = false;
   const markLeft = () => (clientLeft = true);
   res.once('close', markLeft);
+  let membership: Membership;
   try {
-    await whenReady(subscriber, options.target);
-    const count = await (kind === 'subscribe' ? subscriber.subscribe(name) : subscriber.psubscribe(name));
-    if (clientLeft) throw new BridgeError(499, 'The client left before the subscription was confirmed');
+    membership = await options.subscriber.join(kind, name, {
+      deliver: (message) => {
+        if (write(res, frameOf(kind, message))) options.events.onMessage();
+      },
+      end: () => (close ? close() : (endedEarly = true)),
+    });
+  } finally {
     res.off('close', markLeft);
-    return stream(kind, name, Number(count), subscriber, req, res, options);
-  } catch (error) {
-    subscriber.disconnect();
-    res.off('close', markLeft);
-    throw transportError(error, options.target);
   }
+  if (clientLeft || endedEarly) {
+    membership.leave();
+    if (clientLeft) throw new BridgeError(499, 'The client left before the subscription was confirmed');
+    throw new BridgeError(502, 'Redis closed the subscriber connection before the subscription started');
+  }
+  close = stream(kind, name, membership, req, res, options);
+  return { close };
 }
 
 function stream(
   kind: SubscriptionKind,
   name: string,
-  count: number,
-  subscriber: Redis,
+  membership: Membership,
   req: IncomingMessage,
   res: ServerResponse,
   options: { heartbeatMs: number; events: SubscriptionEvents },
-): Subscription {
+): () => void {
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache, no-transform',
@@ -72,19 +87,9 @@ function stream(
     'X-Accel-Buffering': 'no',
   });
   req.socket.setNoDelay(true);
-  const send = (line: string) => res.write(`${line}\n\n`);
-  send(`data: ${kind},${name},${count}`);
+  write(res, `data: ${kind},${name},1`);
   options.events.onOpen();
-
-  subscriber.on('message', (channel: string, payload: string) => {
-    send(`data: message,${channel},${singleLine(payload)}`);
-    options.events.onMessage();
-  });
-  subscriber.on('pmessage', (pattern: string, channel: string, payload: string) => {
-    send(`data: pmessage,${pattern},${channel},${singleLine(payload)}`);
-    options.events.onMessage();
-  });
-  const heartbeat = setInterval(() => send(': ping'), options.heartbeatMs);
+  const heartbeat = setInterval(() => write(res, ': ping'), options.heartbeatMs);
   heartbeat.unref();
 
   let closed = false;
@@ -92,13 +97,34 @@ function stream(
     if (closed) return;
     closed = true;
     clearInterval(heartbeat);
-    subscriber.disconnect();
-    if (!res.writableEnded) res.end();
+    membership.leave();
+    if (res.writableLength > MAX_BUFFERED_BYTES) res.destroy();
+    else if (!res.writableEnded) res.end();
     options.events.onClose();
   };
   res.once('close', close);
-  subscriber.once('end', close); // Redis went away: end the stream so the client can resubscribe
-  return { close };
+  membership.start();
+  return close;
+}
+
+/** Writes one SSE block; false (and the stream cut) once the client lets too much pile up. */
+function write(res: ServerResponse, line: string): boolean {
+  if (res.destroyed || res.writableEnded) return false;
+  res.write(`${line}\n\n`);
+  if (res.writableLength <= MAX_BUFFERED_BYTES) return true;
+  res.destroy(); // emits 'close', which ends the subscription
+  return false;
+}
+
+function frameOf(kind: SubscriptionKind, message: Message): string {
+  const payload = singleLine(message.payload);
+  if (kind === 'subscribe') return `data: message,${message.channel},${payload}`;
+  return `data: pmessage,${message.pattern},${encodeChannel(message.channel)},${payload}`;
+}
+
+/** A channel name that cannot end a line or shift a field; decodeURIComponent reverses it. */
+export function encodeChannel(channel: string): string {
+  return channel.replace(/[%,\r\n]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
 /** A payload that cannot break SSE framing and JSON.parses to what the raw payload would. */

@@ -1,21 +1,22 @@
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { type UpstashBackendOptions, upstashBackend } from '../../src/backends/upstash.js';
-import { type Bridge, createBridge } from '../../src/bridge/index.js';
+import { type Bridge, type BridgeOptions, createBridge } from '../../src/bridge/index.js';
 import type { Backend } from '../../src/index.js';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './redis.js';
 
 /**
  * A bridge over the shared Redis for one test file, and key prefixes of its own that are deleted
- * afterwards. Call at the top level of a test file.
+ * afterwards. Call at the top level of a test file; `options` go to `createBridge` (limits,
+ * timeouts, allowlist).
  */
-export function useBridge(scope: string) {
+export function useBridge(scope: string, options: Omit<BridgeOptions, 'token'> = {}) {
   const token = `${scope}-token`;
   const prefixes: string[] = [];
   let bridge: Bridge | undefined;
 
   beforeAll(async () => {
-    bridge = await createBridge({ token });
+    bridge = await createBridge({ ...options, token });
   });
   afterAll(async () => {
     await bridge?.close();
