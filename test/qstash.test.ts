@@ -227,24 +227,31 @@ describe('createPublishHandler: message bodies', () => {
     expect(await stored()).toEqual([]);
   });
 
-  it('does not claim the message id of a body it refuses', async () => {
-    const claimed: string[] = [];
-    const inner = memoryBackend();
-    const backend: Backend = { ...inner, claim: (key, ttl) => (claimed.push(key), inner.claim(key, ttl)) };
-    const { handler } = setup({ backend });
-    await handler(await delivery({ body: '{"type":"digest"}' }));
-    expect(claimed).toEqual([]);
+  it('leaves nothing behind for a body it refuses: the message id is not taken', async () => {
+    const { handler, stored } = setup();
+    expect((await handler(await delivery({ messageId: 'msg_fixed', body: '{"type":"digest"}' }))).status).toBe(489);
+    const response = await handler(await delivery({ messageId: 'msg_fixed' }));
+    expect(await response.json()).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
+    expect(await stored()).toHaveLength(1);
+  });
+
+  it('refuses a message id that cannot be a key, as not retryable', async () => {
+    const { handler, stored } = setup();
+    expect(await rejection(await handler(await delivery({ messageId: 'm'.repeat(250) })))).toMatch(/not 1–249 printable ASCII/);
+    expect(await rejection(await handler(await delivery({ messageId: 'msg_\u00e9' })))).toMatch(/Upstash-Message-Id/);
+    expect((await handler(await delivery({ messageId: 'm'.repeat(249) }))).status).toBe(200);
+    expect(await stored()).toHaveLength(1);
   });
 });
 
 describe('createPublishHandler: idempotent across QStash retries', () => {
-  it('publishes a message id once and answers repeats with { duplicate: true }', async () => {
+  it('publishes a message id once and answers repeats with its id and duplicate: true', async () => {
     const { handler, stored } = setup();
     const first = await handler(await delivery({ messageId: 'msg_repeat' }));
     const { id } = (await first.json()) as { id: string };
     const again = await handler(await delivery({ messageId: 'msg_repeat' }));
     expect(again.status).toBe(200);
-    expect(await again.json()).toEqual({ duplicate: true });
+    expect(await again.json()).toEqual({ id, duplicate: true });
     expect((await stored()).map((stored) => stored.id)).toEqual([id]);
   });
 
@@ -259,21 +266,25 @@ describe('createPublishHandler: idempotent across QStash retries', () => {
     const { handler, stored } = setup();
     const requests = await Promise.all(Array.from({ length: 5 }, () => delivery({ messageId: 'msg_burst' })));
     const bodies = await Promise.all((await Promise.all(requests.map(handler))).map((response) => response.json()));
-    expect(bodies.filter((body) => 'id' in body)).toHaveLength(1);
+    expect(bodies.filter((body) => !('duplicate' in body))).toHaveLength(1);
+    expect(new Set(bodies.map((body) => body.id)).size).toBe(1);
     expect(await stored()).toHaveLength(1);
   });
 
-  it('claims qstash:<message id> for idempotencySeconds (2 days by default)', async () => {
-    const claims: Array<[string, number]> = [];
+  it('publishes with the idempotency key qstash:<message id> for idempotencySeconds (2 days by default)', async () => {
+    const keys: Array<[string | undefined, number | undefined]> = [];
     const inner = memoryBackend();
     const spy = (ttl?: number) => {
-      const backend: Backend = { ...inner, claim: (key, seconds) => (claims.push([key, seconds]), inner.claim(key, seconds)) };
+      const backend: Backend = {
+        ...inner,
+        append: (events, retention, options) => (keys.push([options?.idempotency?.key, options?.idempotency?.ttlSeconds]), inner.append(events, retention, options)),
+      };
       return setup({ backend, idempotencySeconds: ttl }).handler;
     };
     await spy()(await delivery({ messageId: 'msg_a' }));
     await spy(3600)(await delivery({ messageId: 'msg_b' }));
     expect(DEFAULT_IDEMPOTENCY_SECONDS).toBe(172_800);
-    expect(claims).toEqual([
+    expect(keys).toEqual([
       ['qstash:msg_a', 172_800],
       ['qstash:msg_b', 3600],
     ]);
@@ -284,57 +295,66 @@ describe('createPublishHandler: idempotent across QStash retries', () => {
     const { handler, stored } = setup({ backend: memoryBackend({ now: () => now }), idempotencySeconds: 60 });
     await handler(await delivery({ messageId: 'msg_late' }));
     now += 59_000;
-    expect(await (await handler(await delivery({ messageId: 'msg_late' }))).json()).toEqual({ duplicate: true });
+    expect(await (await handler(await delivery({ messageId: 'msg_late' }))).json()).toMatchObject({ duplicate: true });
     now += 2_000;
-    expect((await handler(await delivery({ messageId: 'msg_late' }))).status).toBe(200);
+    expect(await (await handler(await delivery({ messageId: 'msg_late' }))).json()).not.toHaveProperty('duplicate');
     expect(await stored()).toHaveLength(2);
   });
 
-  it('answers 503 and forgets the id when publishing fails, so the retry publishes', async () => {
+  it('an attempt that died before it published (a platform timeout) does not stop the retry from publishing', async () => {
     const inner = memoryBackend();
-    let failures = 1;
-    const released: string[] = [];
+    let attempts = 0;
+    // The first attempt's function is killed while its publish is on its way: it never returns.
     const backend: Backend = {
       ...inner,
-      append: (events, retention) => {
-        if (failures-- > 0) return Promise.reject(new BackendError('BACKEND_UNAVAILABLE', 'Redis is down'));
-        return inner.append(events, retention);
-      },
-      release: (key) => (released.push(key), inner.release(key)),
+      append: (events, retention, options) => (attempts++ === 0 ? new Promise<string[]>(() => {}) : inner.append(events, retention, options)),
     };
     const { handler, stored } = setup({ backend });
-    expect(await errorOf(await handler(await delivery({ messageId: 'msg_retry' })), 503)).toBe('Redis is down');
-    expect(released).toEqual(['qstash:msg_retry']);
-    expect((await handler(await delivery({ messageId: 'msg_retry' }))).status).toBe(200);
+    void handler(await delivery({ messageId: 'msg_killed' }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const retry = await handler(await delivery({ messageId: 'msg_killed' }));
+    expect(await retry.json()).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
     expect(await stored()).toHaveLength(1);
   });
 
-  it('says so when forgetting the id fails too', async () => {
+  it('a publish stored but whose answer was lost: 503, and the retry answers its id without publishing again', async () => {
     const inner = memoryBackend();
-    const down = () => Promise.reject(new BackendError('BACKEND_UNAVAILABLE', 'Redis is down'));
-    const { handler } = setup({ backend: { ...inner, append: down, release: down } });
-    expect(await errorOf(await handler(await delivery()), 503)).toMatch(/forgetting qstash:msg_test_\d+ failed too/);
-  });
-
-  it('answers 503 when the id cannot be claimed, publishing nothing', async () => {
-    const inner = memoryBackend();
-    const claim = () => Promise.reject(new BackendError('BACKEND_UNAVAILABLE', 'Redis is unreachable'));
-    const { handler, stored } = setup({ backend: { ...inner, claim } });
-    expect(await errorOf(await handler(await delivery()), 503)).toBe('Redis is unreachable');
-    expect(await stored()).toEqual([]);
-  });
-
-  it('forgets the id and rethrows an unexpected error, for the platform to log', async () => {
-    const inner = memoryBackend();
-    const released: string[] = [];
+    let answers = 0;
     const backend: Backend = {
       ...inner,
-      append: () => Promise.reject(new TypeError('a bug')),
-      release: (key) => (released.push(key), inner.release(key)),
+      append: async (events, retention, options) => {
+        const ids = await inner.append(events, retention, options);
+        if (answers++ === 0) throw new BackendError('BACKEND_UNAVAILABLE', 'the answer was lost');
+        return ids;
+      },
     };
-    const { handler } = setup({ backend });
+    const { handler, stored } = setup({ backend });
+    expect(await errorOf(await handler(await delivery({ messageId: 'msg_lost' })), 503)).toBe('the answer was lost');
+    const retry = await handler(await delivery({ messageId: 'msg_lost' }));
+    const [event] = await stored();
+    expect(await retry.json()).toEqual({ id: event!.id, duplicate: true });
+    expect(await stored()).toHaveLength(1);
+  });
+
+  it('answers 503 when the backend fails, publishing nothing, and the retry publishes', async () => {
+    const inner = memoryBackend();
+    let failures = 1;
+    const backend: Backend = {
+      ...inner,
+      append: (events, retention, options) =>
+        failures-- > 0 ? Promise.reject(new BackendError('BACKEND_UNAVAILABLE', 'Redis is down')) : inner.append(events, retention, options),
+    };
+    const { handler, stored } = setup({ backend });
+    expect(await errorOf(await handler(await delivery({ messageId: 'msg_retry' })), 503)).toBe('Redis is down');
+    expect(await stored()).toEqual([]);
+    expect(await (await handler(await delivery({ messageId: 'msg_retry' }))).json()).not.toHaveProperty('duplicate');
+    expect(await stored()).toHaveLength(1);
+  });
+
+  it('rethrows an unexpected error, for the platform to log', async () => {
+    const inner = memoryBackend();
+    const { handler } = setup({ backend: { ...inner, append: () => Promise.reject(new TypeError('a bug')) } });
     await expect(handler(await delivery({ messageId: 'msg_bug' }))).rejects.toThrow('a bug');
-    expect(released).toEqual(['qstash:msg_bug']);
   });
 });
 
@@ -486,7 +506,7 @@ describe('scheduleEvent through QStash to the publish handler', () => {
     const first = await qstash.deliver(sent, handler, id);
     expect(first.status).toBe(200);
     const again = await qstash.deliver(sent, handler, id);
-    expect(await again.json()).toEqual({ duplicate: true });
+    expect(await again.json()).toEqual({ id: ((await first.json()) as { id: string }).id, duplicate: true });
 
     await reader.waitForMessages(1);
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -8,9 +8,8 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   return new Response(JSON.stringify(body), { status, headers: { ...JSON_TYPE, ...headers } });
 }
 
-export const published = (id: string) => json(200, { id });
-
-export const duplicate = () => json(200, { duplicate: true });
+/** `duplicate`: QStash delivered this message before, and that delivery published it. */
+export const published = (id: string, duplicate: boolean) => json(200, duplicate ? { id, duplicate: true } : { id });
 
 /** Retried: a deployment with the wrong keys or URL heals once it is fixed, within QStash's retries. */
 export const unauthorized = (reason: string) =>
