@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type IncomingMessage, type Server, createServer } from 'node:http';
+import { type IncomingMessage, type Server, createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@upstash/qstash';
 import { SignJWT } from 'jose';
@@ -12,6 +12,7 @@ import {
   createPublishHandler,
   scheduleEvent,
 } from '../src/qstash/index.js';
+import { serve } from '../src/node.js';
 import { SSEReader, streamRequest } from './helpers/sse.js';
 
 const CURRENT_KEY = 'sig_current_4b9Qm2Lx7Vd1';
@@ -244,6 +245,129 @@ describe('createPublishHandler: message bodies', () => {
   });
 });
 
+describe('createPublishHandler: body size', () => {
+  const MiB = 1024 * 1024;
+
+  /**
+   * Peak growth of the process from now: rss and heap + buffers, sampled whenever `sample` is
+   * called (as each chunk of a body is made, and on a timer) and at the end.
+   */
+  function memoryGrowth() {
+    const base = process.memoryUsage();
+    const peak = { rss: 0, heap: 0 };
+    const sample = () => {
+      const now = process.memoryUsage();
+      peak.rss = Math.max(peak.rss, now.rss - base.rss);
+      peak.heap = Math.max(peak.heap, now.heapUsed + now.arrayBuffers - base.heapUsed - base.arrayBuffers);
+    };
+    const timer = setInterval(sample, 2);
+    return {
+      sample,
+      stop() {
+        clearInterval(timer);
+        sample();
+        return peak;
+      },
+    };
+  }
+
+  /** A body of `total` bytes made as it is read, counting what was read. */
+  function lazyBody(total: number, sample: () => void) {
+    const chunk = new Uint8Array(MiB).fill(0x61);
+    const source = { pulled: 0 };
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sample();
+        if (source.pulled >= total) return controller.close();
+        source.pulled += chunk.byteLength;
+        controller.enqueue(chunk.slice());
+      },
+    });
+    return { stream, source };
+  }
+
+  it('refuses a 256 MiB body with a bogus signature with 413, reading no more than the cap', async () => {
+    const { handler, stored } = setup();
+    const growth = memoryGrowth();
+    const { stream, source } = lazyBody(256 * MiB, growth.sample);
+    const request = new Request(ENDPOINT, {
+      method: 'POST',
+      headers: { 'Upstash-Signature': 'bogus', 'Upstash-Message-Id': newMessageId() },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    const response = await handler(request);
+    const peak = growth.stop();
+    expect(await errorOf(response, 413)).toMatch(/over 397312 bytes/);
+    expect(source.pulled).toBeLessThanOrEqual(397_312 + 2 * MiB);
+    expect(peak.heap).toBeLessThan(8 * MiB);
+    expect(peak.rss).toBeLessThan(32 * MiB);
+    expect(await stored()).toEqual([]);
+  });
+
+  it('through HTTP: answers 413 (from Content-Length, or at the cap) without growing the process', async () => {
+    const { handler } = setup();
+    const server = await serve(handler, { port: 0 });
+    const url = new URL(server.url);
+    const send = (withLength: boolean, sample: () => void) =>
+      new Promise<{ status: number; written: number }>((resolve, reject) => {
+        const chunk = Buffer.alloc(MiB, 0x61);
+        let written = 0;
+        const req = httpRequest({
+          host: url.hostname,
+          port: url.port,
+          method: 'POST',
+          path: '/api/sse/publish',
+          headers: { 'Upstash-Signature': 'bogus', ...(withLength ? { 'Content-Length': String(256 * MiB) } : {}) },
+        });
+        req.on('response', (res) => {
+          res.resume();
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, written });
+        });
+        req.on('error', (error) => (written > 0 ? undefined : reject(error)));
+        const pump = () => {
+          while (written < 256 * MiB && !req.destroyed) {
+            sample();
+            written += MiB;
+            if (!req.write(chunk)) return void req.once('drain', pump);
+          }
+          if (!req.destroyed) req.end();
+        };
+        pump();
+      });
+    try {
+      for (const withLength of [true, false]) {
+        const growth = memoryGrowth();
+        const { status, written } = await send(withLength, growth.sample);
+        const peak = growth.stop();
+        const what = `${withLength ? 'with' : 'without'} Content-Length, ${written / MiB} MiB sent`;
+        expect(status, what).toBe(413);
+        expect(peak.heap, what).toBeLessThan(16 * MiB);
+        expect(peak.rss, what).toBeLessThan(48 * MiB);
+      }
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
+
+  it('takes any valid message: the cap follows maxEventBytes, for data that escaping makes 6 times longer', async () => {
+    const { handler, stored } = setup({ maxEventBytes: 1000 });
+    const body = JSON.stringify({ type: 't'.repeat(128), data: '\u0001'.repeat(1000), channel: 'c'.repeat(128) });
+    expect(body.length).toBeGreaterThan(6000);
+    expect((await handler(await delivery({ body }))).status).toBe(200);
+    expect(await stored('c'.repeat(128))).toHaveLength(1);
+    const tooBig = await handler(await delivery({ body: ' '.repeat(6 * 1000 + 4097) }));
+    expect(await errorOf(tooBig, 413)).toMatch(/over 10096 bytes/);
+  });
+
+  it('maxBodyBytes sets the cap', async () => {
+    const { handler } = setup({ maxBodyBytes: 100 });
+    expect((await handler(await delivery({ body: event({ data: 'x'.repeat(40) }) }))).status).toBe(200);
+    expect((await handler(await delivery({ body: event({ data: 'x'.repeat(100) }) }))).status).toBe(413);
+  });
+});
+
 describe('createPublishHandler: idempotent across QStash retries', () => {
   it('publishes a message id once and answers repeats with its id and duplicate: true', async () => {
     const { handler, stored } = setup();
@@ -395,6 +519,7 @@ describe('createPublishHandler: options', () => {
     expect(creationError({ ...keys, maxLength: 1.5 }).message).toMatch(/maxLength/);
     expect(creationError({ ...keys, ttlSeconds: 0 }).message).toMatch(/ttlSeconds/);
     expect(creationError({ ...keys, maxEventBytes: 0 }).message).toMatch(/maxEventBytes/);
+    expect(creationError({ ...keys, maxBodyBytes: 0 }).message).toMatch(/maxBodyBytes/);
     expect(creationError({ ...keys, backend: undefined }).message).toMatch(/needs a backend/);
   });
 });

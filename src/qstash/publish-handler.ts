@@ -1,14 +1,16 @@
 import { BackendError, ValidationError, invalidOption } from '../errors.js';
 import { wholeNumber } from '../options.js';
 import {
+  DEFAULT_MAX_EVENT_BYTES,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   type EventInput,
   type PublishOptions,
   publishEvents,
 } from '../publish.js';
 import { type Env, resolveEnv } from '../env.js';
+import { readBodyUpTo } from './body.js';
 import { parseMessage } from './message.js';
-import { methodNotAllowed, published, rejected, unauthorized, unavailable } from './responses.js';
+import { methodNotAllowed, published, rejected, tooLarge, unauthorized, unavailable } from './responses.js';
 import { SIGNATURE_HEADER, signatureCheck } from './signature.js';
 import { resolveSigningKeys } from './signing-keys.js';
 import { absoluteUrl } from './url.js';
@@ -25,6 +27,11 @@ export interface PublishHandlerOptions extends Omit<PublishOptions, 'idempotency
   url?: string;
   /** Seconds a message id is remembered, so QStash's retries publish once (default 172800: 2 days). */
   idempotencySeconds?: number;
+  /**
+   * Bodies over this many bytes are refused with 413 before their signature is checked, and read
+   * no further. Default: the largest valid message for `maxEventBytes` (6 × maxEventBytes + 4096).
+   */
+  maxBodyBytes?: number;
   /** Seconds of clock difference with QStash tolerated on `exp` and `nbf` (default 5). */
   clockToleranceSeconds?: number;
   /** Environment to read the signing keys from (default `process.env` where it exists). */
@@ -38,6 +45,14 @@ export const DEFAULT_IDEMPOTENCY_SECONDS = 2 * 86_400;
 const KEY_PREFIX = 'qstash:';
 const MAX_MESSAGE_ID_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH - KEY_PREFIX.length;
 const MESSAGE_ID = /^[\x20-\x7e]+$/;
+
+/**
+ * JSON escaping makes string data at most 6 times longer (`\u0001` for one byte); the type and
+ * channel (128 characters each, up to 768 escaped) and the envelope fit in the 4096 bytes more.
+ */
+export function defaultMaxBodyBytes(maxEventBytes: number): number {
+  return 6 * maxEventBytes + 4096;
+}
 
 /** A POST handler QStash delivers to: verifies the signature, then publishes the event once. */
 export function createPublishHandler(options: PublishHandlerOptions): PublishHandler {
@@ -53,8 +68,10 @@ function resolveSettings(options: PublishHandlerOptions) {
   }
   const keys = resolveSigningKeys(options, resolveEnv(options.env));
   const clockTolerance = wholeNumber('clockToleranceSeconds', options.clockToleranceSeconds, 5, 0, 300);
+  const maxEventBytes = wholeNumber('maxEventBytes', options.maxEventBytes, DEFAULT_MAX_EVENT_BYTES, 1);
   return {
     publishing: checkedPublishOptions(options),
+    maxBodyBytes: wholeNumber('maxBodyBytes', options.maxBodyBytes, defaultMaxBodyBytes(maxEventBytes), 1),
     idempotencySeconds: wholeNumber('idempotencySeconds', options.idempotencySeconds, DEFAULT_IDEMPOTENCY_SECONDS, 1),
     url: options.url === undefined ? undefined : absoluteUrl('url', options.url),
     checkSignature: signatureCheck(keys, clockTolerance),
@@ -73,7 +90,8 @@ async function handle(request: Request, settings: Settings): Promise<Response> {
   if (request.method !== 'POST') return methodNotAllowed(request.method);
   const signature = request.headers.get(SIGNATURE_HEADER);
   if (!signature) return unauthorized(`the ${SIGNATURE_HEADER} header is missing`);
-  const body = await request.text();
+  const body = await readBodyUpTo(request, settings.maxBodyBytes);
+  if (body === undefined) return tooLarge(settings.maxBodyBytes);
   const problem = await settings.checkSignature(signature, body, settings.url ?? request.url);
   if (problem) return unauthorized(problem);
 

@@ -22,5 +22,9 @@ export const methodNotAllowed = (method: string) =>
 export const rejected = (reason: string) =>
   json(489, { error: reason }, { 'Upstash-NonRetryable-Error': 'true' });
 
+/** Refused before the signature is checked, and read no further. */
+export const tooLarge = (limit: number) =>
+  json(413, { error: `The body is over ${limit} bytes, more than any valid message takes (option maxBodyBytes)` });
+
 /** Retried: the backend may be back by the next attempt. */
 export const unavailable = (reason: string) => json(503, { error: reason });
