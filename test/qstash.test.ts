@@ -174,6 +174,31 @@ describe('createPublishHandler: signatures, checked by the real Receiver', () =>
     expect((await handler(await delivery({ signature, requestUrl: 'http://internal/' }))).status).toBe(200);
   });
 
+  // The token's sub is the destination exactly as it was published; the request's URL is normalised.
+  it.each([
+    ['a bare origin', 'https://app.example.com', 'https://app.example.com/'],
+    ['an upper-case scheme and host', 'HTTPS://APP.Example.COM/api/sse/publish', ENDPOINT],
+    ['a trailing ?', `${ENDPOINT}?`, ENDPOINT],
+    ['a default port', 'https://app.example.com:443/api/sse/publish', ENDPOINT],
+    ['a fragment', `${ENDPOINT}#top`, ENDPOINT],
+  ])('accepts a destination published with %s', async (_, published, requestUrl) => {
+    const plain = setup();
+    const signature = await sign(event(), { url: published });
+    expect((await plain.handler(await delivery({ signature, requestUrl }))).status).toBe(200);
+    // The same through the url option, given as it was published.
+    const behindProxy = setup({ url: published });
+    const again = await sign(event(), { url: published });
+    expect((await behindProxy.handler(await delivery({ signature: again, requestUrl: 'http://10.0.0.7/x' }))).status).toBe(200);
+  });
+
+  it('still refuses another path or query once normalised', async () => {
+    const { handler } = setup();
+    for (const other of [`${ENDPOINT}?x=1`, `${ENDPOINT}/`, 'https://app.example.com/api/sse/Publish', 'http://app.example.com/api/sse/publish']) {
+      const signature = await sign(event(), { url: other });
+      expect(await errorOf(await handler(await delivery({ signature })), 401), other).toMatch(/invalid subject/);
+    }
+  });
+
   it('answers 405 to anything but POST', async () => {
     const { handler } = setup();
     const response = await handler(await delivery({ method: 'GET' }));
