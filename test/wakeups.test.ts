@@ -51,7 +51,9 @@ describe('forged wake-ups', () => {
       const pushed = shared.bridge.stats().pushedMessages;
       const future = `${Date.now() + 10 * 365 * 86_400_000}-0`;
       const events = JSON.stringify([['n', 'injected', 0]]);
-      const names = [`${prefix}room`, await taggedName(redis, prefix, 'room')];
+      const tagged = await taggedName(redis, prefix, 'room');
+      // The old name, the tagged one, and the tagged one with `#` (a name readers never use).
+      const names = [`${prefix}room`, tagged, tagged.replace(`${prefix}!`, `${prefix}#`)];
       for (const name of names) {
         // The old format (`<prev> <ids> <events>`), and the signed one with a signature that is not.
         await redis.publish(name, `${before} ${future} ${events}`);

@@ -40,7 +40,10 @@ export class SubscribeFeed implements LiveFeed {
     this.watch(channel, after);
   }
 
-  /** Subscribes, then reads the head once the subscription is confirmed: two requests in all. */
+  /**
+   * Subscribes, then reads the head once the subscription is confirmed: two requests in all (and
+   * one before, the first time a backend follows a channel: the app id).
+   */
   followFromHead(channel: string): void {
     this.watch(channel, undefined);
   }
