@@ -26,6 +26,7 @@ export {
   sendEvent,
   sendEvents,
   type EventInput,
+  type IdempotencyOptions,
   type PublishOptions,
   type SendEventOptions,
 } from './publish.js';

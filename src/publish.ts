@@ -1,11 +1,24 @@
-import type { Backend, NewEvent, Retention } from './backends/types.js';
+import type { Backend, Idempotency, NewEvent, Retention } from './backends/types.js';
 import { ValidationError, invalidOption } from './errors.js';
-import { DEFAULT_CHANNEL, assertChannel, assertEventType } from './names.js';
+import { DEFAULT_CHANNEL, assertChannel, assertEventType, describe } from './names.js';
 import { wholeNumber } from './options.js';
 
 export const DEFAULT_MAX_EVENT_BYTES = 64 * 1024;
+const DEFAULT_IDEMPOTENCY_SECONDS = 86_400;
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
 
-export interface PublishOptions {
+export interface IdempotencyOptions {
+  /**
+   * Names this publish, so that retrying it publishes once: if a publish with this key was stored
+   * within `idempotencySeconds`, nothing is written and its ids are returned. For retries after a
+   * timeout, when the first attempt may have been stored. 1–256 printable ASCII characters.
+   */
+  idempotencyKey?: string;
+  /** Seconds the key is remembered after its publish (default 86400). */
+  idempotencySeconds?: number;
+}
+
+export interface PublishOptions extends IdempotencyOptions {
   backend: Backend;
   /** Refuse events whose data is larger than this many UTF-8 bytes (default 65536). */
   maxEventBytes?: number;
@@ -35,13 +48,37 @@ export async function sendEvent(type: string, data: unknown, options: SendEventO
   return id as string;
 }
 
-/** Publishes several events in one backend round trip; all are validated before any is sent. */
+/**
+ * Publishes several events in one backend round trip: all are validated before any is sent, and
+ * on one Redis they are stored all or none.
+ */
 export async function sendEvents(events: readonly EventInput[], options: PublishOptions): Promise<string[]> {
-  const { backend, maxEventBytes, retention } = resolvePublishOptions(options);
+  return (await publishEvents(events, options)).ids;
+}
+
+export interface Published {
+  ids: string[];
+  /** The idempotency key had been used: nothing was written, and `ids` are that publish's. */
+  repeated: boolean;
+}
+
+export async function publishEvents(events: readonly EventInput[], options: PublishOptions): Promise<Published> {
+  const { backend, maxEventBytes, retention, idempotency } = resolvePublishOptions(options);
   if (!Array.isArray(events)) throw new ValidationError('INVALID_DATA', 'sendEvents takes an array of { type, data, channel? }');
   const prepared = events.map((event) => prepareEvent(event, maxEventBytes));
-  if (prepared.length === 0) return [];
-  return backend.append(prepared, retention, { signal: options.signal });
+  if (prepared.length === 0) return { ids: [], repeated: false };
+  let repeated = false;
+  const ids = await backend.append(prepared, retention, {
+    signal: options.signal,
+    idempotency: idempotency && { ...idempotency, onRepeat: () => (repeated = true) },
+  });
+  if (repeated && ids.length !== prepared.length) {
+    throw invalidOption(
+      `idempotencyKey ${describe(idempotency?.key)} was used by a publish of ${ids.length} event(s), and this one has ` +
+        `${prepared.length}: give each publish its own key (nothing was published)`,
+    );
+  }
+  return { ids, repeated };
 }
 
 function resolvePublishOptions(options: PublishOptions) {
@@ -56,7 +93,22 @@ function resolvePublishOptions(options: PublishOptions) {
     backend: options.backend,
     maxEventBytes: wholeNumber('maxEventBytes', options.maxEventBytes, DEFAULT_MAX_EVENT_BYTES, 1),
     retention,
+    idempotency: resolveIdempotency(options),
   };
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
+function resolveIdempotency({ idempotencyKey: key, idempotencySeconds }: IdempotencyOptions): Idempotency | undefined {
+  const ttlSeconds = wholeNumber('idempotencySeconds', idempotencySeconds, DEFAULT_IDEMPOTENCY_SECONDS, 1);
+  if (key === undefined) return undefined;
+  if (typeof key !== 'string' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !PRINTABLE_ASCII.test(key)) {
+    throw invalidOption(
+      `Option idempotencyKey must be 1–${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters (space to "~"), ` +
+        `such as a request or message id; got ${describe(key)}`,
+    );
+  }
+  return { key, ttlSeconds };
 }
 
 export function prepareEvent(event: EventInput, maxEventBytes: number): NewEvent {

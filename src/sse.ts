@@ -2,7 +2,7 @@ import type { Backend } from './backends/types.js';
 import { ValidationError, invalidOption } from './errors.js';
 import { type StreamHandler, type StreamHandlerOptions, createStreamHandler } from './handler.js';
 import { assertEventType, describe } from './names.js';
-import { type EventInput, type PublishOptions, sendEvent, sendEvents } from './publish.js';
+import { type EventInput, type IdempotencyOptions, type PublishOptions, sendEvent, sendEvents } from './publish.js';
 import {
   type AnyEvents,
   type EventMap,
@@ -13,7 +13,8 @@ import {
   validateData,
 } from './schema.js';
 
-export interface SSEOptions extends StreamHandlerOptions, Omit<PublishOptions, 'backend'> {}
+/** `idempotencySeconds` is a default here; an idempotency key names one publish, so it goes with the call. */
+export interface SSEOptions extends StreamHandlerOptions, Omit<PublishOptions, 'backend' | 'idempotencyKey'> {}
 
 export interface TypedSSEOptions<Schemas extends SchemaMap> extends SSEOptions {
   /** A Standard Schema per event type: `sendEvent` publishes only what they accept, and their output. */
@@ -36,9 +37,9 @@ export interface SSE<Events extends EventMap = AnyEvents, Inputs extends EventMa
   sendEvent<Type extends keyof Inputs & string>(
     type: Type,
     data: Inputs[Type],
-    options?: { channel?: string },
+    options?: { channel?: string } & IdempotencyOptions,
   ): Promise<string>;
-  sendEvents(events: readonly TypedEventInput<Inputs>[]): Promise<string[]>;
+  sendEvents(events: readonly TypedEventInput<Inputs>[], options?: IdempotencyOptions): Promise<string[]>;
   /** Type-only: `EventsOf<typeof sse>` names the payloads for `subscribe<…>()` on the client. */
   readonly '~events'?: Events;
 }
@@ -62,17 +63,24 @@ export function createSSE(options: SSEOptions & { schemas?: SchemaMap }): SSE {
     maxEventBytes: options.maxEventBytes,
     maxLength: options.maxLength,
     ttlSeconds: options.ttlSeconds,
+    idempotencySeconds: options.idempotencySeconds,
   };
+  const withCall = ({ channel, idempotencyKey, idempotencySeconds }: { channel?: string } & IdempotencyOptions = {}) => ({
+    ...publishing,
+    channel,
+    idempotencyKey,
+    idempotencySeconds: idempotencySeconds ?? publishing.idempotencySeconds,
+  });
   const validate = options.schemas ? schemaValidator(options.schemas) : undefined;
   return {
     backend: options.backend,
     handler,
     sendEvent: validate
-      ? async (type, data, { channel } = {}) => sendEvent(type, await validate(type, data), { ...publishing, channel })
-      : (type, data, { channel } = {}) => sendEvent(type, data, { ...publishing, channel }),
+      ? async (type, data, call) => sendEvent(type, await validate(type, data), withCall(call))
+      : (type, data, call) => sendEvent(type, data, withCall(call)),
     sendEvents: validate
-      ? async (events) => sendEvents(await validateAll(events, validate), publishing)
-      : (events) => sendEvents(events, publishing),
+      ? async (events, call) => sendEvents(await validateAll(events, validate), withCall(call))
+      : (events, call) => sendEvents(events, withCall(call)),
   };
 }
 

@@ -1,4 +1,7 @@
+import { Redis as IORedis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { upstashBackend } from '../src/backends/upstash.js';
+import { createBridge } from '../src/bridge/index.js';
 import {
   EdgeSSEError,
   ValidationError,
@@ -7,6 +10,8 @@ import {
   sendEvent,
   sendEvents,
 } from '../src/index.js';
+import { startOwnRedis } from './helpers/redis-server.js';
+import { sleep } from './helpers/sse.js';
 
 async function refusal(promise: Promise<unknown>): Promise<EdgeSSEError> {
   const error = await promise.then(
@@ -97,6 +102,94 @@ describe('sendEvents', () => {
     const backend = memoryBackend();
     await refusal(sendEvents([{ type: 'ok', data: 1 }, { type: '', data: 2 }], { backend }));
     expect(backend.stats().requests).toBe(0);
+  });
+});
+
+describe('idempotency keys', () => {
+  it('make a retry publish once: the same ids, nothing stored twice', async () => {
+    const backend = memoryBackend();
+    const first = await sendEvent('order', { id: 7 }, { backend, channel: 'shop', idempotencyKey: 'order-7-created' });
+    await expect(sendEvent('order', { id: 7 }, { backend, channel: 'shop', idempotencyKey: 'order-7-created' })).resolves.toBe(first);
+    const batch = [
+      { type: 'a', data: 1, channel: 'x' },
+      { type: 'b', data: 2, channel: 'y' },
+    ];
+    const ids = await sendEvents(batch, { backend, idempotencyKey: 'batch 1' });
+    await expect(sendEvents(batch, { backend, idempotencyKey: 'batch 1' })).resolves.toEqual(ids);
+    const reads = await backend.read(['shop', 'x', 'y'].map((channel) => ({ channel, after: '0-0' })), 10);
+    expect(reads.map((read) => read.events.map((event) => event.id))).toEqual([[first], [ids[0]], [ids[1]]]);
+  });
+
+  it('go with the call in createSSE; idempotencySeconds can be its default', async () => {
+    let now = Date.now();
+    const sse = createSSE({ backend: memoryBackend({ now: () => now }), idempotencySeconds: 60 });
+    const id = await sse.sendEvent('x', 1, { idempotencyKey: 'k' });
+    await expect(sse.sendEvent('x', 1, { idempotencyKey: 'k' })).resolves.toBe(id);
+    const [a] = await sse.sendEvents([{ type: 'x', data: 2 }], { idempotencyKey: 'j', idempotencySeconds: 3600 });
+    now += 61_000;
+    await expect(sse.sendEvent('x', 1, { idempotencyKey: 'k' })).resolves.not.toBe(id);
+    await expect(sse.sendEvents([{ type: 'x', data: 2 }], { idempotencyKey: 'j' })).resolves.toEqual([a]);
+  });
+
+  it.each([
+    ['an empty key', ''],
+    ['a 257-character key', 'k'.repeat(257)],
+    ['a key with a line break', 'a\nb'],
+    ['a key with non-ASCII', 'clé'],
+    ['a number', 42],
+  ])('refuse %s with INVALID_OPTION, publishing nothing', async (_, idempotencyKey) => {
+    const backend = memoryBackend();
+    const error = await refusal(sendEvent('x', 1, { backend, idempotencyKey: idempotencyKey as string }));
+    expect(error.code).toBe('INVALID_OPTION');
+    expect(error.message).toMatch(/Option idempotencyKey must be 1–256 printable ASCII characters/);
+    expect(backend.stats().requests).toBe(0);
+    await expect(sendEvent('x', 1, { backend, idempotencyKey: 'k'.repeat(256) })).resolves.toMatch(/^\d+-\d+$/);
+  });
+
+  it('refuse a bad idempotencySeconds', async () => {
+    const backend = memoryBackend();
+    for (const idempotencySeconds of [0, 1.5, -1]) {
+      const error = await refusal(sendEvent('x', 1, { backend, idempotencyKey: 'k', idempotencySeconds }));
+      expect(error.message).toMatch(/Option idempotencySeconds must be a whole number from 1/);
+    }
+    expect(backend.stats().requests).toBe(0);
+  });
+
+  it('say so when a key is used again for a batch of another size', async () => {
+    const backend = memoryBackend();
+    await sendEvents([{ type: 'a', data: 1 }], { backend, idempotencyKey: 'reused' });
+    const error = await refusal(sendEvents([{ type: 'a', data: 1 }, { type: 'b', data: 2 }], { backend, idempotencyKey: 'reused' }));
+    expect(error.message).toMatch(/"reused" was used by a publish of 1 event\(s\), and this one has 2: give each publish its own key/);
+    expect((await backend.read([{ channel: 'sse', after: '0-0' }], 10))[0]!.events).toHaveLength(1);
+  });
+
+  it('a publish that timed out while Redis was stalled, and was stored after all: the retry publishes once', async () => {
+    const own = await startOwnRedis();
+    const bridge = await createBridge({ token: 'idem-token', redis: own.url });
+    const redis = new IORedis(own.url);
+    const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))![1]);
+    try {
+      const backend = upstashBackend({ url: bridge.url, token: 'idem-token' });
+      await sendEvent('n', 'warm', { backend, channel: 'warm' });
+      process.kill(pid, 'SIGSTOP');
+      const options = { backend, channel: 'orders', idempotencyKey: 'order-42' };
+      const timedOut = await sendEvent('n', 'order 42', { ...options, signal: AbortSignal.timeout(300) }).catch((error: Error) => error);
+      expect(timedOut).toBeInstanceOf(Error);
+      process.kill(pid, 'SIGCONT');
+      // The bridge had sent the script on: Redis runs it once it is back.
+      for (let n = 0; (await redis.xlen('sse:orders')) === 0; n++) {
+        if (n > 200) throw new Error('the timed-out publish was never stored');
+        await sleep(10);
+      }
+      const [stored] = await redis.xrange('sse:orders', '-', '+');
+      await expect(sendEvent('n', 'order 42', options)).resolves.toBe(stored![0]);
+      expect(await redis.xlen('sse:orders')).toBe(1);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      redis.disconnect();
+      await bridge.close();
+      await own.dispose();
+    }
   });
 });
 

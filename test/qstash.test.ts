@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type IncomingMessage, type Server, createServer } from 'node:http';
+import { type IncomingMessage, type Server, createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@upstash/qstash';
 import { SignJWT } from 'jose';
@@ -12,6 +12,7 @@ import {
   createPublishHandler,
   scheduleEvent,
 } from '../src/qstash/index.js';
+import { serve } from '../src/node.js';
 import { SSEReader, streamRequest } from './helpers/sse.js';
 
 const CURRENT_KEY = 'sig_current_4b9Qm2Lx7Vd1';
@@ -173,6 +174,31 @@ describe('createPublishHandler: signatures, checked by the real Receiver', () =>
     expect((await handler(await delivery({ signature, requestUrl: 'http://internal/' }))).status).toBe(200);
   });
 
+  // The token's sub is the destination exactly as it was published; the request's URL is normalised.
+  it.each([
+    ['a bare origin', 'https://app.example.com', 'https://app.example.com/'],
+    ['an upper-case scheme and host', 'HTTPS://APP.Example.COM/api/sse/publish', ENDPOINT],
+    ['a trailing ?', `${ENDPOINT}?`, ENDPOINT],
+    ['a default port', 'https://app.example.com:443/api/sse/publish', ENDPOINT],
+    ['a fragment', `${ENDPOINT}#top`, ENDPOINT],
+  ])('accepts a destination published with %s', async (_, published, requestUrl) => {
+    const plain = setup();
+    const signature = await sign(event(), { url: published });
+    expect((await plain.handler(await delivery({ signature, requestUrl }))).status).toBe(200);
+    // The same through the url option, given as it was published.
+    const behindProxy = setup({ url: published });
+    const again = await sign(event(), { url: published });
+    expect((await behindProxy.handler(await delivery({ signature: again, requestUrl: 'http://10.0.0.7/x' }))).status).toBe(200);
+  });
+
+  it('still refuses another path or query once normalised', async () => {
+    const { handler } = setup();
+    for (const other of [`${ENDPOINT}?x=1`, `${ENDPOINT}/`, 'https://app.example.com/api/sse/Publish', 'http://app.example.com/api/sse/publish']) {
+      const signature = await sign(event(), { url: other });
+      expect(await errorOf(await handler(await delivery({ signature })), 401), other).toMatch(/invalid subject/);
+    }
+  });
+
   it('answers 405 to anything but POST', async () => {
     const { handler } = setup();
     const response = await handler(await delivery({ method: 'GET' }));
@@ -227,24 +253,154 @@ describe('createPublishHandler: message bodies', () => {
     expect(await stored()).toEqual([]);
   });
 
-  it('does not claim the message id of a body it refuses', async () => {
-    const claimed: string[] = [];
-    const inner = memoryBackend();
-    const backend: Backend = { ...inner, claim: (key, ttl) => (claimed.push(key), inner.claim(key, ttl)) };
-    const { handler } = setup({ backend });
-    await handler(await delivery({ body: '{"type":"digest"}' }));
-    expect(claimed).toEqual([]);
+  it('leaves nothing behind for a body it refuses: the message id is not taken', async () => {
+    const { handler, stored } = setup();
+    expect((await handler(await delivery({ messageId: 'msg_fixed', body: '{"type":"digest"}' }))).status).toBe(489);
+    const response = await handler(await delivery({ messageId: 'msg_fixed' }));
+    expect(await response.json()).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
+    expect(await stored()).toHaveLength(1);
+  });
+
+  it('refuses a message id that cannot be a key, as not retryable', async () => {
+    const { handler, stored } = setup();
+    expect(await rejection(await handler(await delivery({ messageId: 'm'.repeat(250) })))).toMatch(/not 1–249 printable ASCII/);
+    expect(await rejection(await handler(await delivery({ messageId: 'msg_\u00e9' })))).toMatch(/Upstash-Message-Id/);
+    expect((await handler(await delivery({ messageId: 'm'.repeat(249) }))).status).toBe(200);
+    expect(await stored()).toHaveLength(1);
+  });
+});
+
+describe('createPublishHandler: body size', () => {
+  const MiB = 1024 * 1024;
+
+  /**
+   * Peak growth of the process from now: rss and heap + buffers, sampled whenever `sample` is
+   * called (as each chunk of a body is made, and on a timer) and at the end.
+   */
+  function memoryGrowth() {
+    const base = process.memoryUsage();
+    const peak = { rss: 0, heap: 0 };
+    const sample = () => {
+      const now = process.memoryUsage();
+      peak.rss = Math.max(peak.rss, now.rss - base.rss);
+      peak.heap = Math.max(peak.heap, now.heapUsed + now.arrayBuffers - base.heapUsed - base.arrayBuffers);
+    };
+    const timer = setInterval(sample, 2);
+    return {
+      sample,
+      stop() {
+        clearInterval(timer);
+        sample();
+        return peak;
+      },
+    };
+  }
+
+  /** A body of `total` bytes made as it is read, counting what was read. */
+  function lazyBody(total: number, sample: () => void) {
+    const chunk = new Uint8Array(MiB).fill(0x61);
+    const source = { pulled: 0 };
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sample();
+        if (source.pulled >= total) return controller.close();
+        source.pulled += chunk.byteLength;
+        controller.enqueue(chunk.slice());
+      },
+    });
+    return { stream, source };
+  }
+
+  it('refuses a 256 MiB body with a bogus signature with 413, reading no more than the cap', async () => {
+    const { handler, stored } = setup();
+    const growth = memoryGrowth();
+    const { stream, source } = lazyBody(256 * MiB, growth.sample);
+    const request = new Request(ENDPOINT, {
+      method: 'POST',
+      headers: { 'Upstash-Signature': 'bogus', 'Upstash-Message-Id': newMessageId() },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    const response = await handler(request);
+    const peak = growth.stop();
+    expect(await errorOf(response, 413)).toMatch(/over 397312 bytes/);
+    expect(source.pulled).toBeLessThanOrEqual(397_312 + 2 * MiB);
+    expect(peak.heap).toBeLessThan(8 * MiB);
+    expect(peak.rss).toBeLessThan(32 * MiB);
+    expect(await stored()).toEqual([]);
+  });
+
+  it('through HTTP: answers 413 (from Content-Length, or at the cap) without growing the process', async () => {
+    const { handler } = setup();
+    const server = await serve(handler, { port: 0 });
+    const url = new URL(server.url);
+    const send = (withLength: boolean, sample: () => void) =>
+      new Promise<{ status: number; written: number }>((resolve, reject) => {
+        const chunk = Buffer.alloc(MiB, 0x61);
+        let written = 0;
+        const req = httpRequest({
+          host: url.hostname,
+          port: url.port,
+          method: 'POST',
+          path: '/api/sse/publish',
+          headers: { 'Upstash-Signature': 'bogus', ...(withLength ? { 'Content-Length': String(256 * MiB) } : {}) },
+        });
+        req.on('response', (res) => {
+          res.resume();
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, written });
+        });
+        req.on('error', (error) => (written > 0 ? undefined : reject(error)));
+        const pump = () => {
+          while (written < 256 * MiB && !req.destroyed) {
+            sample();
+            written += MiB;
+            if (!req.write(chunk)) return void req.once('drain', pump);
+          }
+          if (!req.destroyed) req.end();
+        };
+        pump();
+      });
+    try {
+      for (const withLength of [true, false]) {
+        const growth = memoryGrowth();
+        const { status, written } = await send(withLength, growth.sample);
+        const peak = growth.stop();
+        const what = `${withLength ? 'with' : 'without'} Content-Length, ${written / MiB} MiB sent`;
+        expect(status, what).toBe(413);
+        expect(peak.heap, what).toBeLessThan(16 * MiB);
+        expect(peak.rss, what).toBeLessThan(48 * MiB);
+      }
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
+
+  it('takes any valid message: the cap follows maxEventBytes, for data that escaping makes 6 times longer', async () => {
+    const { handler, stored } = setup({ maxEventBytes: 1000 });
+    const body = JSON.stringify({ type: 't'.repeat(128), data: '\u0001'.repeat(1000), channel: 'c'.repeat(128) });
+    expect(body.length).toBeGreaterThan(6000);
+    expect((await handler(await delivery({ body }))).status).toBe(200);
+    expect(await stored('c'.repeat(128))).toHaveLength(1);
+    const tooBig = await handler(await delivery({ body: ' '.repeat(6 * 1000 + 4097) }));
+    expect(await errorOf(tooBig, 413)).toMatch(/over 10096 bytes/);
+  });
+
+  it('maxBodyBytes sets the cap', async () => {
+    const { handler } = setup({ maxBodyBytes: 100 });
+    expect((await handler(await delivery({ body: event({ data: 'x'.repeat(40) }) }))).status).toBe(200);
+    expect((await handler(await delivery({ body: event({ data: 'x'.repeat(100) }) }))).status).toBe(413);
   });
 });
 
 describe('createPublishHandler: idempotent across QStash retries', () => {
-  it('publishes a message id once and answers repeats with { duplicate: true }', async () => {
+  it('publishes a message id once and answers repeats with its id and duplicate: true', async () => {
     const { handler, stored } = setup();
     const first = await handler(await delivery({ messageId: 'msg_repeat' }));
     const { id } = (await first.json()) as { id: string };
     const again = await handler(await delivery({ messageId: 'msg_repeat' }));
     expect(again.status).toBe(200);
-    expect(await again.json()).toEqual({ duplicate: true });
+    expect(await again.json()).toEqual({ id, duplicate: true });
     expect((await stored()).map((stored) => stored.id)).toEqual([id]);
   });
 
@@ -259,21 +415,25 @@ describe('createPublishHandler: idempotent across QStash retries', () => {
     const { handler, stored } = setup();
     const requests = await Promise.all(Array.from({ length: 5 }, () => delivery({ messageId: 'msg_burst' })));
     const bodies = await Promise.all((await Promise.all(requests.map(handler))).map((response) => response.json()));
-    expect(bodies.filter((body) => 'id' in body)).toHaveLength(1);
+    expect(bodies.filter((body) => !('duplicate' in body))).toHaveLength(1);
+    expect(new Set(bodies.map((body) => body.id)).size).toBe(1);
     expect(await stored()).toHaveLength(1);
   });
 
-  it('claims qstash:<message id> for idempotencySeconds (2 days by default)', async () => {
-    const claims: Array<[string, number]> = [];
+  it('publishes with the idempotency key qstash:<message id> for idempotencySeconds (2 days by default)', async () => {
+    const keys: Array<[string | undefined, number | undefined]> = [];
     const inner = memoryBackend();
     const spy = (ttl?: number) => {
-      const backend: Backend = { ...inner, claim: (key, seconds) => (claims.push([key, seconds]), inner.claim(key, seconds)) };
+      const backend: Backend = {
+        ...inner,
+        append: (events, retention, options) => (keys.push([options?.idempotency?.key, options?.idempotency?.ttlSeconds]), inner.append(events, retention, options)),
+      };
       return setup({ backend, idempotencySeconds: ttl }).handler;
     };
     await spy()(await delivery({ messageId: 'msg_a' }));
     await spy(3600)(await delivery({ messageId: 'msg_b' }));
     expect(DEFAULT_IDEMPOTENCY_SECONDS).toBe(172_800);
-    expect(claims).toEqual([
+    expect(keys).toEqual([
       ['qstash:msg_a', 172_800],
       ['qstash:msg_b', 3600],
     ]);
@@ -284,57 +444,66 @@ describe('createPublishHandler: idempotent across QStash retries', () => {
     const { handler, stored } = setup({ backend: memoryBackend({ now: () => now }), idempotencySeconds: 60 });
     await handler(await delivery({ messageId: 'msg_late' }));
     now += 59_000;
-    expect(await (await handler(await delivery({ messageId: 'msg_late' }))).json()).toEqual({ duplicate: true });
+    expect(await (await handler(await delivery({ messageId: 'msg_late' }))).json()).toMatchObject({ duplicate: true });
     now += 2_000;
-    expect((await handler(await delivery({ messageId: 'msg_late' }))).status).toBe(200);
+    expect(await (await handler(await delivery({ messageId: 'msg_late' }))).json()).not.toHaveProperty('duplicate');
     expect(await stored()).toHaveLength(2);
   });
 
-  it('answers 503 and forgets the id when publishing fails, so the retry publishes', async () => {
+  it('an attempt that died before it published (a platform timeout) does not stop the retry from publishing', async () => {
     const inner = memoryBackend();
-    let failures = 1;
-    const released: string[] = [];
+    let attempts = 0;
+    // The first attempt's function is killed while its publish is on its way: it never returns.
     const backend: Backend = {
       ...inner,
-      append: (events, retention) => {
-        if (failures-- > 0) return Promise.reject(new BackendError('BACKEND_UNAVAILABLE', 'Redis is down'));
-        return inner.append(events, retention);
-      },
-      release: (key) => (released.push(key), inner.release(key)),
+      append: (events, retention, options) => (attempts++ === 0 ? new Promise<string[]>(() => {}) : inner.append(events, retention, options)),
     };
     const { handler, stored } = setup({ backend });
-    expect(await errorOf(await handler(await delivery({ messageId: 'msg_retry' })), 503)).toBe('Redis is down');
-    expect(released).toEqual(['qstash:msg_retry']);
-    expect((await handler(await delivery({ messageId: 'msg_retry' }))).status).toBe(200);
+    void handler(await delivery({ messageId: 'msg_killed' }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const retry = await handler(await delivery({ messageId: 'msg_killed' }));
+    expect(await retry.json()).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
     expect(await stored()).toHaveLength(1);
   });
 
-  it('says so when forgetting the id fails too', async () => {
+  it('a publish stored but whose answer was lost: 503, and the retry answers its id without publishing again', async () => {
     const inner = memoryBackend();
-    const down = () => Promise.reject(new BackendError('BACKEND_UNAVAILABLE', 'Redis is down'));
-    const { handler } = setup({ backend: { ...inner, append: down, release: down } });
-    expect(await errorOf(await handler(await delivery()), 503)).toMatch(/forgetting qstash:msg_test_\d+ failed too/);
-  });
-
-  it('answers 503 when the id cannot be claimed, publishing nothing', async () => {
-    const inner = memoryBackend();
-    const claim = () => Promise.reject(new BackendError('BACKEND_UNAVAILABLE', 'Redis is unreachable'));
-    const { handler, stored } = setup({ backend: { ...inner, claim } });
-    expect(await errorOf(await handler(await delivery()), 503)).toBe('Redis is unreachable');
-    expect(await stored()).toEqual([]);
-  });
-
-  it('forgets the id and rethrows an unexpected error, for the platform to log', async () => {
-    const inner = memoryBackend();
-    const released: string[] = [];
+    let answers = 0;
     const backend: Backend = {
       ...inner,
-      append: () => Promise.reject(new TypeError('a bug')),
-      release: (key) => (released.push(key), inner.release(key)),
+      append: async (events, retention, options) => {
+        const ids = await inner.append(events, retention, options);
+        if (answers++ === 0) throw new BackendError('BACKEND_UNAVAILABLE', 'the answer was lost');
+        return ids;
+      },
     };
-    const { handler } = setup({ backend });
+    const { handler, stored } = setup({ backend });
+    expect(await errorOf(await handler(await delivery({ messageId: 'msg_lost' })), 503)).toBe('the answer was lost');
+    const retry = await handler(await delivery({ messageId: 'msg_lost' }));
+    const [event] = await stored();
+    expect(await retry.json()).toEqual({ id: event!.id, duplicate: true });
+    expect(await stored()).toHaveLength(1);
+  });
+
+  it('answers 503 when the backend fails, publishing nothing, and the retry publishes', async () => {
+    const inner = memoryBackend();
+    let failures = 1;
+    const backend: Backend = {
+      ...inner,
+      append: (events, retention, options) =>
+        failures-- > 0 ? Promise.reject(new BackendError('BACKEND_UNAVAILABLE', 'Redis is down')) : inner.append(events, retention, options),
+    };
+    const { handler, stored } = setup({ backend });
+    expect(await errorOf(await handler(await delivery({ messageId: 'msg_retry' })), 503)).toBe('Redis is down');
+    expect(await stored()).toEqual([]);
+    expect(await (await handler(await delivery({ messageId: 'msg_retry' }))).json()).not.toHaveProperty('duplicate');
+    expect(await stored()).toHaveLength(1);
+  });
+
+  it('rethrows an unexpected error, for the platform to log', async () => {
+    const inner = memoryBackend();
+    const { handler } = setup({ backend: { ...inner, append: () => Promise.reject(new TypeError('a bug')) } });
     await expect(handler(await delivery({ messageId: 'msg_bug' }))).rejects.toThrow('a bug');
-    expect(released).toEqual(['qstash:msg_bug']);
   });
 });
 
@@ -375,6 +544,7 @@ describe('createPublishHandler: options', () => {
     expect(creationError({ ...keys, maxLength: 1.5 }).message).toMatch(/maxLength/);
     expect(creationError({ ...keys, ttlSeconds: 0 }).message).toMatch(/ttlSeconds/);
     expect(creationError({ ...keys, maxEventBytes: 0 }).message).toMatch(/maxEventBytes/);
+    expect(creationError({ ...keys, maxBodyBytes: 0 }).message).toMatch(/maxBodyBytes/);
     expect(creationError({ ...keys, backend: undefined }).message).toMatch(/needs a backend/);
   });
 });
@@ -486,7 +656,7 @@ describe('scheduleEvent through QStash to the publish handler', () => {
     const first = await qstash.deliver(sent, handler, id);
     expect(first.status).toBe(200);
     const again = await qstash.deliver(sent, handler, id);
-    expect(await again.json()).toEqual({ duplicate: true });
+    expect(await again.json()).toEqual({ id: ((await first.json()) as { id: string }).id, duplicate: true });
 
     await reader.waitForMessages(1);
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -1,11 +1,14 @@
+import { createHash } from 'node:crypto';
 import { Redis as UpstashRedis } from '@upstash/redis';
 import { Redis as IORedis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { redisBackend } from '../src/backends/redis.js';
 import { upstashBackend } from '../src/backends/upstash.js';
+import { createBridge } from '../src/bridge/index.js';
 import { type CloseReason, EdgeSSEError, createSSE } from '../src/index.js';
 import { useBridge } from './helpers/bridge.js';
 import { REDIS_URL } from './helpers/redis.js';
+import { startOwnRedis } from './helpers/redis-server.js';
 import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
 
 const shared = useBridge('upstash');
@@ -80,8 +83,11 @@ describe('upstashBackend on the wire', () => {
 
     const reader = new SSEReader(await sse.handler(streamRequest('?channel=interop', { 'Last-Event-ID': id })));
     const written = await redis.xadd(`${prefix}interop`, '*', { type: 'note', data: 'from @upstash/redis' });
-    // Readers in subscribe mode wake on a PUBLISH to the channel's key, as sendEvent sends.
-    await redis.publish(`${prefix}interop`, '1');
+    // Readers in subscribe mode wake on any PUBLISH to `<prefix>!<tag>:<channel>`, the tag being
+    // the first 16 hex digits of the SHA-1 of the app id at `<prefix>#id`.
+    const appId = await redis.get<string>(`${prefix}#id`);
+    const tag = createHash('sha1').update(String(appId)).digest('hex').slice(0, 16);
+    await redis.publish(`${prefix}!${tag}:interop`, 'wake up');
     await reader.waitForMessages(1);
     expect(reader.messages[0]).toEqual({ id: written, event: 'note', data: 'from @upstash/redis' });
     await reader.cancel();
@@ -117,8 +123,14 @@ describe('upstashBackend cost', () => {
     const connecting = shared.bridge.stats().requests;
     const reader = new SSEReader(await sse.handler(streamRequest('?channel=pushed')));
     await ready(reader);
-    // Connecting costs 2: the subscription and, once it is confirmed, the channel's head.
-    expect(shared.bridge.stats().requests - connecting).toBe(2);
+    // The first channel a backend follows costs 3: the app id (once per backend), the subscription
+    // and, once it is confirmed, the channel's head (with a check of the app id, same request).
+    expect(shared.bridge.stats().requests - connecting).toBe(3);
+    const next = shared.bridge.stats().requests;
+    const other = new SSEReader(await sse.handler(streamRequest('?channel=pushed-too')));
+    await ready(other);
+    expect(shared.bridge.stats().requests - next).toBe(2);
+    await other.cancel();
     const before = shared.bridge.stats().requests;
     for (let n = 0; n < 10; n++) await sse.sendEvent('n', { n, text: 'line\nbreak' }, { channel: 'pushed' });
     await reader.waitForMessages(10);
@@ -140,16 +152,25 @@ describe('upstashBackend cost', () => {
   });
 
   it('publishes after Redis forgot the script (NOSCRIPT → EVAL, one extra request)', async () => {
-    const sse = createSSE({ backend: upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix: freshPrefix() }) });
-    await sse.sendEvent('n', 'warm');
-    const redis = new IORedis(REDIS_URL);
-    await redis.script('FLUSH');
-    redis.disconnect();
-    const before = shared.bridge.stats().requests;
-    await expect(sse.sendEvent('n', 'after flush')).resolves.toMatch(/^\d+-\d+$/);
-    expect(shared.bridge.stats().requests - before).toBe(2);
-    await sse.sendEvent('n', 'cached again');
-    expect(shared.bridge.stats().requests - before).toBe(3);
+    // SCRIPT FLUSH empties the cache for every client of a Redis: on a server of this test's own.
+    const own = await startOwnRedis();
+    const bridge = await createBridge({ token: TOKEN, redis: own.url });
+    const redis = new IORedis(own.url);
+    try {
+      const sse = createSSE({ backend: upstashBackend({ url: bridge.url, token: TOKEN }) });
+      await sse.sendEvent('n', 'warm');
+      await redis.script('FLUSH');
+      const before = bridge.stats().requests;
+      await expect(sse.sendEvent('n', 'after flush')).resolves.toMatch(/^\d+-\d+$/);
+      expect(bridge.stats().requests - before).toBe(2);
+      await sse.sendEvent('n', 'cached again');
+      expect(bridge.stats().requests - before).toBe(3);
+      expect(await redis.xlen('sse:sse')).toBe(3);
+    } finally {
+      redis.disconnect();
+      await bridge.close();
+      await own.dispose();
+    }
   });
 
   it('ends the stream with a retry hint when the head cannot be read once subscribed', async () => {
@@ -222,6 +243,7 @@ describe('upstashBackend cost', () => {
     }
     await publishing;
     expect(received).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(reasons.length).toBeGreaterThan(0);
     expect(reasons.every((reason) => reason === 'budget')).toBe(true);
     expect(first.comments).toContain('request budget spent');
   });

@@ -1,5 +1,6 @@
 import { ZERO_ID, compareIds } from '../ids.js';
 import type {
+  AppendOptions,
   Backend,
   CallOptions,
   ChannelRead,
@@ -79,7 +80,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
   const now = options.now ?? Date.now;
   const logs = new Map<string, ChannelLog>();
   const feeds = new Set<MemoryFeed>();
-  const claims = new Claims();
+  const publishes = new Publishes();
   let requests = 0;
 
   function existingLog(channel: string): ChannelLog | undefined {
@@ -110,9 +111,16 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
   return {
     name: 'memory',
     shareable: true,
-    async append(events: readonly NewEvent[], retention: Retention, call?: CallOptions) {
+    async append(events: readonly NewEvent[], retention: Retention, call?: AppendOptions) {
       countRequest(call);
+      const idempotency = call?.idempotency;
+      const repeated = idempotency && publishes.idsFor(idempotency.key, now());
+      if (repeated) {
+        idempotency.onRepeat?.();
+        return [...repeated];
+      }
       const ids = events.map((event) => logFor(event.channel).append(event, retention, now()));
+      if (idempotency) publishes.remember(idempotency.key, [...ids], now() + idempotency.ttlSeconds * 1000, now());
       const channels = new Set(events.map((event) => event.channel));
       for (const feed of feeds) for (const channel of channels) feed.notify(channel);
       return ids;
@@ -134,14 +142,6 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
       feeds.add(feed);
       return feed;
     },
-    async claim(key: string, ttlSeconds: number, call?: CallOptions) {
-      countRequest(call);
-      return claims.claim(key, now() + ttlSeconds * 1000, now());
-    },
-    async release(key: string, call?: CallOptions) {
-      countRequest(call);
-      claims.release(key);
-    },
     stats: () => ({ requests, subscriptions: 0 }),
     async close() {
       for (const feed of feeds) feed.close();
@@ -155,24 +155,27 @@ function emptyRead(after: string): ChannelRead {
   return after === ZERO_ID ? { events: [], head: ZERO_ID } : { events: [], head: ZERO_ID, gap: { firstId: null } };
 }
 
-/** Keys remembered until they expire; expired ones are swept as new ones arrive. */
-class Claims {
-  private expiries = new Map<string, number>();
+/** The ids of each idempotent publish, by key, until the key expires; expired ones are swept as new ones arrive. */
+class Publishes {
+  private byKey = new Map<string, { ids: readonly string[]; expiresAt: number }>();
+  /** Sweeping when the map has doubled keeps the cost per publish constant however many keys live. */
+  private sweepAt = 1000;
 
-  claim(key: string, expiresAt: number, now: number): boolean {
-    const existing = this.expiries.get(key);
-    if (existing !== undefined && existing > now) return false;
-    if (this.expiries.size > 1000) this.sweep(now);
-    this.expiries.set(key, expiresAt);
-    return true;
+  idsFor(key: string, now: number): readonly string[] | undefined {
+    const publish = this.byKey.get(key);
+    return publish && publish.expiresAt > now ? publish.ids : undefined;
   }
 
-  release(key: string): void {
-    this.expiries.delete(key);
+  remember(key: string, ids: readonly string[], expiresAt: number, now: number): void {
+    if (this.byKey.size >= this.sweepAt) {
+      this.sweep(now);
+      this.sweepAt = Math.max(1000, 2 * this.byKey.size);
+    }
+    this.byKey.set(key, { ids, expiresAt });
   }
 
   private sweep(now: number): void {
-    for (const [key, expiresAt] of this.expiries) if (expiresAt <= now) this.expiries.delete(key);
+    for (const [key, { expiresAt }] of this.byKey) if (expiresAt <= now) this.byKey.delete(key);
   }
 }
 

@@ -1,40 +1,82 @@
 /**
- * Publishing as one Lua script per channel: XADD the events, refresh the TTL, and PUBLISH a wake-up
- * that carries the new events themselves, with the id they follow. A reader that stands at that id
- * delivers them straight from the message — no read request, one round trip less of latency —
- * and any other reader reads the stream as before. The whole publish is still one request.
+ * Publishing is one Lua script per batch, over every key the batch touches, so Redis runs it as
+ * one step: a batch is stored whole or not at all, and a retry with the same idempotency key
+ * publishes once.
+ *
+ * - Before any write it checks every channel's key holds a stream (or nothing); otherwise it
+ *   refuses, naming the channel. Out of memory, Redis refuses a script's first write (before
+ *   anything is written) and lets a script that has written run to its end: never a part.
+ * - With an idempotency key it first looks the key up: if a publish already used it, it returns
+ *   that publish's ids and writes nothing; else it stores the ids under the key with the events.
+ * - Per channel it XADDs the events, refreshes the TTL and PUBLISHes a wake-up, signed with the
+ *   app id (see app-id.ts), that carries the new events and the id they follow. A reader standing
+ *   at that id delivers them from the message — no read request — once the signature checks out;
+ *   any other message only makes readers read the stream.
  */
 import { BackendError } from '../errors.js';
+import { type AppId, sha1Hex } from './app-id.js';
 import type { KeySpace, RedisCommand, RedisReply, RedisTransport } from './redis-streams.js';
-import type { CallOptions, NewEvent, Retention, StoredEvent } from './types.js';
+import type { AppendOptions, Idempotency, NewEvent, Retention, StoredEvent } from './types.js';
 
-// KEYS[1]: the stream. ARGV: maxLength, ttlSeconds, notify channel, embedded events (JSON or ''),
-// then type, data, json flag per event. Returns the new ids.
-export const SCRIPT = `local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local prev = newest[1] and newest[1][1] or '0-0'
-local ids = {}
-for i = 5, #ARGV, 3 do
-  if ARGV[i + 2] == '1' then
-    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[i], 'data', ARGV[i + 1], 'json', '1')
-  else
-    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[i], 'data', ARGV[i + 1])
+// KEYS[1]: the app id; KEYS[2]: the idempotency key (unused without one); KEYS[3…]: a stream per channel.
+// ARGV: maxLength, ttlSeconds, a candidate app id, idempotency seconds ('0': none), the prefix; then per
+// channel its name, its number of events and its embedded events (JSON or ''); then per event type,
+// data, json flag. Returns {repeated (0 or 1), the app id, the ids grouped by channel}.
+export const SCRIPT = `local channels = #KEYS - 2
+local result = {0, ''}
+if ARGV[4] ~= '0' then
+  local stored = redis.call('GET', KEYS[2])
+  if stored then
+    result = {1, redis.call('GET', KEYS[1]) or ''}
+    for id in string.gmatch(stored, '[^,]+') do result[#result + 1] = id end
+    return result
   end
 end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('PUBLISH', ARGV[3], prev .. ' ' .. table.concat(ids, ',') .. ' ' .. ARGV[4])
-return ids`;
+local prevs = {}
+for c = 1, channels do
+  local kind = redis.call('TYPE', KEYS[c + 2]).ok
+  if kind == 'stream' then
+    local newest = redis.call('XREVRANGE', KEYS[c + 2], '+', '-', 'COUNT', 1)
+    prevs[c] = newest[1] and newest[1][1] or '0-0'
+  elseif kind == 'none' then
+    prevs[c] = '0-0'
+  else
+    return redis.error_reply('WRONGTYPE channel "' .. ARGV[3 + 3 * c] .. '" is a key of type ' .. kind .. ', not a stream: nothing was published')
+  end
+end
+local app = redis.call('GET', KEYS[1])
+if not app then
+  app = ARGV[3]
+  redis.call('SET', KEYS[1], app)
+end
+result[2] = app
+local tag = string.sub(redis.sha1hex(app), 1, 16)
+local all = {}
+local e = 6 + 3 * channels
+for c = 1, channels do
+  local ids = {}
+  for i = 1, tonumber(ARGV[4 + 3 * c]) do
+    if ARGV[e + 2] == '1' then
+      ids[i] = redis.call('XADD', KEYS[c + 2], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[e], 'data', ARGV[e + 1], 'json', '1')
+    else
+      ids[i] = redis.call('XADD', KEYS[c + 2], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[e], 'data', ARGV[e + 1])
+    end
+    result[#result + 1] = ids[i]
+    e = e + 3
+  end
+  redis.call('EXPIRE', KEYS[c + 2], ARGV[2])
+  local rest = prevs[c] .. ' ' .. table.concat(ids, ',') .. ' ' .. ARGV[5 + 3 * c]
+  redis.call('PUBLISH', ARGV[5] .. '!' .. tag .. ':' .. ARGV[3 + 3 * c], redis.sha1hex(app .. redis.sha1hex(app .. rest)) .. ' ' .. rest)
+end
+if ARGV[4] ~= '0' then
+  redis.call('SET', KEYS[2], table.concat(result, ',', 3), 'EX', ARGV[4])
+end
+return result`;
 
 /** Larger batches wake readers without their events; they read the stream instead. */
 const MAX_EMBEDDED_CHARS = 32 * 1024;
 
 let scriptSha: Promise<string> | undefined;
-
-function sha1(text: string): Promise<string> {
-  scriptSha ??= crypto.subtle.digest('SHA-1', new TextEncoder().encode(text)).then((digest) =>
-    [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, '0')).join(''),
-  );
-  return scriptSha;
-}
 
 interface ChannelBatch {
   channel: string;
@@ -64,47 +106,68 @@ function embedded(events: readonly NewEvent[]): string {
   return text.length <= MAX_EMBEDDED_CHARS ? text : '';
 }
 
-function scriptArguments(keys: KeySpace, batch: ChannelBatch, retention: Retention): (string | number)[] {
+/** `numkeys`, the keys and the arguments of one run of the script. */
+function scriptArguments(
+  keys: KeySpace,
+  candidateId: string,
+  batches: readonly ChannelBatch[],
+  retention: Retention,
+  idempotency: Idempotency | undefined,
+): (string | number)[] {
   const args: (string | number)[] = [
-    1,
-    keys.stream(batch.channel),
+    2 + batches.length,
+    keys.appId(),
+    idempotency ? keys.idempotency(idempotency.key) : keys.appId(),
+    ...batches.map((batch) => keys.stream(batch.channel)),
     retention.maxLength,
     retention.ttlSeconds,
-    keys.notify(batch.channel),
-    embedded(batch.events),
+    candidateId,
+    idempotency ? idempotency.ttlSeconds : 0,
+    keys.prefix,
   ];
-  for (const event of batch.events) args.push(event.type, event.data, event.json ? '1' : '0');
+  for (const batch of batches) args.push(batch.channel, batch.events.length, embedded(batch.events));
+  for (const batch of batches) for (const event of batch.events) args.push(event.type, event.data, event.json ? '1' : '0');
   return args;
 }
 
-/** Appends in one round trip (two the first time a Redis has not seen the script); ids in the caller's order. */
+/**
+ * Appends in one round trip (two the first time a Redis has not seen the script); ids in the
+ * caller's order.
+ */
 export async function appendWithScript(
   transport: RedisTransport,
   keys: KeySpace,
+  appId: AppId,
   events: readonly NewEvent[],
   retention: Retention,
-  call?: CallOptions,
+  call: AppendOptions = {},
 ): Promise<string[]> {
   const batches = byChannel(events);
-  const args = batches.map((batch) => scriptArguments(keys, batch, retention));
-  const sha = await sha1(SCRIPT);
-  let replies = await transport.pipeline(args.map((rest): RedisCommand => ['EVALSHA', sha, ...rest]), call);
-  const unknown = replies.map((reply, index) => (reply instanceof Error && /NOSCRIPT/.test(reply.message) ? index : -1)).filter((index) => index >= 0);
-  if (unknown.length > 0) {
-    // Nothing ran for these: sending the script itself is safe, and caches it for next time.
-    const retried = await transport.pipeline(unknown.map((index): RedisCommand => ['EVAL', SCRIPT, ...args[index]!]), call);
-    replies = replies.map((reply, index) => (unknown.includes(index) ? (retried[unknown.indexOf(index)] as RedisReply | Error) : reply));
+  const args = scriptArguments(keys, appId.candidate(), batches, retention, call.idempotency);
+  scriptSha ??= sha1Hex(SCRIPT);
+  let [reply] = await transport.pipeline([['EVALSHA', await scriptSha, ...args]], call);
+  // Nothing ran: sending the script itself is safe, and caches it for next time.
+  if (reply instanceof Error && /NOSCRIPT/.test(reply.message)) [reply] = await transport.pipeline([['EVAL', SCRIPT, ...args]], call);
+  const { repeated, id, ids } = readReply(reply);
+  if (id) appId.learn(id);
+  if (repeated) call.idempotency?.onRepeat?.();
+  if (ids.length !== events.length) {
+    if (repeated) return ids; // another publish used the key: the caller says what is wrong
+    throw new BackendError('BACKEND_ERROR', `Redis answered the publish with ${ids.length} ids for ${events.length} events`);
   }
-  const ids: string[] = new Array(events.length);
-  batches.forEach((batch, index) => {
-    const reply = replies[index];
-    if (reply instanceof Error) throw new BackendError('BACKEND_ERROR', `Redis refused the publish: ${reply.message}`, { cause: reply });
-    if (!Array.isArray(reply) || reply.length !== batch.indexes.length) {
-      throw new BackendError('BACKEND_ERROR', 'Redis answered the publish with something other than the new ids');
-    }
-    batch.indexes.forEach((position, n) => (ids[position] = String(reply[n])));
-  });
-  return ids;
+  const inOrder: string[] = new Array(events.length);
+  let next = 0;
+  for (const batch of batches) for (const position of batch.indexes) inOrder[position] = ids[next++] as string;
+  return inOrder;
+}
+
+function readReply(reply: RedisReply | Error | undefined): { repeated: boolean; id: string; ids: string[] } {
+  if (reply instanceof Error) throw new BackendError('BACKEND_ERROR', `Redis refused the publish: ${reply.message}`, { cause: reply });
+  if (!Array.isArray(reply) || reply.length < 2 || (reply[0] !== 0 && reply[0] !== 1)) {
+    throw new BackendError('BACKEND_ERROR', 'Redis answered the publish with something other than the new ids');
+  }
+  const [repeated, id, ...ids] = reply;
+  return { repeated: repeated === 1, id: String(id ?? ''), ids: ids.map(String) };
 }
 
 export interface WakeUp {
@@ -114,14 +177,29 @@ export interface WakeUp {
   events?: StoredEvent[];
 }
 
-/** Reads a wake-up message; anything unexpected (an older publisher's `1`) is a plain wake-up. */
-export function parseWakeUp(payload: string): WakeUp | undefined {
-  const first = payload.indexOf(' ');
-  const second = payload.indexOf(' ', first + 1);
+const MAC = /^[0-9a-f]{40}$/;
+
+/**
+ * Reads a wake-up published by the script: `<mac> <prev> <ids> <events as JSON, or ''>`, with
+ * mac = sha1hex(id .. sha1hex(id .. rest)) (nested, so no length extension). Undefined for
+ * anything that was not signed with `appId`: such a message is only a reason to read.
+ */
+export async function openWakeUp(payload: string, appId: string): Promise<WakeUp | undefined> {
+  const space = payload.indexOf(' ');
+  const mac = payload.slice(0, space);
+  if (!MAC.test(mac)) return undefined;
+  const rest = payload.slice(space + 1);
+  if ((await sha1Hex(appId + (await sha1Hex(appId + rest)))) !== mac) return undefined;
+  return parseWakeUp(rest);
+}
+
+function parseWakeUp(rest: string): WakeUp | undefined {
+  const first = rest.indexOf(' ');
+  const second = rest.indexOf(' ', first + 1);
   if (first <= 0 || second <= first) return undefined;
-  const prev = payload.slice(0, first);
-  const ids = payload.slice(first + 1, second).split(',');
-  const embedded = payload.slice(second + 1);
+  const prev = rest.slice(0, first);
+  const ids = rest.slice(first + 1, second).split(',');
+  const embedded = rest.slice(second + 1);
   if (embedded === '') return { prev };
   try {
     const fields = JSON.parse(embedded) as [string, string, number][];

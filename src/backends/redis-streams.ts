@@ -3,9 +3,11 @@
  * read. No I/O here; a transport sends a pipeline of commands in one round trip.
  */
 import { BackendError, invalidOption } from '../errors.js';
+import { AppId } from './app-id.js';
 import { appendWithScript } from './publish-script.js';
 import { ZERO_ID, compareIds } from '../ids.js';
 import type {
+  AppendOptions,
   Backend,
   CallOptions,
   ChannelRead,
@@ -41,14 +43,24 @@ export class KeySpace {
     return this.prefix + channel;
   }
 
-  /** The pub/sub channel that wakes readers; pub/sub names live apart from keys. */
-  notify(channel: string): string {
-    return this.prefix + channel;
+  /**
+   * The pub/sub channel that wakes a channel's readers: `<prefix>!<tag>:<channel>`, `tag` naming
+   * the app id (app-id.ts). Pub/sub names are one space for every database of a Redis, so the tag
+   * keeps apart apps that share the prefix; and as no channel name holds `!`, the last `!` ends
+   * the prefix: two prefixes never make the same name. (`!` rather than `#`: the name goes into
+   * a `/subscribe/<name>` URL path unescaped.)
+   */
+  notify(channel: string, tag: string): string {
+    return `${this.prefix}!${tag}:${channel}`;
   }
 
   /** Keys of edge-sse's own; `#` cannot appear in a channel name, so these never collide with one. */
-  claim(key: string): string {
-    return `${this.prefix}#claim:${key}`;
+  appId(): string {
+    return `${this.prefix}#id`;
+  }
+
+  idempotency(key: string): string {
+    return `${this.prefix}#idem:${key}`;
   }
 
   channelOf(key: string): string {
@@ -182,7 +194,8 @@ export interface StreamsBackendOptions {
   transport: RedisTransport;
   keys: KeySpace;
   shareable: boolean;
-  createFeed(listener: FeedListener, options?: CallOptions): LiveFeed;
+  /** `appId` is the backend's one copy of the app id, for feeds that listen to signed wake-ups. */
+  createFeed(listener: FeedListener, options: CallOptions | undefined, appId: AppId): LiveFeed;
   requests(): number;
   subscriptions(): number;
   close(): Promise<void>;
@@ -191,11 +204,12 @@ export interface StreamsBackendOptions {
 /** A Backend over Redis Streams, given a transport and a way to follow channels live. */
 export function streamsBackend(options: StreamsBackendOptions): Backend {
   const { transport, keys } = options;
+  const appId = new AppId(transport, keys, options.shareable);
   return {
     name: options.name,
     shareable: options.shareable,
-    append: (events: readonly NewEvent[], retention: Retention, call?: CallOptions) =>
-      appendWithScript(transport, keys, events, retention, call),
+    append: (events: readonly NewEvent[], retention: Retention, call?: AppendOptions) =>
+      appendWithScript(transport, keys, appId, events, retention, call),
     async read(requests: readonly ReadRequest[], limit: number, call?: CallOptions): Promise<ChannelRead[]> {
       const commands = requests.flatMap(({ channel, after }) => [
         readAfterCommand(keys, channel, after, limit),
@@ -219,15 +233,7 @@ export function streamsBackend(options: StreamsBackendOptions): Backend {
         return { head: headOf(newestFirst), events: count > 0 ? newestFirst.reverse() : [] };
       });
     },
-    createFeed: (listener, call) => options.createFeed(listener, call),
-    async claim(key: string, ttlSeconds: number, call?: CallOptions) {
-      const [reply] = await transport.pipeline([['SET', keys.claim(key), '1', 'NX', 'EX', ttlSeconds]], call);
-      return valueOf(reply) === 'OK';
-    },
-    async release(key: string, call?: CallOptions) {
-      const [reply] = await transport.pipeline([['DEL', keys.claim(key)]], call);
-      valueOf(reply);
-    },
+    createFeed: (listener, call) => options.createFeed(listener, call, appId),
     stats: () => ({ requests: options.requests(), subscriptions: options.subscriptions() }),
     close: () => options.close(),
   };

@@ -4,7 +4,9 @@
  *
  * Redis layout (shared by the Upstash and TCP backends, so both can serve the same channels):
  * each channel is a stream at `<prefix><channel>`; each entry has the fields `type`, `data` and,
- * for JSON data, `json` = `1`. Its stream id is the event id.
+ * for JSON data, `json` = `1`. Its stream id is the event id. edge-sse's own keys start with
+ * `<prefix>#` (no channel name holds `#`): `#id`, the app id that signs wake-ups and names their
+ * pub/sub channels (see publish-script.ts), and `#idem:<key>` for idempotency keys.
  */
 import type { BackendError } from '../errors.js';
 
@@ -61,6 +63,20 @@ export interface CallOptions {
   onRequest?: () => void;
 }
 
+/** Makes an append happen once per key: a retry of a publish that may have been stored. */
+export interface Idempotency {
+  /** Names the publish; edge-sse keeps it under its own key space (`<prefix>#idem:<key>` on Redis). */
+  key: string;
+  /** How long the key is remembered after the publish that used it. */
+  ttlSeconds: number;
+  /** Called when the key had been used: nothing was written, and the ids are that publish's. */
+  onRepeat?: () => void;
+}
+
+export interface AppendOptions extends CallOptions {
+  idempotency?: Idempotency;
+}
+
 /** Receives what a live feed reads, in order per channel. */
 export interface FeedListener {
   onEvents(channel: string, events: StoredEvent[]): void;
@@ -103,21 +119,20 @@ export interface Backend {
    * using one request's I/O in another (Cloudflare Workers): each connection then reads for itself.
    */
   readonly shareable: boolean;
-  /** Appends events in one round trip, applying `retention`; resolves to their ids in order. */
-  append(events: readonly NewEvent[], retention: Retention, options?: CallOptions): Promise<string[]>;
+  /**
+   * Appends events in one round trip, applying `retention`; resolves to their ids in order. All
+   * or nothing: when any channel cannot take its events, none is stored and nobody is woken.
+   * With `idempotency`, checking the key, appending and remembering the key are one atomic step:
+   * a key already remembered resolves to the ids stored under it (as many as that publish had)
+   * and writes nothing.
+   */
+  append(events: readonly NewEvent[], retention: Retention, options?: AppendOptions): Promise<string[]>;
   /** Reads after each cursor, in one round trip; results in request order. */
   read(requests: readonly ReadRequest[], limit: number, options?: CallOptions): Promise<ChannelRead[]>;
   /** The head of each channel and its newest `count` events (0 for just the head), in one round trip. */
   tail(channels: readonly string[], count: number, options?: CallOptions): Promise<ChannelTail[]>;
   /** `options` apply to every request the feed makes (its signal and request meter). */
   createFeed(listener: FeedListener, options?: CallOptions): LiveFeed;
-  /**
-   * Remembers `key` for `ttlSeconds`: true the first time, false while it is remembered. For
-   * idempotent publishing (a webhook retried with the same message id publishes once).
-   */
-  claim(key: string, ttlSeconds: number, options?: CallOptions): Promise<boolean>;
-  /** Forgets a claimed key, so a publish that failed after its claim can be retried. */
-  release(key: string, options?: CallOptions): Promise<void>;
   stats(): BackendStats;
   /** Releases connections; the backend is unusable afterwards. */
   close(): Promise<void>;

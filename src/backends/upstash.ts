@@ -58,10 +58,10 @@ export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
     transport: rest,
     keys,
     shareable: options.shareable ?? !isCloudflareWorkers(),
-    createFeed: (listener, call) =>
+    createFeed: (listener, call, appId) =>
       mode === 'poll'
         ? new PollFeed(rest, keys, listener, timing, call)
-        : new SubscribeFeed(rest, keys, listener, READ_BATCH, call),
+        : new SubscribeFeed(rest, keys, appId, listener, READ_BATCH, call),
     requests: () => rest.requests,
     subscriptions: () => rest.openSubscriptions,
     close: async () => undefined,

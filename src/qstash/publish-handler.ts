@@ -1,14 +1,21 @@
 import { BackendError, ValidationError, invalidOption } from '../errors.js';
 import { wholeNumber } from '../options.js';
-import { DEFAULT_MAX_EVENT_BYTES, type EventInput, type PublishOptions, prepareEvent, sendEvent } from '../publish.js';
+import {
+  DEFAULT_MAX_EVENT_BYTES,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  type EventInput,
+  type PublishOptions,
+  publishEvents,
+} from '../publish.js';
 import { type Env, resolveEnv } from '../env.js';
+import { readBodyUpTo } from './body.js';
 import { parseMessage } from './message.js';
-import { duplicate, methodNotAllowed, published, rejected, unauthorized, unavailable } from './responses.js';
+import { methodNotAllowed, published, rejected, tooLarge, unauthorized, unavailable } from './responses.js';
 import { SIGNATURE_HEADER, signatureCheck } from './signature.js';
 import { resolveSigningKeys } from './signing-keys.js';
 import { absoluteUrl } from './url.js';
 
-export interface PublishHandlerOptions extends PublishOptions {
+export interface PublishHandlerOptions extends Omit<PublishOptions, 'idempotencyKey'> {
   /** Defaults to QSTASH_CURRENT_SIGNING_KEY. */
   currentSigningKey?: string;
   /** Defaults to QSTASH_NEXT_SIGNING_KEY. */
@@ -20,6 +27,11 @@ export interface PublishHandlerOptions extends PublishOptions {
   url?: string;
   /** Seconds a message id is remembered, so QStash's retries publish once (default 172800: 2 days). */
   idempotencySeconds?: number;
+  /**
+   * Bodies over this many bytes are refused with 413 before their signature is checked, and read
+   * no further. Default: the largest valid message for `maxEventBytes` (6 × maxEventBytes + 4096).
+   */
+  maxBodyBytes?: number;
   /** Seconds of clock difference with QStash tolerated on `exp` and `nbf` (default 5). */
   clockToleranceSeconds?: number;
   /** Environment to read the signing keys from (default `process.env` where it exists). */
@@ -30,7 +42,17 @@ export type PublishHandler = (request: Request) => Promise<Response>;
 
 export const MESSAGE_ID_HEADER = 'Upstash-Message-Id';
 export const DEFAULT_IDEMPOTENCY_SECONDS = 2 * 86_400;
-const MAX_MESSAGE_ID_LENGTH = 256;
+const KEY_PREFIX = 'qstash:';
+const MAX_MESSAGE_ID_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH - KEY_PREFIX.length;
+const MESSAGE_ID = /^[\x20-\x7e]+$/;
+
+/**
+ * JSON escaping makes string data at most 6 times longer (`\u0001` for one byte); the type and
+ * channel (128 characters each, up to 768 escaped) and the envelope fit in the 4096 bytes more.
+ */
+export function defaultMaxBodyBytes(maxEventBytes: number): number {
+  return 6 * maxEventBytes + 4096;
+}
 
 /** A POST handler QStash delivers to: verifies the signature, then publishes the event once. */
 export function createPublishHandler(options: PublishHandlerOptions): PublishHandler {
@@ -41,15 +63,15 @@ export function createPublishHandler(options: PublishHandlerOptions): PublishHan
 type Settings = ReturnType<typeof resolveSettings>;
 
 function resolveSettings(options: PublishHandlerOptions) {
-  if (!options || typeof options.backend?.claim !== 'function') {
+  if (!options || typeof options.backend?.append !== 'function') {
     throw invalidOption('createPublishHandler needs a backend, e.g. { backend: upstashBackend() }');
   }
   const keys = resolveSigningKeys(options, resolveEnv(options.env));
   const clockTolerance = wholeNumber('clockToleranceSeconds', options.clockToleranceSeconds, 5, 0, 300);
+  const maxEventBytes = wholeNumber('maxEventBytes', options.maxEventBytes, DEFAULT_MAX_EVENT_BYTES, 1);
   return {
-    backend: options.backend,
     publishing: checkedPublishOptions(options),
-    maxEventBytes: wholeNumber('maxEventBytes', options.maxEventBytes, DEFAULT_MAX_EVENT_BYTES, 1),
+    maxBodyBytes: wholeNumber('maxBodyBytes', options.maxBodyBytes, defaultMaxBodyBytes(maxEventBytes), 1),
     idempotencySeconds: wholeNumber('idempotencySeconds', options.idempotencySeconds, DEFAULT_IDEMPOTENCY_SECONDS, 1),
     url: options.url === undefined ? undefined : absoluteUrl('url', options.url),
     checkSignature: signatureCheck(keys, clockTolerance),
@@ -58,6 +80,7 @@ function resolveSettings(options: PublishHandlerOptions) {
 
 /** Bad retention options would otherwise fail every delivery instead of failing at startup. */
 function checkedPublishOptions({ backend, maxEventBytes, maxLength, ttlSeconds }: PublishOptions): PublishOptions {
+  wholeNumber('maxEventBytes', maxEventBytes, 1, 1);
   wholeNumber('maxLength', maxLength, 1, 1);
   wholeNumber('ttlSeconds', ttlSeconds, 1, 1);
   return { backend, maxEventBytes, maxLength, ttlSeconds };
@@ -67,7 +90,8 @@ async function handle(request: Request, settings: Settings): Promise<Response> {
   if (request.method !== 'POST') return methodNotAllowed(request.method);
   const signature = request.headers.get(SIGNATURE_HEADER);
   if (!signature) return unauthorized(`the ${SIGNATURE_HEADER} header is missing`);
-  const body = await request.text();
+  const body = await readBodyUpTo(request, settings.maxBodyBytes);
+  if (body === undefined) return tooLarge(settings.maxBodyBytes);
   const problem = await settings.checkSignature(signature, body, settings.url ?? request.url);
   if (problem) return unauthorized(problem);
 
@@ -75,46 +99,42 @@ async function handle(request: Request, settings: Settings): Promise<Response> {
   let messageId: string;
   try {
     event = parseMessage(body);
-    // Checked before the id is claimed: a message that can never publish must not hold one.
-    prepareEvent(event, settings.maxEventBytes);
     messageId = messageIdOf(request);
   } catch (error) {
     if (error instanceof ValidationError) return rejected(error.message);
     throw error;
   }
-  return publishOnce(event, `qstash:${messageId}`, settings);
+  return publishOnce(event, messageId, settings);
 }
 
 function messageIdOf(request: Request): string {
   const id = request.headers.get(MESSAGE_ID_HEADER);
-  if (!id || id.length > MAX_MESSAGE_ID_LENGTH) {
+  if (!id || id.length > MAX_MESSAGE_ID_LENGTH || !MESSAGE_ID.test(id)) {
     throw new ValidationError(
       'INVALID_DATA',
-      `The ${MESSAGE_ID_HEADER} header is ${id ? 'too long' : 'missing'}; QStash sends it with every delivery, ` +
-        'so check that no proxy strips it',
+      `The ${MESSAGE_ID_HEADER} header is ${id ? `not 1–${MAX_MESSAGE_ID_LENGTH} printable ASCII characters` : 'missing'}; ` +
+        'QStash sends it with every delivery, so check that no proxy strips or rewrites it',
     );
   }
   return id;
 }
 
-async function publishOnce(event: EventInput, key: string, settings: Settings): Promise<Response> {
-  const { backend, idempotencySeconds, publishing } = settings;
-  let first: boolean;
+/**
+ * Publishes with the idempotency key `qstash:<message id>`: looking the key up, storing the
+ * event and remembering the key are one step in the backend, so however often QStash delivers
+ * the message — and wherever an attempt died — it is published once.
+ */
+async function publishOnce(event: EventInput, messageId: string, settings: Settings): Promise<Response> {
   try {
-    first = await backend.claim(key, idempotencySeconds);
+    const { ids, repeated } = await publishEvents([event], {
+      ...settings.publishing,
+      idempotencyKey: KEY_PREFIX + messageId,
+      idempotencySeconds: settings.idempotencySeconds,
+    });
+    return published(ids[0] as string, repeated);
   } catch (error) {
+    if (error instanceof ValidationError) return rejected(error.message);
     if (error instanceof BackendError) return unavailable(error.message);
     throw error;
-  }
-  if (!first) return duplicate();
-  try {
-    return published(await sendEvent(event.type, event.data, { ...publishing, channel: event.channel }));
-  } catch (error) {
-    const released = await backend.release(key).then(
-      () => true,
-      () => false,
-    );
-    if (!(error instanceof BackendError)) throw error;
-    return unavailable(released ? error.message : `${error.message}; forgetting ${key} failed too, so retries will be taken for duplicates`);
   }
 }

@@ -8,9 +8,8 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   return new Response(JSON.stringify(body), { status, headers: { ...JSON_TYPE, ...headers } });
 }
 
-export const published = (id: string) => json(200, { id });
-
-export const duplicate = () => json(200, { duplicate: true });
+/** `duplicate`: QStash delivered this message before, and that delivery published it. */
+export const published = (id: string, duplicate: boolean) => json(200, duplicate ? { id, duplicate: true } : { id });
 
 /** Retried: a deployment with the wrong keys or URL heals once it is fixed, within QStash's retries. */
 export const unauthorized = (reason: string) =>
@@ -22,6 +21,10 @@ export const methodNotAllowed = (method: string) =>
 /** The message can never be published, so retrying it is pointless. */
 export const rejected = (reason: string) =>
   json(489, { error: reason }, { 'Upstash-NonRetryable-Error': 'true' });
+
+/** Refused before the signature is checked, and read no further. */
+export const tooLarge = (limit: number) =>
+  json(413, { error: `The body is over ${limit} bytes, more than any valid message takes (option maxBodyBytes)` });
 
 /** Retried: the backend may be back by the next attempt. */
 export const unavailable = (reason: string) => json(503, { error: reason });

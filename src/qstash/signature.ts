@@ -1,5 +1,6 @@
 import { Receiver } from '@upstash/qstash';
 import type { SigningKeys } from './signing-keys.js';
+import { normalUrl } from './url.js';
 
 export const SIGNATURE_HEADER = 'Upstash-Signature';
 
@@ -10,11 +11,13 @@ const WRONG_KEY = 'signature verification failed';
 
 /**
  * Checks QStash's JWT with `@upstash/qstash`'s Receiver: HS256 with either key, issuer `Upstash`,
- * `exp`/`nbf`, `sub` = the URL QStash delivered to, `body` = SHA-256 of the raw body.
+ * `exp`/`nbf`, `body` = SHA-256 of the raw body; then `sub`, the URL QStash delivered to as it was
+ * published, against `url`, both in normal form (the Receiver compares them as text, so
+ * `https://app.example` would not match the `https://app.example/` a request arrives at).
  *
  * One Receiver per key: a single Receiver reports only its last attempt, so an expired token
  * signed with the current key would read "signature verification failed" — the next key's
- * verdict — and hide the clock or URL problem that needs fixing.
+ * verdict — and hide the clock problem that needs fixing.
  */
 export function signatureCheck(keys: SigningKeys, clockToleranceSeconds: number): SignatureCheck {
   const receivers = [keys.currentSigningKey, keys.nextSigningKey].map(
@@ -25,12 +28,29 @@ export function signatureCheck(keys: SigningKeys, clockToleranceSeconds: number)
     const problems: string[] = [];
     for (const receiver of receivers) {
       try {
-        await receiver.verify({ signature, body, url, clockTolerance: clockToleranceSeconds });
-        return undefined;
+        await receiver.verify({ signature, body, clockTolerance: clockToleranceSeconds });
+        return subjectProblem(signature, url);
       } catch (error) {
         problems.push(error instanceof Error ? error.message : String(error));
       }
     }
     return problems.find((problem) => !problem.includes(WRONG_KEY)) ?? problems[0];
   };
+}
+
+/** Compares the verified token's `sub` with the URL the request was meant for. */
+function subjectProblem(jwt: string, url: string): string | undefined {
+  const subject = subjectOf(jwt);
+  if (subject !== undefined && normalUrl(subject) === normalUrl(url)) return undefined;
+  return `invalid subject: ${subject ?? '(none)'}, want: ${url}`;
+}
+
+function subjectOf(jwt: string): string | undefined {
+  try {
+    const payload = (jwt.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(payload), (char) => char.charCodeAt(0)))) as { sub?: unknown };
+    return typeof claims.sub === 'string' ? claims.sub : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -3,24 +3,32 @@ import { describe } from '../names.js';
 
 /**
  * An absolute http(s) URL in its normal form. QStash signs the destination exactly as it was
- * published and `Request.url` is normalised (`https://a.example` becomes `https://a.example/`),
- * so both sides go through `URL` to compare equal.
+ * published, and `Request.url` is normalised, so both sides go through `normalUrl` to compare equal.
  */
 export function absoluteUrl(option: string, value: unknown): string {
-  const url = typeof value === 'string' ? parse(value) : undefined;
-  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+  const url = typeof value === 'string' ? normalUrl(value) : undefined;
+  if (!url || !/^https?:/.test(url)) {
     throw invalidOption(
       `Option ${option} must be the absolute http(s) URL of the publish endpoint, such as ` +
         `https://example.com/api/sse/publish; got ${describe(value)}`,
     );
   }
-  return url.href;
+  return url;
 }
 
-function parse(text: string): URL | undefined {
+/**
+ * The form URLs are compared in: through `URL` (scheme and host in lower case, default port
+ * dropped, a bare origin given its `/`), without an empty query (`…/publish?`) or a fragment,
+ * which no request carries. Undefined for text that is not a URL.
+ */
+export function normalUrl(text: string): string | undefined {
+  let url: URL;
   try {
-    return new URL(text);
+    url = new URL(text);
   } catch {
     return undefined;
   }
+  if (url.search === '') url.search = '';
+  url.hash = '';
+  return url.href;
 }

@@ -235,15 +235,43 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       expect(received.filter((channel) => channel === b)).toHaveLength(2);
     });
 
-    it('claims a key once until it expires or is released', async () => {
-      const key = channelName('claim');
-      expect(await backend.claim(key, 1)).toBe(true);
-      expect(await backend.claim(key, 1)).toBe(false);
-      await backend.release(key);
-      expect(await backend.claim(key, 1)).toBe(true);
+    it('appends with an idempotency key once: a repeat resolves to the same ids and stores nothing', async () => {
+      const [a, b] = [channelName('idem-a'), channelName('idem-b')];
+      const key = channelName('idem-key');
+      const batch = [event(a, 1), event(b, 2), event(a, 3)];
+      let repeats = 0;
+      const once = { key, ttlSeconds: 60, onRepeat: () => repeats++ };
+      const ids = await backend.append(batch, RETENTION, { idempotency: once });
+      expect(repeats).toBe(0);
+      await expect(backend.append(batch, RETENTION, { idempotency: once })).resolves.toEqual(ids);
+      expect(repeats).toBe(1);
+      const reads = await backend.read([{ channel: a, after: '0-0' }, { channel: b, after: '0-0' }], 100);
+      expect(reads.map((read) => read.events.map((e) => e.id))).toEqual([[ids[0], ids[2]], [ids[1]]]);
+      // Another key, or none, publishes again.
+      const [other] = await backend.append([event(a, 4)], RETENTION, { idempotency: { key: `${key}.other`, ttlSeconds: 60 } });
+      const [plain] = await backend.append([event(a, 5)], RETENTION);
+      expect(compareIds(other!, ids[2]!)).toBeGreaterThan(0);
+      expect(compareIds(plain!, other!)).toBeGreaterThan(0);
+    });
+
+    it('appends concurrent repeats of one idempotency key once', async () => {
+      const channel = channelName('idem-burst');
+      const idempotency = { key: channelName('idem-burst-key'), ttlSeconds: 60 };
+      const results = await Promise.all(Array.from({ length: 5 }, () => backend.append([event(channel, 1)], RETENTION, { idempotency })));
+      expect(new Set(results.map(([id]) => id)).size).toBe(1);
+      const [read] = await backend.read([{ channel, after: '0-0' }], 100);
+      expect(read!.events.map((e) => e.id)).toEqual(results[0]);
+    });
+
+    it('forgets an idempotency key ttlSeconds after its publish', async () => {
+      const channel = channelName('idem-ttl');
+      const idempotency = { key: channelName('idem-ttl-key'), ttlSeconds: 1 };
+      const [first] = await backend.append([event(channel, 1)], RETENTION, { idempotency });
       await sleep(1100);
-      expect(await backend.claim(key, 60)).toBe(true);
-      expect(await backend.claim(`${key}.other`, 60)).toBe(true);
+      const [second] = await backend.append([event(channel, 1)], RETENTION, { idempotency });
+      expect(compareIds(second!, first!)).toBeGreaterThan(0);
+      const [read] = await backend.read([{ channel, after: '0-0' }], 100);
+      expect(read!.events).toHaveLength(2);
     });
 
     it('streams: resumes across many reconnects with nothing lost, nothing twice, in order', async () => {

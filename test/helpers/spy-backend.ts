@@ -42,8 +42,6 @@ export function spyBackend(inner: Backend, overrides: Partial<Backend> = {}) {
       };
       return spied;
     },
-    claim: (key, ttlSeconds, options) => inner.claim(key, ttlSeconds, options),
-    release: (key, options) => inner.release(key, options),
     stats: () => inner.stats(),
     close: () => inner.close(),
     ...overrides,
