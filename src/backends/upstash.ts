@@ -105,7 +105,11 @@ function resolveCredentials(options: UpstashBackendOptions): { url: string; toke
         '(or KV_REST_API_URL and KV_REST_API_TOKEN) in the environment of the server, or pass { url, token } or { redis }',
     );
   }
-  if (!/^https?:\/\//.test(url)) throw misconfigured(`The Upstash REST URL must start with https:// (or http://), got ${JSON.stringify(url)}`);
+  if (!/^https?:\/\//.test(url)) {
+    // Only the scheme: the message reaches clients in the stream's 500, and a URL may hold a password.
+    const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? url.slice(0, 8);
+    throw misconfigured(`The Upstash REST URL must start with https:// (or http://); it starts with ${JSON.stringify(scheme)}`);
+  }
   return { url, token };
 }
 
