@@ -77,8 +77,9 @@ export class UpstashRest implements RedisTransport {
     try {
       // Like @upstash/redis, the channel goes into the path as is (channel names are URL-safe).
       const response = await this.post(`/subscribe/${channel}`, '[]', options, deadline, { Accept: 'text/event-stream' });
-      const type = response.headers.get('content-type') ?? '';
-      if (!/^text\/event-stream\b/i.test(type)) {
+      // A page (a captive portal, a proxy's) is refused; any other body is read as SSE, whose
+      // reader ignores lines it does not know (servers differ on the content type they send).
+      if (/html/i.test(response.headers.get('content-type') ?? '')) {
         const text = await readCapped(response, ERROR_BODY_BYTES, () => this.tooLarge('/subscribe'));
         throw new BackendError('BACKEND_ERROR', `${this.base}/subscribe answered ${describe(response, text)}, not an event stream${CHECK_URL}`);
       }
