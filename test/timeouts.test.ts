@@ -96,7 +96,7 @@ describe.each([
     expect(Date.now() - started).toBeLessThan(TIMEOUT_MS * 3);
     expect(fresh.retries.at(-1)).toBeGreaterThanOrEqual(1000);
     expect(fresh.comments).toContain('backend unavailable');
-    const starting = /(XREVRANGE\)|\/subscribe\/sse:fresh) did not answer within 1500 ms/;
+    const starting = /(XREVRANGE\)|\/subscribe\/sse:fresh \(until the subscription is confirmed\)) did not answer within 1500 ms/;
     expect(errors.some((error) => (error as BackendError).code === 'BACKEND_TIMEOUT' && starting.test((error as Error).message))).toBe(true);
 
     // A live stream's feed is bounded too: polling fails its XREAD, the TCP feed its blocking read
@@ -182,7 +182,7 @@ describe.each(['nothing', 'headers only'] as const)('an HTTP endpoint that answe
       expect(Date.now() - started).toBeLessThan(TIMEOUT_MS * 3);
       expect(reader.retries.at(-1)).toBeGreaterThanOrEqual(1000);
       expect((errors[0] as BackendError).code).toBe('BACKEND_TIMEOUT');
-      const endpointCalled = mode === 'subscribe' ? '/subscribe/sse:silent' : '/pipeline (XREVRANGE)';
+      const endpointCalled = mode === 'subscribe' ? '/subscribe/sse:silent (until the subscription is confirmed)' : '/pipeline (XREVRANGE)';
       expect((errors[0] as Error).message).toContain(`${endpoint.url}${endpointCalled} did not answer within ${TIMEOUT_MS} ms`);
       await backend.close();
     }, 20_000);

@@ -30,29 +30,44 @@ export async function readCapped(response: Response, maxBytes: number, tooLarge:
   return parts.join('');
 }
 
+export interface LineGuard {
+  maxLineBytes: number;
+  tooLong: () => BackendError;
+  /** Whether a line is the one that ends the wait (a subscription's confirmation). */
+  isAwaited: (line: string) => boolean;
+  /** Called once, when that line has arrived. */
+  onAwaited: () => void;
+}
+
 /**
  * Passes a line-based stream (SSE) through, failing it when a line grows past `maxLineBytes`
- * across chunks: its reader buffers a line until it ends. (A line inside one chunk is no bigger
- * than the chunk, which is in memory anyway.)
+ * across chunks (its reader buffers a line until it ends; a line inside one chunk is no bigger
+ * than the chunk, in memory anyway), and telling when the awaited line has come.
  */
-export function capLines(
-  body: ReadableStream<Uint8Array>,
-  { maxLineBytes, tooLong, onFirstChunk }: { maxLineBytes: number; tooLong: () => BackendError; onFirstChunk: () => void },
-): ReadableStream<Uint8Array> {
+export function guardLines(body: ReadableStream<Uint8Array>, guard: LineGuard): ReadableStream<Uint8Array> {
   let open = 0;
-  let first = true;
+  let awaiting = true;
+  let partial = '';
+  const decoder = new TextDecoder();
   return body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
-        if (first) onFirstChunk();
-        first = false;
         const newline = chunk.indexOf(10);
         if (newline < 0) open += chunk.byteLength;
         else {
-          if (open + newline > maxLineBytes) return controller.error(tooLong());
+          if (open + newline > guard.maxLineBytes) return controller.error(guard.tooLong());
           open = chunk.byteLength - chunk.lastIndexOf(10) - 1;
         }
-        if (open > maxLineBytes) return controller.error(tooLong());
+        if (open > guard.maxLineBytes) return controller.error(guard.tooLong());
+        if (awaiting) {
+          const lines = (partial + decoder.decode(chunk, { stream: true })).split('\n');
+          partial = lines.pop() ?? '';
+          if (lines.some(guard.isAwaited)) {
+            awaiting = false;
+            partial = '';
+            guard.onAwaited();
+          }
+        }
         controller.enqueue(chunk);
       },
     }),

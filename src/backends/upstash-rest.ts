@@ -1,7 +1,7 @@
 import { BackendError, backendTimeout } from '../errors.js';
 import { Deadline, describeCommands } from './deadline.js';
 import type { RedisCommand, RedisReply, RedisTransport } from './redis-streams.js';
-import { capLines, preview, readCapped } from './rest-body.js';
+import { guardLines, preview, readCapped } from './rest-body.js';
 import type { CallOptions } from './types.js';
 
 /**
@@ -15,7 +15,7 @@ export interface RestCredentials {
 }
 
 export interface RestLimits {
-  /** Bound of every request: until the whole answer of a pipeline, until the response of a subscription. */
+  /** Bound of every request: until the whole answer of a pipeline, until a subscription is confirmed. */
   timeoutMs: number;
   /** Largest answer read; a subscription's lines are capped by SUBSCRIPTION_LINE_BYTES. */
   maxResponseBytes: number;
@@ -70,10 +70,10 @@ export class UpstashRest implements RedisTransport {
 
   /**
    * Opens a pub/sub stream; resolves once the server answered (the body is SSE, and lives on).
-   * The bound lasts until its first bytes (the confirmation), which some servers send after the headers.
+   * The bound lasts until the subscription is confirmed, which some servers send after the headers.
    */
   async subscribe(channel: string, options: CallOptions): Promise<ReadableStream<Uint8Array>> {
-    const deadline = this.deadline(options, () => `POST ${this.base}/subscribe/${channel}`, false);
+    const deadline = this.deadline(options, () => `POST ${this.base}/subscribe/${channel} (until the subscription is confirmed)`, false);
     try {
       // Like @upstash/redis, the channel goes into the path as is (channel names are URL-safe).
       const response = await this.post(`/subscribe/${channel}`, '[]', options, deadline, { Accept: 'text/event-stream' });
@@ -84,11 +84,12 @@ export class UpstashRest implements RedisTransport {
         throw new BackendError('BACKEND_ERROR', `${this.base}/subscribe answered ${describe(response, text)}, not an event stream${CHECK_URL}`);
       }
       if (!response.body) throw new BackendError('BACKEND_ERROR', 'The subscription response has no body');
-      return capLines(response.body, {
+      return guardLines(response.body, {
         maxLineBytes: SUBSCRIPTION_LINE_BYTES,
         tooLong: () =>
           new BackendError('BACKEND_ERROR', `${this.base}/subscribe sent a line over ${SUBSCRIPTION_LINE_BYTES} bytes: not a pub/sub message`),
-        onFirstChunk: () => deadline.lift(),
+        isAwaited: (line) => line.startsWith('data: subscribe,'),
+        onAwaited: () => deadline.lift(),
       });
     } catch (error) {
       deadline.end();

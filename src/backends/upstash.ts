@@ -34,7 +34,7 @@ export interface UpstashBackendOptions {
   shareable?: boolean;
   /**
    * Longest wait for one request, in ms (default 10000): for the whole answer of a command, and
-   * for the response of a subscription (not its long-lived body). Past it the call fails with a
+   * for a subscription until it is confirmed (not its long-lived body). Past it the call fails with a
    * BackendError `BACKEND_TIMEOUT`.
    */
   timeoutMs?: number;
