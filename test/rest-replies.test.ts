@@ -8,7 +8,11 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upstashBackend } from '../src/backends/upstash.js';
 import { BackendError, createSSE } from '../src/index.js';
+import { useBridge } from './helpers/bridge.js';
 import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
+
+/** The real Redis behind a bridge answers what a test does not make hostile. */
+const shared = useBridge('rest-replies');
 
 type Answer = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -39,6 +43,18 @@ afterAll(async () => {
 
 const json = (body: string): Answer => (_, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
 
+/** Passes the request on to the bridge and its answer back, as a well-behaved endpoint. */
+const forwarded: Answer = async (req, res) => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const answer = await fetch(shared.bridge.url + req.url, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${shared.token}`, 'Content-Type': 'application/json' },
+    body: Buffer.concat(chunks),
+  });
+  res.writeHead(answer.status, { 'Content-Type': answer.headers.get('content-type') ?? 'application/json' }).end(await answer.text());
+};
+
 /** Writes 64 KiB chunks for as long as the client keeps reading. */
 const endless =
   (headers: Record<string, string>, chunk: string): Answer =>
@@ -62,6 +78,9 @@ async function refusal(promise: Promise<unknown>): Promise<BackendError> {
 }
 
 const backend = (options: Parameters<typeof upstashBackend>[0] = {}) => upstashBackend({ url: base, token: 't', ...options });
+/** Through this test's endpoint, whose `forwarded` answers come from the bridge. */
+const viaBridge = (options: Parameters<typeof upstashBackend>[0] = {}) =>
+  upstashBackend({ url: base, token: shared.token, prefix: shared.prefix(), ...options });
 
 describe('a 200 that is not Redis replies', () => {
   it('HTML from a captive portal: a BackendError with the status, the content type and the first bytes', async () => {
@@ -95,12 +114,11 @@ describe('a 200 that is not Redis replies', () => {
   });
 
   it.each(['poll', 'subscribe'] as const)('a stream (%s) ends with a retry hint and onError gets the BackendError', async (mode) => {
-    answers = {
-      '/pipeline': (_, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end(PORTAL),
-      '/subscribe': (_, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end(PORTAL),
-    };
+    const portal: Answer = (_, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end(PORTAL);
+    // In subscribe mode the commands reach Redis and only the subscription meets the portal.
+    answers = mode === 'poll' ? { '/pipeline': portal } : { '/pipeline': forwarded, '/subscribe': portal };
     const errors: unknown[] = [];
-    const sse = createSSE({ backend: backend({ mode }), backendRetryMs: 1000, onError: (error) => errors.push(error) });
+    const sse = createSSE({ backend: viaBridge({ mode }), backendRetryMs: 1000, onError: (error) => errors.push(error) });
     const reader = new SSEReader(await sse.handler(streamRequest('?channel=portal')));
     await reader.waitForEnd();
     expect(reader.retries.at(-1)).toBeGreaterThanOrEqual(1000);
@@ -140,11 +158,11 @@ describe('bodies without end', () => {
 
   it('fails a subscription whose line never ends, instead of buffering it', async () => {
     answers = {
-      '/pipeline': json('[{"result":[]}]'),
+      '/pipeline': forwarded,
       '/subscribe': endless({ 'Content-Type': 'text/event-stream' }, 'data: message,sse:endless,'),
     };
     const errors: unknown[] = [];
-    const sse = createSSE({ backend: backend(), backendRetryMs: 1000, onError: (error) => errors.push(error) });
+    const sse = createSSE({ backend: viaBridge(), backendRetryMs: 1000, onError: (error) => errors.push(error) });
     const reader = new SSEReader(await sse.handler(streamRequest('?channel=endless')));
     await reader.waitForEnd();
     expect(errors[0]).toBeInstanceOf(BackendError);

@@ -11,6 +11,7 @@ import { type Bridge, createBridge } from '../src/bridge/index.js';
 import { redisBackend } from '../src/backends/redis.js';
 import { upstashBackend } from '../src/backends/upstash.js';
 import { type Backend, BackendError, type CloseReason, createSSE } from '../src/index.js';
+import { useBridge } from './helpers/bridge.js';
 import { type OwnRedis, startOwnRedis } from './helpers/redis-server.js';
 import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
 
@@ -96,7 +97,7 @@ describe.each([
     expect(Date.now() - started).toBeLessThan(TIMEOUT_MS * 3);
     expect(fresh.retries.at(-1)).toBeGreaterThanOrEqual(1000);
     expect(fresh.comments).toContain('backend unavailable');
-    const starting = /(XREVRANGE\)|\/subscribe\/sse:fresh \(until the subscription is confirmed\)) did not answer within 1500 ms/;
+    const starting = /(XREVRANGE\)|\/subscribe\/\S+ \(until the subscription is confirmed\)) did not answer within 1500 ms/;
     expect(errors.some((error) => (error as BackendError).code === 'BACKEND_TIMEOUT' && starting.test((error as Error).message))).toBe(true);
 
     // A live stream's feed is bounded too: polling fails its XREAD, the TCP feed its blocking read
@@ -182,8 +183,10 @@ describe.each(['nothing', 'headers only'] as const)('an HTTP endpoint that answe
       expect(Date.now() - started).toBeLessThan(TIMEOUT_MS * 3);
       expect(reader.retries.at(-1)).toBeGreaterThanOrEqual(1000);
       expect((errors[0] as BackendError).code).toBe('BACKEND_TIMEOUT');
-      const endpointCalled = mode === 'subscribe' ? '/subscribe/sse:silent (until the subscription is confirmed)' : '/pipeline (XREVRANGE)';
-      expect((errors[0] as Error).message).toContain(`${endpoint.url}${endpointCalled} did not answer within ${TIMEOUT_MS} ms`);
+      // Subscribe mode's first request is the subscription or a command before it (whichever the
+      // feed sends first); either way the stream is told which one timed out.
+      const called = mode === 'subscribe' ? '(subscribe/\\S+ \\(until the subscription is confirmed\\)|pipeline \\([A-Z, ]+\\))' : 'pipeline \\(XREVRANGE\\)';
+      expect((errors[0] as Error).message).toMatch(new RegExp(`POST ${endpoint.url}/${called} did not answer within ${TIMEOUT_MS} ms`));
       await backend.close();
     }, 20_000);
   }
@@ -194,5 +197,51 @@ describe.each(['nothing', 'headers only'] as const)('an HTTP endpoint that answe
     setTimeout(() => aborter.abort(new Error('caller gave up')), 100);
     const tail = backend.tail(['x'], 0, { signal: aborter.signal });
     await expect(tail).rejects.toThrow('caller gave up');
+  });
+});
+
+describe('a subscription that is answered but never confirmed', () => {
+  const shared = useBridge('timeouts');
+  let server: Server;
+  let url: string;
+
+  beforeAll(async () => {
+    // Commands reach the real Redis through the bridge; /subscribe answers with headers and a
+    // comment, and never the confirmation.
+    server = createServer(async (req, res) => {
+      if (req.url!.startsWith('/subscribe/')) {
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        res.write(': hello\n\n');
+        return;
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const answer = await fetch(shared.bridge.url + req.url, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${shared.token}`, 'Content-Type': 'application/json' },
+        body: Buffer.concat(chunks),
+      });
+      res.writeHead(answer.status, { 'Content-Type': 'application/json' }).end(await answer.text());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('is bounded by timeoutMs until confirmed: the new stream ends with a retry hint', async () => {
+    const errors: unknown[] = [];
+    const backend = upstashBackend({ url, token: shared.token, prefix: shared.prefix(), timeoutMs: TIMEOUT_MS });
+    const sse = createSSE({ backend, backendRetryMs: 1000, onError: (error) => errors.push(error) });
+    const reader = new SSEReader(await sse.handler(streamRequest('?channel=unconfirmed')));
+    await reader.waitForEnd(TIMEOUT_MS * 3);
+    expect(reader.retries.at(-1)).toBeGreaterThanOrEqual(1000);
+    expect((errors[0] as BackendError).code).toBe('BACKEND_TIMEOUT');
+    expect((errors[0] as Error).message).toMatch(
+      new RegExp(`POST ${url}/subscribe/\\S+ \\(until the subscription is confirmed\\) did not answer within ${TIMEOUT_MS} ms`),
+    );
+    await backend.close();
   });
 });
