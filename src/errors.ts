@@ -10,6 +10,8 @@ export type EdgeSSEErrorCode =
   | 'INVALID_TOKEN'
   | 'BACKEND_UNAVAILABLE'
   | 'BACKEND_ERROR'
+  | 'BACKEND_TIMEOUT'
+  | 'BACKEND_MISCONFIGURED'
   | 'REQUEST_BUDGET';
 
 /** The error classes an instance belongs to, under a key shared by every copy of edge-sse loaded. */
@@ -58,10 +60,24 @@ export class ValidationError extends EdgeSSEError {
   override name = 'ValidationError';
 }
 
-/** The backend (Redis) failed or could not be reached. */
+/**
+ * The backend (Redis) failed, could not be reached, did not answer in time (`BACKEND_TIMEOUT`),
+ * or is not configured (`BACKEND_MISCONFIGURED`: fix the server's settings; retrying cannot help).
+ */
 export class BackendError extends EdgeSSEError {
   static override readonly kind: string = 'BackendError';
   override name = 'BackendError';
+}
+
+/**
+ * `what` did not answer within `ms`. A write that timed out may still be applied later (the store
+ * got it, its answer did not come back), so a publish says how to retry it safely.
+ */
+export function backendTimeout(what: string, ms: number, wasPublish: boolean): BackendError {
+  const retry = wasPublish
+    ? ': the events may still have been stored; retry with the same idempotencyKey to store them once'
+    : '';
+  return new BackendError('BACKEND_TIMEOUT', `${what} did not answer within ${ms} ms (option timeoutMs)${retry}`);
 }
 
 export function invalidOption(message: string): ValidationError {

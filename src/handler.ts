@@ -192,8 +192,9 @@ async function openStream(
   settings: Settings,
   { channels, resumeFrom, expiresAt }: Admission,
   request: Request | undefined,
-): Promise<OpenedStream> {
+): Promise<OpenedStream | Response> {
   const onRequest = requestBudget(settings.maxRequests);
+  let failure: unknown;
   const hub = settings.hub ?? new Hub(settings.backend, { onRequest });
   const info = settings.registry.info(incoming, channels, resumeFrom !== undefined);
   const signal = request?.signal as AbortSignal | undefined;
@@ -205,6 +206,7 @@ async function openStream(
     expiresAt,
     onRequest,
     onClose: (reason, error) => {
+      failure = error;
       signal?.removeEventListener('abort', onAbort);
       if (hub !== settings.hub) hub.close();
       settings.registry.closed(stream, reason, error);
@@ -220,6 +222,10 @@ async function openStream(
   else signal?.addEventListener('abort', onAbort, { once: true });
 
   await session.open();
+  if (failure instanceof BackendError && failure.code === 'BACKEND_MISCONFIGURED') {
+    // Retrying cannot help: a 5xx stops EventSource's reconnecting and says what to fix.
+    return errorResponse(500, failure.message, settings.cors, incoming);
+  }
   return { session, headers: { ...STREAM_HEADERS, ...corsHeaders(settings.cors, incoming.header('Origin')) } };
 }
 

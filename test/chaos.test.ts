@@ -152,6 +152,29 @@ describe('chaos with faults', () => {
     }
   }, 60_000);
 
+  it('Redis hung mid-run (SIGSTOP): publishes time out and are reported; nothing resolved is lost', async () => {
+    const redis = await startOwnRedis();
+    const bridge = await createBridge({ token: shared.token, redis: redis.url });
+    const backends = [
+      redisBackend({ url: redis.url, timeoutMs: 1000, blockMs: 1000 }),
+      upstashBackend({ url: bridge.url, token: shared.token, prefix: 'hung-http:', timeoutMs: 1000 }),
+    ];
+    try {
+      for (const backend of backends) {
+        await runThroughFault(createSSE({ backend, backendRetryMs: 100 }), async () => {
+          redis.pause();
+          await sleep(2500);
+          redis.resume();
+        });
+      }
+    } finally {
+      redis.resume();
+      await Promise.all(backends.map((backend) => backend.close()));
+      await bridge.close();
+      await redis.dispose();
+    }
+  }, 90_000);
+
   it('the bridge restarted mid-run (upstash): publishes that failed are reported; nothing resolved is lost', async () => {
     let own = await createBridge({ token: shared.token });
     const port = Number(new URL(own.url).port);

@@ -1,4 +1,6 @@
 import { ZERO_ID, compareIds } from '../ids.js';
+import { runsInIdOrder } from './id-order.js';
+import { ExpiryQueue } from './memory-expiry.js';
 import type {
   AppendOptions,
   Backend,
@@ -79,6 +81,7 @@ export interface MemoryBackendOptions {
 export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
   const now = options.now ?? Date.now;
   const logs = new Map<string, ChannelLog>();
+  const expiries = new ExpiryQueue<ChannelLog>((channel) => logs.get(channel), (channel) => logs.delete(channel));
   const feeds = new Set<MemoryFeed>();
   const publishes = new Publishes();
   let requests = 0;
@@ -94,13 +97,22 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
 
   function logFor(channel: string): ChannelLog {
     let log = existingLog(channel);
-    if (!log) logs.set(channel, (log = new ChannelLog()));
+    if (!log) {
+      logs.set(channel, (log = new ChannelLog()));
+      expiries.watch(channel, log, now());
+    }
     return log;
   }
 
   function countRequest(call: CallOptions | undefined): void {
     call?.onRequest?.();
     requests++;
+    expiries.sweep(now()); // frees expired channels as the backend is used: no timer
+  }
+
+  /** A burst's fan-out takes several turns of the event loop: the publisher waits for it, as for Redis. */
+  async function fannedOut(): Promise<void> {
+    for (const feed of feeds) await feed.caughtUp();
   }
 
   const store = {
@@ -123,6 +135,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
       if (idempotency) publishes.remember(idempotency.key, [...ids], now() + idempotency.ttlSeconds * 1000, now());
       const channels = new Set(events.map((event) => event.channel));
       for (const feed of feeds) for (const channel of channels) feed.notify(channel);
+      await fannedOut();
       return ids;
     },
     async read(readRequests: readonly ReadRequest[], limit: number, call?: CallOptions) {
@@ -142,10 +155,11 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
       feeds.add(feed);
       return feed;
     },
-    stats: () => ({ requests, subscriptions: 0 }),
+    stats: () => ({ requests, subscriptions: 0, channels: logs.size }),
     async close() {
       for (const feed of feeds) feed.close();
       logs.clear();
+      expiries.clear();
     },
   };
 }
@@ -180,11 +194,26 @@ class Publishes {
 }
 
 const FEED_BATCH = 1000;
+/**
+ * About this much event data goes out per turn of the event loop; then the feed lets it run, so
+ * sockets drain before more is written. Well below the default maxQueuedBytes (1 MiB): a burst
+ * must not look like a client that stopped reading.
+ */
+const TURN_BYTES = 256 * 1024;
 
-/** Delivers in a microtask after each append, from each channel's last delivered position. */
+/**
+ * Delivers in a microtask after each append, from each channel's last delivered position, in id
+ * order across channels. A burst goes out TURN_BYTES at a time, a turn of the event loop apart.
+ */
 class MemoryFeed implements LiveFeed {
   private positions = new Map<string, string>();
-  private pending = new Set<string>();
+  /** Channels that may have events not delivered yet. */
+  private news = new Set<string>();
+  private queued = false;
+  /** Set while the feed lets the event loop run in the middle of a burst. */
+  private pause: ReturnType<typeof setTimeout> | undefined;
+  private spent = 0;
+  private waiters: (() => void)[] = [];
 
   constructor(
     private listener: FeedListener,
@@ -199,30 +228,89 @@ class MemoryFeed implements LiveFeed {
 
   unfollow(channel: string): void {
     this.positions.delete(channel);
+    this.news.delete(channel);
   }
 
   notify(channel: string): void {
-    if (!this.positions.has(channel) || this.pending.has(channel)) return;
-    this.pending.add(channel);
-    queueMicrotask(() => this.deliver(channel));
+    if (!this.positions.has(channel)) return;
+    this.news.add(channel);
+    if (this.queued || this.pause) return;
+    this.queued = true;
+    queueMicrotask(() => {
+      this.queued = false;
+      if (!this.pause) this.flush(); // else the paused burst's next turn delivers it
+    });
   }
 
-  private deliver(channel: string): void {
-    this.pending.delete(channel);
-    let position = this.positions.get(channel);
-    while (position !== undefined) {
-      const { events } = this.read(channel, position, FEED_BATCH);
-      if (events.length === 0) return;
-      position = (events.at(-1) as StoredEvent).id;
-      this.positions.set(channel, position);
-      this.listener.onEvents(channel, events);
-      if (events.length < FEED_BATCH) return;
-      position = this.positions.get(channel);
-    }
+  /** Undefined unless a burst is going out; then settles once all of it has. */
+  caughtUp(): Promise<void> | undefined {
+    if (!this.pause) return undefined;
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   close(): void {
     this.positions.clear();
+    this.news.clear();
+    clearTimeout(this.pause);
+    this.pause = undefined;
+    this.release();
     this.onClose();
+  }
+
+  private flush(): void {
+    while (this.news.size > 0) {
+      if (this.spent >= TURN_BYTES) return this.letEventLoopRun();
+      this.deliverSome();
+    }
+    this.release();
+  }
+
+  private letEventLoopRun(): void {
+    this.pause = setTimeout(() => {
+      this.pause = undefined;
+      this.spent = 0;
+      this.flush();
+    }, 0);
+  }
+
+  /** One read of every channel with news, delivered in id order until the turn's bytes are spent. */
+  private deliverSome(): void {
+    const byChannel = new Map<string, StoredEvent[]>();
+    const fullUpTo: string[] = [];
+    for (const channel of this.news) {
+      const position = this.positions.get(channel);
+      const events = position === undefined ? [] : this.read(channel, position, FEED_BATCH).events;
+      if (events.length > 0) byChannel.set(channel, events);
+      if (events.length === FEED_BATCH) fullUpTo.push((events.at(-1) as StoredEvent).id);
+    }
+    this.news.clear();
+    for (const { channel, events } of runsInIdOrder(byChannel, fullUpTo)) {
+      if (!this.positions.has(channel)) continue;
+      if (this.spent >= TURN_BYTES) break;
+      const taken = this.withinTurn(events);
+      this.positions.set(channel, (taken.at(-1) as StoredEvent).id);
+      this.listener.onEvents(channel, taken);
+    }
+    for (const [channel, events] of byChannel) {
+      const position = this.positions.get(channel);
+      const undelivered = position !== undefined && compareIds(position, (events.at(-1) as StoredEvent).id) < 0;
+      if (undelivered || events.length === FEED_BATCH) this.news.add(channel);
+    }
+  }
+
+  /** The first events that fit in what is left of this turn (at least one), counted as spent. */
+  private withinTurn(events: StoredEvent[]): StoredEvent[] {
+    let count = 0;
+    while (count < events.length && this.spent < TURN_BYTES) {
+      const event = events[count++] as StoredEvent;
+      this.spent += event.data.length + event.type.length + event.id.length;
+    }
+    return count === events.length ? events : events.slice(0, count);
+  }
+
+  private release(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
   }
 }

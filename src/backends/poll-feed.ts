@@ -1,5 +1,6 @@
 import { BackendError } from '../errors.js';
 import { compareIds } from '../ids.js';
+import { runsInIdOrder } from './id-order.js';
 import { type KeySpace, type RedisTransport, backendFailure, fromXread, xreadCommand } from './redis-streams.js';
 import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from './types.js';
 
@@ -82,19 +83,25 @@ export class PollFeed implements LiveFeed {
     if (!this.closed && this.positions.size > 0) this.schedule(this.interval);
   }
 
-  /** Delivers what is still wanted; true when some channel may have more right away. */
+  /**
+   * Delivers what is still wanted, in id order across channels; true when some channel may have
+   * more right away (it filled its batch, or events were held back to keep that order).
+   */
   private deliver(byChannel: Map<string, StoredEvent[]>, asked: Map<string, string>): boolean {
-    let full = false;
+    const fresh = new Map<string, StoredEvent[]>();
+    const fullUpTo: string[] = [];
     for (const [channel, events] of byChannel) {
       const position = this.positions.get(channel);
       if (position === undefined) continue;
-      const fresh = events.filter((event) => compareIds(event.id, position) > 0);
-      if (events.length >= this.timing.batch && asked.has(channel)) full = true;
-      if (fresh.length === 0) continue;
-      this.positions.set(channel, (fresh.at(-1) as StoredEvent).id);
-      this.listener.onEvents(channel, fresh);
+      if (events.length >= this.timing.batch && asked.has(channel)) fullUpTo.push((events.at(-1) as StoredEvent).id);
+      fresh.set(channel, events.filter((event) => compareIds(event.id, position) > 0));
     }
-    return full;
+    for (const { channel, events } of runsInIdOrder(fresh, fullUpTo)) {
+      if (!this.positions.has(channel)) continue; // unfollowed while delivering
+      this.positions.set(channel, (events.at(-1) as StoredEvent).id);
+      this.listener.onEvents(channel, events);
+    }
+    return fullUpTo.length > 0;
   }
 
   private nextInterval(hadNews: boolean): number {

@@ -6,8 +6,10 @@
  * of channels and clients. The blocking connection runs one `XREAD BLOCK` over every active channel.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { BackendError } from '../errors.js';
+import { BackendError, backendTimeout } from '../errors.js';
 import { compareIds } from '../ids.js';
+import { describeCommands, within } from './deadline.js';
+import { runsInIdOrder } from './id-order.js';
 import { resolveEnv } from '../env.js';
 import { wholeNumber } from '../options.js';
 import {
@@ -32,18 +34,27 @@ export interface RedisBackendOptions {
   prefix?: string;
   /** How long one blocking read waits before it is renewed (default 30000). */
   blockMs?: number;
+  /**
+   * Longest wait for one command, in ms (default 10000); a blocking read gets `blockMs` more.
+   * Past it the call fails with a BackendError `BACKEND_TIMEOUT` (a blocking read's connection
+   * is dropped, and made again for the next one).
+   */
+  timeoutMs?: number;
   env?: Record<string, string | undefined>;
 }
 
 const READ_BATCH = 100;
+/** A day: any longer is no bound (and timers cannot wait past ~24.8 days). */
+const MAX_TIMEOUT_MS = 86_400_000;
 
 export function redisBackend(options: RedisBackendOptions = {}): Backend {
   const env = resolveEnv(options.env);
   const url = options.url ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const keys = new KeySpace(options.prefix ?? DEFAULT_PREFIX);
-  const blockMs = wholeNumber('blockMs', options.blockMs, 30_000, 10);
+  const blockMs = wholeNumber('blockMs', options.blockMs, 30_000, 10, MAX_TIMEOUT_MS);
+  const timeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 10_000, 1, MAX_TIMEOUT_MS);
   const commands = connect(url, options.redisOptions);
-  const transport = new IORedisTransport(commands, url);
+  const transport = new IORedisTransport(commands, url, timeoutMs);
   const feeds = new Set<BlockingFeed>();
   return streamsBackend({
     name: 'redis',
@@ -51,7 +62,7 @@ export function redisBackend(options: RedisBackendOptions = {}): Backend {
     keys,
     shareable: true,
     createFeed(listener, call) {
-      const feed = new BlockingFeed(commands, transport, keys, listener, blockMs, () => feeds.delete(feed), call);
+      const feed = new BlockingFeed(commands, transport, keys, listener, { blockMs, timeoutMs }, () => feeds.delete(feed), call);
       feeds.add(feed);
       return feed;
     },
@@ -89,20 +100,31 @@ class IORedisTransport implements RedisTransport {
   constructor(
     private client: Redis,
     private url: string,
+    readonly timeoutMs: number,
   ) {}
 
   async pipeline(commands: RedisCommand[], options: CallOptions = {}): Promise<(RedisReply | Error)[]> {
     options.onRequest?.();
     this.requests++;
+    const called = describeCommands(commands);
     let results: [Error | null, unknown][] | null;
     try {
-      await whenReady(this.client);
-      results = await this.client.pipeline(commands.map(([name, ...args]) => [String(name).toLowerCase(), ...args])).exec();
+      results = await this.bounded(this.exec(commands), called.names, called.publishes);
     } catch (error) {
-      throw unreachable(this.url, error);
+      throw error instanceof BackendError ? error : unreachable(this.url, error);
     }
     if (!results) throw unreachable(this.url, new Error('the pipeline was discarded'));
     return results.map(([error, reply]) => toReply(error, reply, this.url));
+  }
+
+  /** `work` on Redis, failing with BACKEND_TIMEOUT after `timeoutMs` (its reply, if it comes, is dropped). */
+  bounded<T>(work: Promise<T>, what: string, publishes = false, ms = this.timeoutMs): Promise<T> {
+    return within(work, ms, () => backendTimeout(`Redis at ${withoutPassword(this.url)} (${what})`, ms, publishes));
+  }
+
+  private async exec(commands: RedisCommand[]): Promise<[Error | null, unknown][] | null> {
+    await whenReady(this.client);
+    return this.client.pipeline(commands.map(([name, ...args]) => [String(name).toLowerCase(), ...args])).exec();
   }
 }
 
@@ -132,9 +154,23 @@ function toReply(error: Error | null, reply: unknown, url: string): RedisReply |
   return error;
 }
 
+function withoutPassword(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//');
+}
+
 function unreachable(url: string, cause: unknown): BackendError {
-  const where = url.replace(/\/\/[^@/]*@/, '//');
-  return new BackendError('BACKEND_UNAVAILABLE', `Redis is unreachable at ${where}: ${(cause as Error).message}`, { cause });
+  return new BackendError('BACKEND_UNAVAILABLE', `Redis is unreachable at ${withoutPassword(url)}: ${(cause as Error).message}`, { cause });
+}
+
+interface BlockingTiming {
+  blockMs: number;
+  timeoutMs: number;
+}
+
+interface BlockedRead {
+  asked: Map<string, string>;
+  /** Settles when its reply (or failure) is in. */
+  ended: Promise<void>;
 }
 
 /**
@@ -145,7 +181,9 @@ class BlockingFeed implements LiveFeed {
   private positions = new Map<string, string>();
   private connection: Redis | undefined;
   private connectionId: number | undefined;
-  private reading: Map<string, string> | undefined;
+  /** The read waiting on Redis now. */
+  private reading: BlockedRead | undefined;
+  private interrupting = false;
   private running = false;
   private closed = false;
 
@@ -159,7 +197,7 @@ class BlockingFeed implements LiveFeed {
     private transport: IORedisTransport,
     private keys: KeySpace,
     private listener: FeedListener,
-    private blockMs: number,
+    private timing: BlockingTiming,
     private onClose: () => void,
     private call: CallOptions = {},
   ) {}
@@ -187,15 +225,21 @@ class BlockingFeed implements LiveFeed {
     this.running = true;
     try {
       while (!this.closed && this.positions.size > 0) {
-        const asked = new Map(this.positions);
         const connection = await this.blockingConnection();
-        this.reading = asked;
-        const [name, ...args] = xreadCommand(this.keys, asked, READ_BATCH, this.blockMs);
-        this.call.onRequest?.();
-        const reply = await connection.call(String(name), ...args);
-        this.reading = undefined;
+        if (this.closed || this.positions.size === 0) break;
+        // Taken once connected: a channel followed while connecting is in this read, not the next.
+        const asked = new Map(this.positions);
+        let ended!: () => void;
+        this.reading = { asked, ended: new Promise((resolve) => (ended = resolve)) };
+        let reply: RedisReply;
+        try {
+          reply = await this.blockingRead(connection, asked);
+        } finally {
+          this.reading = undefined;
+          ended();
+        }
         this.transport.requests++;
-        this.deliver(fromXread(this.keys, reply as RedisReply));
+        this.deliver(fromXread(this.keys, reply), asked);
       }
     } catch (error) {
       if (!this.closed) this.fail(error);
@@ -205,45 +249,93 @@ class BlockingFeed implements LiveFeed {
     }
   }
 
-  private deliver(byChannel: Map<string, StoredEvent[]>): void {
+  /** Bounded by the block itself plus `timeoutMs`; past that the connection is dropped. */
+  private async blockingRead(connection: Redis, asked: Map<string, string>): Promise<RedisReply> {
+    const { blockMs, timeoutMs } = this.timing;
+    const [name, ...args] = xreadCommand(this.keys, asked, READ_BATCH, blockMs);
+    this.call.onRequest?.();
+    try {
+      return (await this.transport.bounded(connection.call(String(name), ...args), `XREAD BLOCK ${blockMs}`, false, blockMs + timeoutMs)) as RedisReply;
+    } catch (error) {
+      if (error instanceof BackendError && error.code === 'BACKEND_TIMEOUT') this.dropConnection(connection);
+      throw error;
+    }
+  }
+
+  /** Delivers in id order across channels; a channel may have been unfollowed meanwhile. */
+  private deliver(byChannel: Map<string, StoredEvent[]>, asked: Map<string, string>): void {
+    const fresh = new Map<string, StoredEvent[]>();
+    const fullUpTo: string[] = [];
     for (const [channel, events] of byChannel) {
       const position = this.positions.get(channel);
       if (position === undefined) continue;
-      const fresh = events.filter((event) => compareIds(event.id, position) > 0);
-      if (fresh.length === 0) continue;
-      this.positions.set(channel, (fresh.at(-1) as StoredEvent).id);
-      this.listener.onEvents(channel, fresh);
+      if (events.length >= READ_BATCH && asked.has(channel)) fullUpTo.push((events.at(-1) as StoredEvent).id);
+      fresh.set(channel, events.filter((event) => compareIds(event.id, position) > 0));
+    }
+    for (const { channel, events } of runsInIdOrder(fresh, fullUpTo)) {
+      if (!this.positions.has(channel)) continue;
+      this.positions.set(channel, (events.at(-1) as StoredEvent).id);
+      this.listener.onEvents(channel, events);
     }
   }
 
   private async blockingConnection(): Promise<Redis> {
     if (this.connection && this.connection.status === 'ready' && this.connectionId !== undefined) return this.connection;
     this.connection?.disconnect();
+    this.connectionId = undefined;
     const connection = (this.connection = this.commands.duplicate({ lazyConnect: true, retryStrategy: () => null }));
     connection.on('error', () => undefined);
-    await connection.connect();
-    this.connectionId = Number(await connection.call('CLIENT', 'ID'));
+    const connecting = (async () => {
+      await connection.connect();
+      return Number(await connection.call('CLIENT', 'ID'));
+    })();
+    try {
+      this.connectionId = await this.transport.bounded(connecting, 'connecting for XREAD BLOCK');
+    } catch (error) {
+      this.dropConnection(connection);
+      throw error;
+    }
     return connection;
+  }
+
+  private dropConnection(connection: Redis): void {
+    connection.disconnect();
+    if (this.connection !== connection) return;
+    this.connection = undefined;
+    this.connectionId = undefined;
   }
 
   /**
    * Wakes the blocked read so it restarts with the current channels. The UNBLOCK may overtake the
-   * XREAD on its way to Redis; then it finds nothing to unblock and is tried again shortly.
+   * XREAD on its way to Redis; then it finds nothing to unblock and is sent again, until that
+   * read has ended (it is bounded, so this is too). Then the next read is checked the same way.
    */
   private async interrupt(): Promise<void> {
-    for (let attempt = 0; attempt < 50 && this.reading && this.isStale(this.reading); attempt++) {
-      const id = this.connectionId;
-      const unblocked = id === undefined ? 0 : await this.commands.call('CLIENT', 'UNBLOCK', id).catch(() => 0);
-      this.transport.requests++;
-      if (Number(unblocked) === 1) return;
-      await new Promise((resolve) => setTimeout(resolve, 2 * (attempt + 1)));
+    if (this.interrupting) return; // the loop running now looks at the current channels each time
+    this.interrupting = true;
+    try {
+      for (let attempt = 1; this.reading && this.isStale(this.reading.asked); attempt++) {
+        const read = this.reading;
+        const id = this.connectionId;
+        const unblock = id === undefined ? Promise.resolve(0) : this.commands.call('CLIENT', 'UNBLOCK', id);
+        const unblocked = await this.transport.bounded(unblock, 'CLIENT UNBLOCK').catch(() => 0);
+        this.transport.requests++;
+        if (Number(unblocked) === 1) {
+          await read.ended;
+          attempt = 0;
+        } else {
+          await Promise.race([read.ended, new Promise((resolve) => setTimeout(resolve, Math.min(2 * attempt, 50)))]);
+        }
+      }
+    } finally {
+      this.interrupting = false;
     }
   }
 
-  /** Whether the read in flight misses a followed channel, or has nobody left to read for. */
+  /** Whether the read in flight misses a followed channel or position, or has nobody left to read for. */
   private isStale(reading: Map<string, string>): boolean {
     if (this.positions.size === 0) return true;
-    for (const channel of this.positions.keys()) if (!reading.has(channel)) return true;
+    for (const [channel, position] of this.positions) if (reading.get(channel) !== position) return true;
     return false;
   }
 

@@ -109,6 +109,8 @@ export interface BackendStats {
   requests: number;
   /** Pub/sub subscriptions or blocking connections open now. */
   subscriptions?: number;
+  /** Channels the store holds now, where it knows (the memory backend). */
+  channels?: number;
 }
 
 export interface Backend {

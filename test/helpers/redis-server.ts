@@ -13,6 +13,10 @@ export interface OwnRedis {
   kill(): Promise<void>;
   /** Starts again on the same port (and, when persistent, with the same data). */
   start(): Promise<void>;
+  /** SIGSTOP: connections stay open and nothing is answered, as with a hung server. */
+  pause(): void;
+  /** SIGCONT: it answers again, everything it was sent meanwhile included. */
+  resume(): void;
   /** Kills it and removes its data. */
   dispose(): Promise<void>;
 }
@@ -66,7 +70,10 @@ export async function startOwnRedis({ persistent = false } = {}): Promise<OwnRed
     url: `redis://127.0.0.1:${port}`,
     kill,
     start,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     async dispose() {
+      child?.kill('SIGCONT');
       await kill();
       rmSync(dir, { recursive: true, force: true });
     },

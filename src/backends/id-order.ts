@@ -1,0 +1,43 @@
+import { compareIds } from '../ids.js';
+import type { StoredEvent } from './types.js';
+
+/** Consecutive events of one channel. */
+export interface ChannelRun {
+  channel: string;
+  events: StoredEvent[];
+}
+
+/**
+ * One read over several channels, as runs of same-channel events in id order across channels:
+ * the order a connection on several channels sees live events in, whichever feed read them.
+ *
+ * `fullUpTo` has the last id of each read that stopped at its limit. Such a channel may hold
+ * more events right after it, which could come before other channels' later events; so nothing
+ * after the earliest of these ids is given. The rest is read again next time, in order.
+ */
+export function runsInIdOrder(byChannel: ReadonlyMap<string, StoredEvent[]>, fullUpTo: readonly string[]): ChannelRun[] {
+  let cut: string | undefined;
+  for (const id of fullUpTo) if (cut === undefined || compareIds(id, cut) < 0) cut = id;
+  const channels = [...byChannel].filter(([, events]) => events.length > 0);
+  if (channels.length === 0) return [];
+  if (channels.length === 1) {
+    const [channel, events] = channels[0]!;
+    if (cut === undefined || compareIds((events.at(-1) as StoredEvent).id, cut) <= 0) return [{ channel, events }];
+  }
+  const tagged: { channel: string; event: StoredEvent }[] = [];
+  for (const [channel, events] of channels) {
+    for (const event of events) {
+      if (cut !== undefined && compareIds(event.id, cut) > 0) break;
+      tagged.push({ channel, event });
+    }
+  }
+  // Stable: equal ids (one ms, several streams) keep the order of the channels in the read.
+  tagged.sort((a, b) => compareIds(a.event.id, b.event.id));
+  const runs: ChannelRun[] = [];
+  for (const { channel, event } of tagged) {
+    const last = runs.at(-1);
+    if (last?.channel === channel) last.events.push(event);
+    else runs.push({ channel, events: [event] });
+  }
+  return runs;
+}
