@@ -3,7 +3,7 @@
  * esbuild. Two object classes with different settings, a per-connection handler beside them for
  * comparison, and a class whose configuration is broken.
  *
- *   /stream, /secure/stream (channel tokens), /short/stream (short deadlines and queues),
+ *   /stream, /secure/stream (channel tokens), /short/stream (short deadlines), /tight/stream (small queues),
  *   /broken/stream, /plain/stream (createStreamHandler per connection), /stats
  */
 import { upstashBackend } from '../../src/backends/upstash.ts';
@@ -17,6 +17,7 @@ interface Env {
   TOKEN_SECRET: string;
   SSE: StreamObjectNamespace;
   SHORT: StreamObjectNamespace;
+  TIGHT: StreamObjectNamespace;
   BROKEN: StreamObjectNamespace;
 }
 
@@ -46,7 +47,14 @@ export const ShortObject = createStreamObject<Env>((env) => ({
   maxDurationMs: 1500,
   keepAliveMs: 300,
   retryMs: 50,
-  maxQueuedBytes: 16 * 1024,
+  lingerMs: 0,
+  onDisconnect: logClose,
+}));
+
+/** A small queue per listener, to catch one that stops reading. */
+export const TightObject = createStreamObject<Env>((env) => ({
+  backend: backendFor(env),
+  maxQueuedBytes: 64 * 1024,
   lingerMs: 0,
   onDisconnect: logClose,
 }));
@@ -66,6 +74,7 @@ function routesFor(env: Env) {
     '/stream': main,
     '/secure/stream': createDurableStreamHandler({ namespace: env.SSE, authorize: channelTokenAuthorizer(env.TOKEN_SECRET) }),
     '/short/stream': createDurableStreamHandler({ namespace: env.SHORT }),
+    '/tight/stream': createDurableStreamHandler({ namespace: env.TIGHT }),
     '/broken/stream': createDurableStreamHandler({ namespace: env.BROKEN, backendRetryMs: 100, onError }),
     // Today's path: each stream reads for itself (Workers forbid sharing I/O between requests).
     '/plain/stream': createStreamHandler({ backend: upstashBackend({ url: env.BRIDGE_URL, token: env.BRIDGE_TOKEN, prefix: env.PREFIX }) }),
