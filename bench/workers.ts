@@ -10,7 +10,8 @@
  * connection-minute in an idle window, and then while one event a second is published (small
  * events, which ride along in the wake-up, and events over 32 KB, which every reader must read);
  * plus what one reconnection of every listener costs (as after maxDurationMs), spread over a
- * stream's mean lifetime; and publish → receive latency over every delivery of the small events.
+ * stream's mean lifetime; and publish → receive latency over every delivery of LATENCY_EVENTS
+ * small events, 200 ms apart.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -29,9 +30,11 @@ import { upstash, core } from './subject.js';
 const ROOT = new URL('..', import.meta.url).pathname;
 const EXAMPLE = join(ROOT, 'examples', 'cloudflare');
 const COUNTS = (process.env.BENCH_WORKERS_N ?? '1,10,50,200').split(',').map(Number);
-const IDLE_MS = Number(process.env.BENCH_WORKERS_IDLE_SECONDS ?? 15) * 1000;
-const EVENTS = Number(process.env.BENCH_WORKERS_EVENTS ?? 15);
+const IDLE_MS = Number(process.env.BENCH_WORKERS_IDLE_SECONDS ?? 10) * 1000;
+const EVENTS = Number(process.env.BENCH_WORKERS_EVENTS ?? 10);
 const LARGE_EVENTS = Number(process.env.BENCH_WORKERS_LARGE_EVENTS ?? 10);
+const LATENCY_EVENTS = Number(process.env.BENCH_WORKERS_LATENCY_EVENTS ?? 60);
+const LATENCY_GAP_MS = 200;
 /** The example's maxDurationMs is 240 s: streams end after 80–100% of it, 216 s on average. */
 const LIFETIME_MIN = (0.9 * 240) / 60;
 const RUN = randomBytes(3).toString('hex');
@@ -173,26 +176,27 @@ async function measure(running: Running, publisher: Publisher, n: number, path: 
   const idlePerConnMin = perConnMin(stats().requests - before, Date.now() - started);
 
   // One event a second: small (rides along in the wake-up), then large (read from the stream).
-  const publishEach = async (count: number, pad: string) => {
+  const publishEach = async (count: number, pad: string, gapMs: number) => {
     const target = received + count * n;
     for (let seq = 0; seq < count; seq++) {
       // Publisher and listeners share this process's clock: performance.now(), to the microsecond.
       await publisher.sendEvent('tick', { t: performance.now(), seq, pad }, { channel });
-      await sleep(1000);
+      await sleep(gapMs);
     }
     const deadline = Date.now() + 10_000;
     while (received < target && Date.now() < deadline) await sleep(50);
   };
-  recording = true;
   before = stats().requests;
   started = Date.now();
-  await publishEach(EVENTS, '');
+  await publishEach(EVENTS, '', 1000);
   const smallPerConnMin = perConnMin(stats().requests - before, Date.now() - started);
-  recording = false;
   before = stats().requests;
   started = Date.now();
-  await publishEach(LARGE_EVENTS, LARGE_PAD);
+  await publishEach(LARGE_EVENTS, LARGE_PAD, 1000);
   const largePerConnMin = perConnMin(stats().requests - before, Date.now() - started);
+  recording = true;
+  await publishEach(LATENCY_EVENTS, '', LATENCY_GAP_MS);
+  recording = false;
 
   // Every listener reconnects once, one after the other, with its cursor (as after maxDurationMs).
   before = stats().requests;
@@ -229,7 +233,7 @@ export async function run(): Promise<void> {
       for (const path of index % 2 === 0 ? PATHS : [...PATHS].reverse()) {
         const running = await startWorker(outdir, config, path);
         try {
-          results.set(`${path} ${n}`, await measure(running, publisher, n, path));
+          results.set(`${path} ${index}`, await measure(running, publisher, n, path));
         } finally {
           await running.close();
         }
@@ -245,10 +249,10 @@ export async function run(): Promise<void> {
 
 function print(results: Map<string, Result>): void {
   const rows: Cell[][] = [];
-  for (const n of COUNTS) {
-    const base = results.get(`per connection ${n}`)!;
+  for (const [index, n] of COUNTS.entries()) {
+    const base = results.get(`per connection ${index}`)!;
     for (const path of PATHS) {
-      const result = results.get(`${path} ${n}`)!;
+      const result = results.get(`${path} ${index}`)!;
       const p50 = percentile(result.latencies, 50);
       const p99 = percentile(result.latencies, 99);
       rows.push([
@@ -266,7 +270,8 @@ function print(results: Map<string, Result>): void {
     }
   }
   printTable(
-    `workers — N listeners on one channel in workerd (examples/cloudflare, built package); Redis requests per connection-minute (req/conn-min); idle window ${IDLE_MS / 1000} s, ${EVENTS} small and ${LARGE_EVENTS} large events at 1/s`,
+    `workers — N listeners on one channel in workerd (examples/cloudflare, built package); Redis requests per connection-minute; ` +
+      `idle window ${IDLE_MS / 1000} s, ${EVENTS} small and ${LARGE_EVENTS} large events at 1/s; latency over ${LATENCY_EVENTS} events × N listeners`,
     ['path, listeners', 'subscriptions', 'idle', 'reconnect req/conn', 'idle + reconnects', '1 small event/s', '1 large event/s', 'p50', 'p99', 'p50 / p99 vs per conn'],
     rows,
   );

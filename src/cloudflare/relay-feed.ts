@@ -5,7 +5,7 @@
  * directly (the wrapped backend's `read`); only the live feed is relayed.
  */
 import { BackendError } from '../errors.js';
-import { compareIds } from '../ids.js';
+import { compareIds, isStreamId } from '../ids.js';
 import { JSON_MARKER } from '../cursor.js';
 import type { Backend, FeedListener, LiveFeed, StoredEvent } from '../backends/types.js';
 import { type ParsedMessage, SSEParser } from './sse-parser.js';
@@ -160,6 +160,7 @@ class Relay {
     const cursor = message.id ?? '';
     const json = cursor.endsWith(JSON_MARKER);
     const id = json ? cursor.slice(0, -JSON_MARKER.length) : cursor;
+    if (!isStreamId(id)) return false; // not a one-channel cursor: not from a channel's object
     if (message.event === 'sse:ready') {
       if (this.position !== undefined) return false;
       this.position = id;

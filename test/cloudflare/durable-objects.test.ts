@@ -311,6 +311,51 @@ describe('multi-channel connections: one object per channel set, each channel re
   });
 });
 
+describe('multi-channel relays', () => {
+  it('relay events exactly: multi-line data, JSON data (its cursor marker) and types arrive as a direct stream gets them', async () => {
+    const [a, b] = [channel('exact-a'), channel('exact-b')].sort() as [string, string];
+    const direct = await listen('/stream', [a]);
+    const both = await listen('/stream', [a, b]);
+    try {
+      await publish(a, 'line 1\nline 2\r\nline 3\rline 4', 'multi');
+      await sendEvent('object', { nested: { emoji: '🎉', text: 'é' } }, { backend: publisher, channel: a });
+      await publish(a, ' leading space', 'spaced');
+      await direct.reader.waitForMessages(3);
+      await both.reader.waitForMessages(3);
+      const view = (stream: Stream) => stream.reader.messages.map(({ event, data, id }) => ({ event, data, json: id!.endsWith(';json') }));
+      expect(view(both)).toEqual(view(direct));
+      expect(view(both)[1]).toEqual({ event: 'object', data: JSON.stringify({ nested: { emoji: '🎉', text: 'é' } }), json: true });
+    } finally {
+      await leaveAll(a, [direct, both]);
+    }
+  });
+
+  it("the relays follow their channel objects' deadlines (every ~1.5 s here) without losing or repeating an event", async () => {
+    const [a, b] = [channel('relay-a'), channel('relay-b')].sort() as [string, string];
+    const { EventSource } = await import('eventsource');
+    const source = new EventSource(`${workerd.url}/short/stream?channel=${a}&channel=${b}`);
+    const received: string[] = [];
+    source.addEventListener('message', (event) => received.push(event.data));
+    try {
+      await new Promise((resolve) => source.addEventListener('sse:ready', resolve, { once: true }));
+      const sent: string[] = [];
+      for (let n = 0; n < 16; n++) {
+        const name = n % 2 === 0 ? a : b;
+        sent.push(`${name} ${n}`);
+        await publish(name, `${name} ${n}`);
+        await sleep(250);
+      }
+      // A last event on each channel: anything repeated would come before it.
+      await publish(a, 'end');
+      await publish(b, 'end');
+      await until(() => received.filter((data) => data === 'end').length === 2, 'both last events', 10_000);
+      expect(received.filter((data) => data !== 'end')).toEqual(sent);
+    } finally {
+      source.close();
+    }
+  });
+});
+
 describe('an Upstash outage', () => {
   it('a dropped subscription is reconnected by the object: its listeners stay and miss nothing', async () => {
     await noSubscriptionsLeft();
