@@ -2,16 +2,18 @@
  * Cloudflare Workers, in real workerd (miniflare): N listeners on one channel, served by
  * examples/cloudflare as users deploy it (bundled by `wrangler deploy --dry-run`, the built
  * package), once through its Durable Objects (edge-sse/cloudflare, the default) and once per
- * connection (STREAM_READERS=per-connection), in the same run. Every measurement (path, N) gets a
- * fresh workerd and its own bridge in front of the local Redis, so the bridge's counters are that
- * measurement's requests and subscriptions alone; the events are published through another bridge.
+ * connection (STREAM_READERS=per-connection), in the same run. For each N, each path gets a fresh
+ * workerd and its own bridge in front of the local Redis, so a bridge's counters are that path's
+ * requests and subscriptions alone; the events are published through another bridge. Both paths'
+ * listeners are connected at once: the windows run for both together, latency in rounds that
+ * alternate between them.
  *
  * Per path and N: upstream subscriptions held while the N listen; Redis requests per
  * connection-minute in an idle window, and then while one event a second is published (small
  * events, which ride along in the wake-up, and events over 32 KB, which every reader must read);
  * plus what one reconnection of every listener costs (as after maxDurationMs), spread over a
  * stream's mean lifetime; and publish → receive latency over every delivery of LATENCY_EVENTS
- * small events, 200 ms apart.
+ * small events, 200 ms apart, in 3 rounds per path.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -35,6 +37,7 @@ const EVENTS = Number(process.env.BENCH_WORKERS_EVENTS ?? 10);
 const LARGE_EVENTS = Number(process.env.BENCH_WORKERS_LARGE_EVENTS ?? 10);
 const LATENCY_EVENTS = Number(process.env.BENCH_WORKERS_LATENCY_EVENTS ?? 60);
 const LATENCY_GAP_MS = 200;
+const LATENCY_ROUNDS = 3;
 /** The example's maxDurationMs is 240 s: streams end after 80–100% of it, 216 s on average. */
 const LIFETIME_MIN = (0.9 * 240) / 60;
 const RUN = randomBytes(3).toString('hex');
@@ -153,62 +156,118 @@ class Listener {
   }
 }
 
-async function measure(running: Running, publisher: Publisher, n: number, path: Path): Promise<Result> {
-  const channel = `bench-workers-${RUN}-${n}-${path === 'Durable Object' ? 'do' : 'pc'}`;
-  const url = `${running.url}/stream?channel=${channel}`;
-  const stats = () => running.bridge.stats();
-  const latencies: number[] = [];
-  let received = 0;
-  let recording = false;
-  const listeners = Array.from({ length: n }, () => new Listener((sentAt) => {
-    received++;
-    if (recording) latencies.push(performance.now() - sentAt);
-  }));
-  for (let at = 0; at < n; at += 25) await Promise.all(listeners.slice(at, at + 25).map((listener) => listener.open(url)));
+/** One path's N listeners on a channel of its own, counted at its own bridge. */
+class Audience {
+  readonly channel: string;
+  readonly latencies: number[] = [];
+  received = 0;
+  recording = false;
+  private listeners: Listener[];
+
+  constructor(
+    readonly path: Path,
+    private running: Running,
+    readonly n: number,
+  ) {
+    this.channel = `bench-workers-${RUN}-${n}-${path === 'Durable Object' ? 'do' : 'pc'}`;
+    this.listeners = Array.from({ length: n }, () => new Listener((sentAt) => this.arrived(sentAt)));
+  }
+
+  get url(): string {
+    return `${this.running.url}/stream?channel=${this.channel}`;
+  }
+
+  requests(): number {
+    return this.running.bridge.stats().requests;
+  }
+
+  subscriptions(): number {
+    return this.running.bridge.stats().openSubscriptions;
+  }
+
+  async connect(): Promise<void> {
+    for (let at = 0; at < this.n; at += 25) await Promise.all(this.listeners.slice(at, at + 25).map((listener) => listener.open(this.url)));
+  }
+
+  /** Every listener once, one after the other, with its cursor (as after maxDurationMs). */
+  async reconnect(): Promise<void> {
+    for (const listener of this.listeners) {
+      listener.leave();
+      await listener.open(this.url);
+    }
+  }
+
+  leave(): void {
+    for (const listener of this.listeners) listener.leave();
+  }
+
+  private arrived(sentAt: number): void {
+    this.received++;
+    if (this.recording) this.latencies.push(performance.now() - sentAt);
+  }
+}
+
+/**
+ * Both paths' audiences are connected at once; idle and busy windows run for both together (each
+ * bridge counts its own path), latency in short rounds that alternate between the paths, so both
+ * meet the shared machine's noise alike.
+ */
+async function measure(audiences: Audience[], publisher: Publisher): Promise<Map<Path, Result>> {
+  for (const audience of audiences) await audience.connect();
   await sleep(500);
-  const subscriptions = stats().openSubscriptions;
-  const perConnMin = (requests: number, ms: number) => requests / (n * (ms / 60_000));
+  const subscriptions = audiences.map((audience) => audience.subscriptions());
 
-  // Idle.
-  let before = stats().requests;
-  let started = Date.now();
-  await sleep(IDLE_MS);
-  const idlePerConnMin = perConnMin(stats().requests - before, Date.now() - started);
-
-  // One event a second: small (rides along in the wake-up), then large (read from the stream).
-  const publishEach = async (count: number, pad: string, gapMs: number) => {
-    const target = received + count * n;
+  /** Requests per connection-minute each audience's bridge saw while `work` ran. */
+  const window = async (work: () => Promise<void>): Promise<number[]> => {
+    const before = audiences.map((audience) => audience.requests());
+    const started = Date.now();
+    await work();
+    const minutes = (Date.now() - started) / 60_000;
+    return audiences.map((audience, index) => (audience.requests() - before[index]!) / (audience.n * minutes));
+  };
+  /** `count` events 1/s or `gapMs` apart on each audience's channel; waits until all arrived. */
+  const publishEach = async (targets: Audience[], count: number, pad: string, gapMs: number) => {
+    const expected = targets.map((audience) => audience.received + count * audience.n);
     for (let seq = 0; seq < count; seq++) {
       // Publisher and listeners share this process's clock: performance.now(), to the microsecond.
-      await publisher.sendEvent('tick', { t: performance.now(), seq, pad }, { channel });
+      await Promise.all(targets.map((audience) => publisher.sendEvent('tick', { t: performance.now(), seq, pad }, { channel: audience.channel })));
       await sleep(gapMs);
     }
     const deadline = Date.now() + 10_000;
-    while (received < target && Date.now() < deadline) await sleep(50);
+    while (targets.some((audience, index) => audience.received < expected[index]!) && Date.now() < deadline) await sleep(50);
   };
-  before = stats().requests;
-  started = Date.now();
-  await publishEach(EVENTS, '', 1000);
-  const smallPerConnMin = perConnMin(stats().requests - before, Date.now() - started);
-  before = stats().requests;
-  started = Date.now();
-  await publishEach(LARGE_EVENTS, LARGE_PAD, 1000);
-  const largePerConnMin = perConnMin(stats().requests - before, Date.now() - started);
-  recording = true;
-  await publishEach(LATENCY_EVENTS, '', LATENCY_GAP_MS);
-  recording = false;
 
-  // Every listener reconnects once, one after the other, with its cursor (as after maxDurationMs).
-  before = stats().requests;
-  for (const listener of listeners) {
-    listener.leave();
-    await listener.open(url);
+  const idle = await window(() => sleep(IDLE_MS));
+  const small = await window(() => publishEach(audiences, EVENTS, '', 1000));
+  const large = await window(() => publishEach(audiences, LARGE_EVENTS, LARGE_PAD, 1000));
+  for (let round = 0; round < LATENCY_ROUNDS; round++) {
+    for (const audience of round % 2 === 0 ? audiences : [...audiences].reverse()) {
+      audience.recording = true;
+      await publishEach([audience], LATENCY_EVENTS / LATENCY_ROUNDS, '', LATENCY_GAP_MS);
+      audience.recording = false;
+    }
   }
-  await sleep(300);
-  const reconnectPerConn = (stats().requests - before) / n;
-
-  for (const listener of listeners) listener.leave();
-  return { subscriptions, idlePerConnMin, reconnectPerConn, smallPerConnMin, largePerConnMin, latencies };
+  const reconnects: number[] = [];
+  for (const audience of audiences) {
+    const before = audience.requests();
+    await audience.reconnect();
+    await sleep(300);
+    reconnects.push((audience.requests() - before) / audience.n);
+    audience.leave();
+  }
+  return new Map(
+    audiences.map((audience, index) => [
+      audience.path,
+      {
+        subscriptions: subscriptions[index]!,
+        idlePerConnMin: idle[index]!,
+        reconnectPerConn: reconnects[index]!,
+        smallPerConnMin: small[index]!,
+        largePerConnMin: large[index]!,
+        latencies: audience.latencies,
+      },
+    ]),
+  );
 }
 
 async function cleanUp(): Promise<void> {
@@ -229,14 +288,12 @@ export async function run(): Promise<void> {
   const results = new Map<string, Result>();
   try {
     for (const [index, n] of COUNTS.entries()) {
-      // Alternate which path goes first, against the shared machine's drift.
-      for (const path of index % 2 === 0 ? PATHS : [...PATHS].reverse()) {
-        const running = await startWorker(outdir, config, path);
-        try {
-          results.set(`${path} ${index}`, await measure(running, publisher, n, path));
-        } finally {
-          await running.close();
-        }
+      const workers = await Promise.all(PATHS.map((path) => startWorker(outdir, config, path)));
+      try {
+        const audiences = PATHS.map((path, at) => new Audience(path, workers[at]!, n));
+        for (const [path, result] of await measure(audiences, publisher)) results.set(`${path} ${index}`, result);
+      } finally {
+        await Promise.all(workers.map((running) => running.close()));
       }
     }
   } finally {

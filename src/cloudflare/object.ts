@@ -134,7 +134,9 @@ export function createStreamObject<Env>(configure: (env: Env) => StreamObjectOpt
       const served = this.#served;
       if (!served || served.handler.stats().openStreams > 0) return;
       if (served.lingerMs === 0) return served.keeper.release();
-      this.ctx.storage.setAlarm(Date.now() + served.lingerMs).catch(() => served.keeper.release());
+      // Unconfirmed: the object's other streams need not wait for this write. Were it lost, the
+      // reader would go when the runtime evicts the idle object.
+      this.ctx.storage.setAlarm(Date.now() + served.lingerMs, { allowUnconfirmed: true }).catch(() => served.keeper.release());
     }
   }
   return StreamObject as unknown as StreamObjectClass<Env>;

@@ -5,7 +5,7 @@
  */
 declare module 'cloudflare:workers' {
   export interface DurableObjectStorageLike {
-    setAlarm(scheduledTime: number): Promise<void>;
+    setAlarm(scheduledTime: number, options?: { allowUnconfirmed?: boolean }): Promise<void>;
   }
 
   export interface DurableObjectStateLike {

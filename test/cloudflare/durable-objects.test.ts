@@ -495,4 +495,18 @@ describe('admission in the Worker, before any object is touched', () => {
     expect(reader.comments).toContain('stream object unavailable');
     expect(workerd.logs()).toMatch(/worker onError: .*createStreamObject: the backend must be shareable/);
   });
+
+  it('a backend made outside createStreamObject serves one object; the next refuses it and says where to make it', async () => {
+    const first = await listen('/shared/stream', [channel('shared-1')]);
+    try {
+      await first.reader.waitForReady();
+      const res = await fetch(`${workerd.url}/shared/stream?channel=${channel('shared-2')}`);
+      const second = new SSEReader(res);
+      await second.waitForEnd();
+      expect(second.comments).toContain('stream object unavailable');
+      expect(workerd.logs()).toMatch(/worker onError: .*already serves another object.*create the backend inside the function/);
+    } finally {
+      await leaveAll(channel('shared-1'), [first]);
+    }
+  });
 });

@@ -4,7 +4,7 @@
  * comparison, and a class whose configuration is broken.
  *
  *   /stream, /secure/stream (channel tokens), /short/stream (short deadlines), /tight/stream (small queues),
- *   /broken/stream, /plain/stream (createStreamHandler per connection), /stats
+ *   /broken/stream, /shared/stream (misconfigured), /plain/stream (createStreamHandler per connection), /stats
  */
 import { upstashBackend } from '../../src/backends/upstash.ts';
 import { createDurableStreamHandler, createStreamObject, type StreamObjectNamespace } from '../../src/cloudflare/index.ts';
@@ -19,6 +19,7 @@ interface Env {
   SHORT: StreamObjectNamespace;
   TIGHT: StreamObjectNamespace;
   BROKEN: StreamObjectNamespace;
+  SHARED: StreamObjectNamespace;
 }
 
 const backendFor = (env: Env) => upstashBackend({ url: env.BRIDGE_URL, token: env.BRIDGE_TOKEN, prefix: env.PREFIX, shareable: true });
@@ -64,6 +65,10 @@ export const BrokenObject = createStreamObject<Env>((env) => ({
   backend: upstashBackend({ url: env.BRIDGE_URL, token: env.BRIDGE_TOKEN, prefix: env.PREFIX }),
 }));
 
+/** One backend for every object of the class: the second object must refuse it. */
+let sharedBackend: ReturnType<typeof upstashBackend> | undefined;
+export const SharedObject = createStreamObject<Env>((env) => ({ backend: (sharedBackend ??= backendFor(env)) }));
+
 let handlers: { env: Env; routes: Record<string, (request: Request) => Promise<Response>>; stats: ReturnType<typeof createDurableStreamHandler>['stats'] } | undefined;
 
 function routesFor(env: Env) {
@@ -76,6 +81,7 @@ function routesFor(env: Env) {
     '/short/stream': createDurableStreamHandler({ namespace: env.SHORT }),
     '/tight/stream': createDurableStreamHandler({ namespace: env.TIGHT }),
     '/broken/stream': createDurableStreamHandler({ namespace: env.BROKEN, backendRetryMs: 100, onError }),
+    '/shared/stream': createDurableStreamHandler({ namespace: env.SHARED, backendRetryMs: 100, onError }),
     // Today's path: each stream reads for itself (Workers forbid sharing I/O between requests).
     '/plain/stream': createStreamHandler({ backend: upstashBackend({ url: env.BRIDGE_URL, token: env.BRIDGE_TOKEN, prefix: env.PREFIX }) }),
   };
