@@ -21,16 +21,23 @@ export class SSEParser {
   private data: string[] = [];
   private event = '';
   private lastId: string | undefined;
+  /** The last chunk ended in CR: a LF starting the next one belongs to it. */
+  private afterCR = false;
 
   constructor(private listener: ParserListener) {}
 
   push(chunk: Uint8Array): void {
     this.buffer += this.decoder.decode(chunk, { stream: true });
     let start = 0;
+    if (this.buffer.length > 0) {
+      if (this.afterCR && this.buffer.startsWith('\n')) start = 1; // the LF of a CRLF split across chunks
+      this.afterCR = false;
+    }
     for (;;) {
       const end = lineEnd(this.buffer, start);
       if (end === -1) break;
       this.line(this.buffer.slice(start, end));
+      if (this.buffer[end] === '\r' && end + 1 === this.buffer.length) this.afterCR = true;
       start = end + (this.buffer[end] === '\r' && this.buffer[end + 1] === '\n' ? 2 : 1);
     }
     this.buffer = this.buffer.slice(start);
@@ -58,12 +65,11 @@ export class SSEParser {
   }
 }
 
-/** The index of the next CR or LF at or after `from`; -1 if none, or if a final CR may start a CRLF. */
+/** The index of the next CR or LF at or after `from`, or -1. */
 function lineEnd(text: string, from: number): number {
   for (let index = from; index < text.length; index++) {
     const char = text[index];
-    if (char === '\n') return index;
-    if (char === '\r') return index + 1 < text.length ? index : -1;
+    if (char === '\n' || char === '\r') return index;
   }
   return -1;
 }
