@@ -30,10 +30,6 @@ export class Keeper {
     reader?.cancel().catch(() => undefined);
   }
 
-  get held(): boolean {
-    return this.reader !== undefined;
-  }
-
   private async open(): Promise<void> {
     try {
       const response = await this.handler(new Request(this.url));

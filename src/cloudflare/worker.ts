@@ -5,9 +5,11 @@
  * Worker reads nothing from Redis, so no subrequest budget applies to the stream.
  */
 import { type CorsOption, corsHeaders } from '../cors.js';
+import { invalidOption } from '../errors.js';
 import { type Authorize, createAdmission } from '../handler.js';
 import { formatRetry } from '../frames.js';
 import type { StreamStats } from '../observe.js';
+import { DEFAULT_CHANNEL } from '../names.js';
 import { wholeNumber } from '../options.js';
 import { EXPIRES_AT_HEADER, type StreamObjectNamespace, stubFor } from './routing.js';
 
@@ -39,9 +41,7 @@ const STREAM_HEADERS = {
 export function createDurableStreamHandler(options: DurableStreamHandlerOptions): DurableStreamHandler {
   const namespace = options?.namespace;
   if (typeof namespace?.idFromName !== 'function' || typeof namespace.get !== 'function') {
-    throw new TypeError(
-      'createDurableStreamHandler needs { namespace }: the Durable Object binding of your createStreamObject class, e.g. env.SSE',
-    );
+    throw invalidOption('createDurableStreamHandler needs { namespace }: the Durable Object binding of your createStreamObject class, e.g. env.SSE');
   }
   const admit = createAdmission(options);
   const backendRetryMs = wholeNumber('backendRetryMs', options.backendRetryMs, 5000, 0);
@@ -54,13 +54,18 @@ export function createDurableStreamHandler(options: DurableStreamHandlerOptions)
     try {
       response = await stubFor(namespace, admission.channels).fetch(forwarded(request, admission.expiresAt));
     } catch (error) {
-      options.onError?.(error);
+      try {
+        options.onError?.(error);
+      } catch {
+        // A failing hook must not turn the retry hint into an error status.
+      }
       return comeBackLater(backendRetryMs, cors);
     }
     return withHeaders(response, cors);
   };
-  const stats = async (channels: readonly string[] = ['sse']): Promise<StreamStats> => {
-    const stub = stubFor(namespace, [...channels].sort()) as unknown as { stats(): Promise<StreamStats> };
+  const stats = async (channels: readonly string[] = []): Promise<StreamStats> => {
+    const named = channels.length > 0 ? [...new Set(channels)].sort() : [DEFAULT_CHANNEL];
+    const stub = stubFor(namespace, named) as unknown as { stats(): Promise<StreamStats> };
     return stub.stats();
   };
   return Object.assign(handler, { stats });
