@@ -12,8 +12,8 @@
  * connection-minute in an idle window, and then while one event a second is published (small
  * events, which ride along in the wake-up, and events over 32 KB, which every reader must read);
  * plus what one reconnection of every listener costs (as after maxDurationMs), spread over a
- * stream's mean lifetime; and publish → receive latency over every delivery of LATENCY_EVENTS
- * small events, 200 ms apart, in 3 rounds per path.
+ * stream's mean lifetime; and publish → receive latency over every delivery of small events
+ * 50 ms apart (see latencyEvents), in 3 rounds per path.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -35,8 +35,13 @@ const COUNTS = (process.env.BENCH_WORKERS_N ?? '1,10,50,200').split(',').map(Num
 const IDLE_MS = Number(process.env.BENCH_WORKERS_IDLE_SECONDS ?? 10) * 1000;
 const EVENTS = Number(process.env.BENCH_WORKERS_EVENTS ?? 10);
 const LARGE_EVENTS = Number(process.env.BENCH_WORKERS_LARGE_EVENTS ?? 10);
-const LATENCY_EVENTS = Number(process.env.BENCH_WORKERS_LATENCY_EVENTS ?? 60);
-const LATENCY_GAP_MS = 200;
+/**
+ * Latency samples per path: every delivery counts, so fewer events for more listeners (300 events
+ * for N ≤ 20, 60 for 200), enough for a p99 that one stall of the shared machine does not make.
+ */
+const LATENCY_SAMPLES = Number(process.env.BENCH_WORKERS_LATENCY_SAMPLES ?? 6000);
+const latencyEvents = (n: number) => Math.min(300, Math.max(60, Math.round(LATENCY_SAMPLES / n / 3) * 3));
+const LATENCY_GAP_MS = 50;
 const LATENCY_ROUNDS = 3;
 /** The example's maxDurationMs is 240 s: streams end after 80–100% of it, 216 s on average. */
 const LIFETIME_MIN = (0.9 * 240) / 60;
@@ -243,7 +248,7 @@ async function measure(audiences: Audience[], publisher: Publisher): Promise<Map
   for (let round = 0; round < LATENCY_ROUNDS; round++) {
     for (const audience of round % 2 === 0 ? audiences : [...audiences].reverse()) {
       audience.recording = true;
-      await publishEach([audience], LATENCY_EVENTS / LATENCY_ROUNDS, '', LATENCY_GAP_MS);
+      await publishEach([audience], latencyEvents(audience.n) / LATENCY_ROUNDS, '', LATENCY_GAP_MS);
       audience.recording = false;
     }
   }
@@ -328,7 +333,7 @@ function print(results: Map<string, Result>): void {
   }
   printTable(
     `workers — N listeners on one channel in workerd (examples/cloudflare, built package); Redis requests per connection-minute; ` +
-      `idle window ${IDLE_MS / 1000} s, ${EVENTS} small and ${LARGE_EVENTS} large events at 1/s; latency over ${LATENCY_EVENTS} events × N listeners`,
+      `idle window ${IDLE_MS / 1000} s, ${EVENTS} small and ${LARGE_EVENTS} large events at 1/s; latency over 60–300 events × N listeners`,
     ['path, listeners', 'subscriptions', 'idle', 'reconnect req/conn', 'idle + reconnects', '1 small event/s', '1 large event/s', 'p50', 'p99', 'p50 / p99 vs per conn'],
     rows,
   );
