@@ -3,7 +3,8 @@
  * esbuild. Two object classes with different settings, a per-connection handler beside them for
  * comparison, and a class whose configuration is broken.
  *
- *   /stream, /secure/stream (channel tokens), /short/stream (short deadlines), /tight/stream (small queues),
+ *   /stream, /secure/stream (channel tokens), /short/stream (short deadlines), /linger/stream,
+ *   /tight/stream (small queues),
  *   /broken/stream, /shared/stream (misconfigured), /plain/stream (createStreamHandler per connection), /stats
  */
 import { upstashBackend } from '../../src/backends/upstash.ts';
@@ -17,13 +18,16 @@ interface Env {
   TOKEN_SECRET: string;
   SSE: StreamObjectNamespace;
   SHORT: StreamObjectNamespace;
+  LINGER: StreamObjectNamespace;
   TIGHT: StreamObjectNamespace;
   BROKEN: StreamObjectNamespace;
   SHARED: StreamObjectNamespace;
 }
 
 const backendFor = (env: Env) => upstashBackend({ url: env.BRIDGE_URL, token: env.BRIDGE_TOKEN, prefix: env.PREFIX, shareable: true });
-const logClose = (info: { channels: readonly string[] }, reason: string) => console.log(`object closed ${info.channels.join(',')} ${reason}`);
+/** With the object's clock: a test compares it with when the reader went. */
+const logClose = (info: { channels: readonly string[] }, reason: string) =>
+  console.log(`object closed ${info.channels.join(',')} ${reason} at ${Date.now()}`);
 
 const Base = createStreamObject<Env>((env) => ({
   backend: backendFor(env),
@@ -41,6 +45,13 @@ export class StreamObject extends Base {
     return super.fetch(request);
   }
 }
+
+/** A linger long enough that a slow machine cannot make a test miss it. */
+export const LingerObject = createStreamObject<Env>((env) => ({
+  backend: backendFor(env),
+  lingerMs: 3000,
+  onDisconnect: logClose,
+}));
 
 export const ShortObject = createStreamObject<Env>((env) => ({
   backend: backendFor(env),
@@ -79,6 +90,7 @@ function routesFor(env: Env) {
     '/stream': main,
     '/secure/stream': createDurableStreamHandler({ namespace: env.SSE, authorize: channelTokenAuthorizer(env.TOKEN_SECRET) }),
     '/short/stream': createDurableStreamHandler({ namespace: env.SHORT }),
+    '/linger/stream': createDurableStreamHandler({ namespace: env.LINGER }),
     '/tight/stream': createDurableStreamHandler({ namespace: env.TIGHT }),
     '/broken/stream': createDurableStreamHandler({ namespace: env.BROKEN, backendRetryMs: 100, onError }),
     '/shared/stream': createDurableStreamHandler({ namespace: env.SHARED, backendRetryMs: 100, onError }),

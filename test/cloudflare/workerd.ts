@@ -39,7 +39,7 @@ export async function startWorkerd(script: string, bindings: Record<string, stri
     modules: [{ type: 'ESModule', path: 'worker.js', contents: script }],
     compatibilityDate: '2026-04-20',
     compatibilityFlags: ['enable_request_signal'],
-    durableObjects: { SSE: 'StreamObject', SHORT: 'ShortObject', TIGHT: 'TightObject', BROKEN: 'BrokenObject', SHARED: 'SharedObject' },
+    durableObjects: { SSE: 'StreamObject', SHORT: 'ShortObject', LINGER: 'LingerObject', TIGHT: 'TightObject', BROKEN: 'BrokenObject', SHARED: 'SharedObject' },
     bindings,
     host: '127.0.0.1',
     port: 0,
