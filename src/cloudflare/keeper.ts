@@ -9,6 +9,8 @@ import type { StreamHandler } from '../handler.js';
 export class Keeper {
   private holding: Promise<void> | undefined;
   private reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  /** The keeper being opened or held; a release makes a keeper still opening stale. */
+  private current: object | undefined;
 
   /** `stillWanted` is asked when the keeper's own stream ends (its deadline): open it again? */
   constructor(
@@ -19,7 +21,10 @@ export class Keeper {
 
   /** Resolves once the keeper listens (so the reader it started is there for the next stream to join). */
   hold(): Promise<void> {
-    this.holding ??= this.open();
+    if (!this.holding) {
+      const keeper = (this.current = {});
+      this.holding = this.open(keeper);
+    }
     return this.holding;
   }
 
@@ -27,31 +32,40 @@ export class Keeper {
     const reader = this.reader;
     this.reader = undefined;
     this.holding = undefined;
+    this.current = undefined;
     reader?.cancel().catch(() => undefined);
   }
 
-  private async open(): Promise<void> {
+  private async open(keeper: object): Promise<void> {
+    let response: Response;
     try {
-      const response = await this.handler(new Request(this.url));
-      if (!response.body) return void (this.holding = undefined);
-      const reader = response.body.getReader();
-      this.reader = reader;
-      void this.drain(reader);
+      response = await this.handler(new Request(this.url));
     } catch {
       // The listener's own stream reports what failed.
-      this.holding = undefined;
+      if (this.current === keeper) this.holding = undefined;
+      return;
     }
+    if (this.current !== keeper || !response.body) {
+      // Released while opening: let the stream go at once, or it would hold the reader for an hour.
+      response.body?.cancel().catch(() => undefined);
+      if (this.current === keeper) this.holding = undefined;
+      return;
+    }
+    const reader = response.body.getReader();
+    this.reader = reader;
+    void this.drain(reader, keeper);
   }
 
-  private async drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  private async drain(reader: ReadableStreamDefaultReader<Uint8Array>, keeper: object): Promise<void> {
     try {
       while (!(await reader.read()).done);
     } catch {
       // Cancelled, or the stream broke off.
     }
-    if (this.reader !== reader) return;
+    if (this.current !== keeper) return;
     this.reader = undefined;
     this.holding = undefined;
+    this.current = undefined;
     if (this.stillWanted()) void this.hold();
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The pieces of edge-sse/cloudflare that need no workerd: the SSE parser a multi-channel object
- * reads its channels' objects with, the relay feed built on it, and the feed that follows a
- * dropped channel again. Streams here are real web streams of the frames a channel's object sends.
+ * reads its channels' objects with, the relay feed built on it, the feed that follows a dropped
+ * channel again, and the keeper that holds an object's reader through its linger. Streams here
+ * are real web streams of the frames a channel's object sends.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { BackendError } from '../../src/errors.ts';
@@ -9,6 +10,7 @@ import type { FeedListener, LiveFeed, StoredEvent } from '../../src/backends/typ
 import { formatComment, formatEvent, formatRetry } from '../../src/frames.ts';
 import { RelayFeed } from '../../src/cloudflare/relay-feed.ts';
 import { ResilientFeed } from '../../src/cloudflare/resilient-feed.ts';
+import { Keeper } from '../../src/cloudflare/keeper.ts';
 import { type ParsedMessage, SSEParser } from '../../src/cloudflare/sse-parser.ts';
 import { waitUntil } from '../helpers/sse.ts';
 
@@ -263,5 +265,47 @@ describe('ResilientFeed', () => {
     feed.unfollow('c');
     vi.advanceTimersByTime(10_000);
     expect(inner.follows).toHaveLength(1);
+  });
+});
+
+describe('Keeper', () => {
+  /** A handler whose answers the test releases one by one, each body recording its cancellation. */
+  function slowHandler() {
+    const pending: (() => void)[] = [];
+    const cancelled: boolean[] = [];
+    const handler = Object.assign(
+      (_request: Request) =>
+        new Promise<Response>((resolve) => {
+          const index = cancelled.push(false) - 1;
+          const body = new ReadableStream<Uint8Array>({ cancel: () => void (cancelled[index] = true) });
+          pending.push(() => resolve(new Response(body)));
+        }),
+      { stats: () => ({}) as never },
+    );
+    return { handler, pending, cancelled };
+  }
+
+  it('a release while the keeper is still opening cancels the stream it then gets: no keeper is left holding the reader', async () => {
+    const { handler, pending, cancelled } = slowHandler();
+    const keeper = new Keeper(handler, 'https://edge-sse.keeper/?channel=c', () => false);
+    const held = keeper.hold();
+    keeper.release();
+    pending.shift()!();
+    await held;
+    await waitUntil(() => cancelled[0] === true);
+  });
+
+  it('a hold after such a release opens a keeper of its own, and the next release lets it go', async () => {
+    const { handler, pending, cancelled } = slowHandler();
+    const keeper = new Keeper(handler, 'https://edge-sse.keeper/?channel=c', () => false);
+    const first = keeper.hold();
+    keeper.release();
+    const second = keeper.hold();
+    for (const answer of pending.splice(0)) answer();
+    await Promise.all([first, second]);
+    await waitUntil(() => cancelled[0] === true);
+    expect(cancelled[1]).toBe(false);
+    keeper.release();
+    await waitUntil(() => cancelled[1] === true);
   });
 });
