@@ -10,7 +10,10 @@ export default defineConfig({
     bridge: 'src/bridge/index.ts',
     'bridge-cli': 'src/bridge/cli.ts',
     node: 'src/node.ts',
+    cloudflare: 'src/cloudflare/index.ts',
   },
+  // Exists only inside workerd; the Worker's bundler (wrangler) resolves it.
+  external: ['cloudflare:workers'],
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

@@ -17,10 +17,14 @@ const BENCHMARKS: Record<string, Benchmark> = {
   size: () => import('./size.js'),
   scale: () => import('./scale.js'),
   bridge: () => import('./bridge-connections.js'),
+  workers: () => import('./workers.js'),
 };
 
-/** Takes ~10 minutes and dozens of thousands of sockets: only when named (`npm run bench -- scale`). */
-const ONLY_WHEN_NAMED = new Set(['scale']);
+/**
+ * Only when named: scale takes ~10 minutes and dozens of thousands of sockets; workers ~6 minutes
+ * and two workerd processes (`npm run bench -- scale`, `npm run bench -- workers`).
+ */
+const ONLY_WHEN_NAMED = new Set(['scale', 'workers']);
 
 function selected(args: readonly string[]): string[] {
   const names = args.filter((arg) => !arg.startsWith('-'));

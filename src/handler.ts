@@ -138,7 +138,7 @@ async function respond(incoming: Incoming, settings: Settings, request?: Request
   }
 }
 
-async function admit(incoming: Incoming, settings: Settings): Promise<Response | Admission> {
+async function admit(incoming: Incoming, settings: AdmissionSettings): Promise<Response | Admission> {
   if (incoming.method === 'OPTIONS' && settings.cors) {
     return new Response(null, { status: 204, headers: preflightHeaders(settings.cors, incoming.header('Origin')) });
   }
@@ -258,4 +258,35 @@ function errorResponse(
     status,
     headers: { 'Content-Type': 'application/json; charset=utf-8', ...corsHeaders(cors, incoming.header('Origin')), ...extra },
   });
+}
+
+// ---- For edge-sse/cloudflare: admission alone ---------------------------------------------------
+
+type AdmissionSettings = Pick<Settings, 'authorize' | 'cors' | 'maxChannels'>;
+
+/** A stream request that passed admission: what it asks for. */
+export type StreamAdmission = Admission;
+
+/**
+ * The handler's own admission — method, CORS preflight, channels, `Last-Event-ID`, `authorize` —
+ * answering refusals exactly as the handler does, but opening no stream: edge-sse/cloudflare's
+ * Worker admits a request, then hands the stream to a Durable Object.
+ */
+export function createAdmission(
+  options: Pick<StreamHandlerOptions, 'authorize' | 'cors' | 'maxChannels'>,
+): (request: Request) => Promise<Response | StreamAdmission> {
+  const settings: AdmissionSettings = {
+    authorize: options.authorize,
+    cors: options.cors,
+    maxChannels: wholeNumber('maxChannels', options.maxChannels, 16, 1, 1000),
+  };
+  return async (request) => {
+    const incoming = incomingFrom(request);
+    try {
+      return await admit(incoming, settings);
+    } catch (error) {
+      if (error instanceof ValidationError) return errorResponse(400, error.message, settings.cors, incoming);
+      throw error;
+    }
+  };
 }

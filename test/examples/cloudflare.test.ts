@@ -1,7 +1,9 @@
 /**
  * examples/cloudflare in real workerd (miniflare), bundled by `wrangler deploy --dry-run` exactly
- * as it would be uploaded, configured from its wrangler.toml, talking to an edge-sse bridge on
- * loopback in front of the real Redis. The Worker's bridge counts every request the Worker makes.
+ * as it would be uploaded, configured from its wrangler.toml (its Durable Object binding too),
+ * talking to an edge-sse bridge on loopback in front of the real Redis. The Worker's bridge counts
+ * every request the Worker makes. By default streams go through the example's Durable Objects;
+ * STREAM_READERS=per-connection runs the plain path the later tests cover.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { join } from 'node:path';
 import { EventSource } from 'eventsource';
 import { Redis } from 'ioredis';
 import { Miniflare } from 'miniflare';
-import { unstable_getMiniflareWorkerOptions } from 'wrangler';
+import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from 'wrangler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backends/types.ts';
 import { upstashBackend } from '../../src/backends/upstash.ts';
@@ -27,7 +29,12 @@ const channel = (name: string) => `test-cf-${RUN}-${name}`;
 const TOKEN = randomBytes(16).toString('hex');
 
 let outdir: string;
-let config: { compatibilityDate?: string; compatibilityFlags?: string[]; bindings?: Record<string, unknown> };
+let config: {
+  compatibilityDate?: string;
+  compatibilityFlags?: string[];
+  bindings?: Record<string, unknown>;
+  durableObjects?: Record<string, { className: string; useSQLite?: boolean }>;
+};
 /** The bridge only the Worker talks to: its counters are the Worker's requests. */
 let workerBridge: Bridge;
 /** The test publishes through its own bridge, so publishing never counts as the Worker's. */
@@ -42,21 +49,31 @@ interface Worker {
   logs(): string;
 }
 
-async function startWorker(options: { flags?: string[]; maxRequests?: string; ownBridge?: boolean } = {}): Promise<Worker> {
+interface WorkerOptions {
+  flags?: string[];
+  maxRequests?: string;
+  /** The example's STREAM_READERS: "object" (its default) or "per-connection". */
+  readers?: 'object' | 'per-connection';
+  ownBridge?: boolean;
+}
+
+async function startWorker(options: WorkerOptions = {}): Promise<Worker> {
   let logs = '';
-  const bridge = options.maxRequests || options.flags || options.ownBridge ? await createBridge({ token: TOKEN, redis: REDIS_URL }) : workerBridge;
+  const bridge = options.maxRequests || options.flags || options.ownBridge || options.readers ? await createBridge({ token: TOKEN, redis: REDIS_URL }) : workerBridge;
   const mf = new Miniflare({
     modules: true,
     scriptPath: join(outdir, 'index.js'),
     modulesRoot: outdir,
     compatibilityDate: config.compatibilityDate,
     compatibilityFlags: options.flags ?? config.compatibilityFlags,
+    durableObjects: config.durableObjects,
     // wrangler.toml's [vars], plus the two secrets pointing at the bridge on loopback.
     bindings: {
       ...(config.bindings ?? {}),
       UPSTASH_REDIS_REST_URL: bridge.url,
       UPSTASH_REDIS_REST_TOKEN: TOKEN,
       ...(options.maxRequests ? { MAX_REQUESTS: options.maxRequests } : {}),
+      ...(options.readers ? { STREAM_READERS: options.readers } : {}),
     },
     host: '127.0.0.1',
     port: 0,
@@ -75,6 +92,7 @@ async function startWorker(options: { flags?: string[]; maxRequests?: string; ow
 const extraBridges: Bridge[] = [];
 
 let worker: Worker;
+let migrations: { tag: string; new_sqlite_classes?: string[] }[];
 
 beforeAll(async () => {
   await ensureBuilt();
@@ -88,6 +106,7 @@ beforeAll(async () => {
   });
   if (bundle.code !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${bundle.output}`);
   config = unstable_getMiniflareWorkerOptions(join(EXAMPLE, 'wrangler.toml')).workerOptions as typeof config;
+  migrations = unstable_readConfig({ config: join(EXAMPLE, 'wrangler.toml') }).migrations;
 
   workerBridge = await createBridge({ token: TOKEN, redis: REDIS_URL });
   publisherBridge = await createBridge({ token: TOKEN, redis: REDIS_URL });
@@ -111,9 +130,10 @@ const LARGE = 'x'.repeat(40 * 1024);
 const publish = (name: string, data: string, type = 'message') => sendEvent(type, data, { backend: publisher, channel: name });
 
 /** A raw stream (fetch), to read headers and to leave whenever the test wants. */
-async function openStream(base: string, name: string, headers: Record<string, string> = {}) {
+async function openStream(base: string, name: string | string[], headers: Record<string, string> = {}) {
   const controller = new AbortController();
-  const res = await fetch(`${base}/stream?channel=${encodeURIComponent(name)}`, { headers, signal: controller.signal });
+  const query = [name].flat().map((one) => `channel=${encodeURIComponent(one)}`).join('&');
+  const res = await fetch(`${base}/stream?${query}`, { headers, signal: controller.signal });
   expect(res.status).toBe(200);
   const reader = new SSEReader(res);
   await reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready' || !event.event.startsWith('sse:')), 'the stream to start');
@@ -121,8 +141,11 @@ async function openStream(base: string, name: string, headers: Record<string, st
 }
 
 describe('examples/cloudflare in workerd (miniflare) against the bridge', () => {
-  it('the bundle is the one wrangler would upload, with enable_request_signal from wrangler.toml', () => {
+  it('the bundle is the one wrangler would upload: enable_request_signal, the Durable Object binding and its migration', () => {
     expect(config.compatibilityFlags).toContain('enable_request_signal');
+    expect(config.durableObjects).toEqual({ SSE: { className: 'StreamObject', useSQLite: true } });
+    expect(migrations).toEqual([{ tag: 'v1', new_sqlite_classes: ['StreamObject'] }]);
+    expect(config.bindings?.STREAM_READERS).toBe('object');
     expect(config.bindings?.MAX_REQUESTS).toBe('40');
   });
 
@@ -191,14 +214,52 @@ describe('examples/cloudflare in workerd (miniflare) against the bridge', () => 
     }
   });
 
+  it('by default, 10 listeners on a channel share ONE upstream subscription, held by its Durable Object', async () => {
+    const worker = await startWorker({ ownBridge: true });
+    const name = channel('shared');
+    const first = await openStream(worker.url, name);
+    // What the first listener cost (subscribing, reading the head): the other nine add nothing.
+    const connected = worker.bridge.stats().requests;
+    const streams = [first, ...(await Promise.all(Array.from({ length: 9 }, () => openStream(worker.url, name))))];
+    try {
+      expect(worker.bridge.stats().openSubscriptions).toBe(1);
+      expect(worker.bridge.stats().requests).toBe(connected);
+      await publish(name, 'to all');
+      await publish(name, LARGE);
+      await Promise.all(streams.map((stream) => stream.reader.waitForMessages(2)));
+      // The large event is read once, for all ten.
+      expect(worker.bridge.stats().requests).toBe(connected + 1);
+    } finally {
+      for (const stream of streams) stream.leave();
+      await publish(name, 'to nobody');
+    }
+    await until(() => worker.logs().includes('edge-sse: stream closed (client)'), "the object's onDisconnect('client')");
+  });
+
+  it('a multi-channel stream gets both channels, with one cursor position per channel', async () => {
+    const [a, b] = [channel('multi-a'), channel('multi-b')].sort() as [string, string];
+    const stream = await openStream(worker.url, [a, b]);
+    try {
+      await publish(a, 'on a');
+      await stream.reader.waitForMessages(1);
+      await publish(b, 'on b');
+      await stream.reader.waitForMessages(2);
+      expect(stream.reader.messages.map((event) => event.data)).toEqual(['on a', 'on b']);
+      expect(stream.reader.messages[1]!.id!.split(',')).toHaveLength(2);
+    } finally {
+      stream.leave();
+    }
+  });
+
   /**
-   * workerd notices that a client left when it next writes to it (an event or a heartbeat); with
-   * enable_request_signal it then aborts request.signal and edge-sse closes the stream itself.
+   * The plain path (STREAM_READERS=per-connection). workerd notices that a client left when it
+   * next writes to it (an event or a heartbeat); with enable_request_signal it then aborts
+   * request.signal and edge-sse closes the stream itself.
    */
-  it("after the client disconnects, the Worker's requests to the bridge stop", async () => {
+  it("per connection: after the client disconnects, the Worker's requests to the bridge stop", async () => {
     // A Worker of its own: other tests' streams whose clients left stay open until their next
     // write (the heartbeat, 15 s), and would blur the count.
-    const worker = await startWorker({ ownBridge: true });
+    const worker = await startWorker({ readers: 'per-connection' });
     const name = channel('leave');
     const stream = await openStream(worker.url, name);
     await until(() => worker.bridge.stats().openSubscriptions === 1, 'the Worker to subscribe');
@@ -220,7 +281,7 @@ describe('examples/cloudflare in workerd (miniflare) against the bridge', () => 
     stream.leave();
     await publish(name, 'to nobody'); // the Worker's write of this one finds the client gone
     await until(() => worker.bridge.stats().openSubscriptions === 0, 'the Worker to drop its subscription', 5000);
-    await until(() => worker.logs().includes('edge-sse: stream closed (client)'), 'onClose("client") in the Worker').catch((e) => { throw new Error(e.message + '\n' + worker.logs()); });
+    await until(() => worker.logs().includes('edge-sse: stream closed (client)'), 'onClose("client") in the Worker');
     const after = worker.bridge.stats().requests;
     for (let n = 0; n < 5; n++) {
       await publish(name, `${LARGE} after leaving ${n}`);
@@ -231,8 +292,8 @@ describe('examples/cloudflare in workerd (miniflare) against the bridge', () => 
     expect(worker.bridge.stats().openSubscriptions).toBe(0);
   });
 
-  it('without enable_request_signal the Worker is never told: edge-sse never hears the client left', async () => {
-    const flagless = await startWorker({ flags: [] });
+  it('per connection, without enable_request_signal the Worker is never told: edge-sse never hears the client left', async () => {
+    const flagless = await startWorker({ flags: [], readers: 'per-connection' });
     const name = channel('no-flag');
     const stream = await openStream(flagless.url, name);
     await until(() => flagless.bridge.stats().openSubscriptions === 1, 'the Worker to subscribe');
@@ -244,8 +305,8 @@ describe('examples/cloudflare in workerd (miniflare) against the bridge', () => 
     expect(flagless.logs()).not.toContain('edge-sse: stream closed');
   });
 
-  it('maxRequests: a stream that spent its budget ends, the client resumes and loses nothing', async () => {
-    const budgeted = await startWorker({ maxRequests: '4' });
+  it('per connection, maxRequests: a stream that spent its budget ends, the client resumes and loses nothing', async () => {
+    const budgeted = await startWorker({ maxRequests: '4', readers: 'per-connection' });
     const name = channel('budget');
     const source = new EventSource(`${budgeted.url}/stream?channel=${name}`);
     let connections = 0;

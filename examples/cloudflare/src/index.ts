@@ -6,46 +6,73 @@
  *
  * Events live in Redis Streams behind Upstash's REST API: set UPSTASH_REDIS_REST_URL and
  * UPSTASH_REDIS_REST_TOKEN (`wrangler secret put …`).
+ *
+ * Streams go through a Durable Object per channel (set): the Worker checks the request, the
+ * object holds the channel's one upstream reader and fans it out to every listener.
+ * STREAM_READERS = "per-connection" serves each stream in the Worker instead, reading for itself.
  */
 import { ValidationError, createStreamHandler, sendEvent, type StreamHandler } from 'edge-sse';
+import { createDurableStreamHandler, createStreamObject, type StreamObjectNamespace } from 'edge-sse/cloudflare';
 import { upstashBackend } from 'edge-sse/upstash';
 import type { Backend } from 'edge-sse';
 
 export interface Env {
   UPSTASH_REDIS_REST_URL: string;
   UPSTASH_REDIS_REST_TOKEN: string;
+  /** The Durable Object binding (wrangler.toml). */
+  SSE: StreamObjectNamespace;
+  /** "object" (default): one reader per channel, in its Durable Object. "per-connection": each stream reads for itself. */
+  STREAM_READERS?: string;
   /**
-   * Most requests to Redis one stream may make before it ends and the client resumes (nothing
-   * is lost). The Free plan allows 50 subrequests per invocation; raise it on a paid plan.
+   * Per-connection streams only: most requests to Redis one stream may make before it ends and the
+   * client resumes (nothing is lost). The Free plan allows 50 subrequests per invocation.
    */
   MAX_REQUESTS?: string;
 }
 
 const FREE_PLAN_MAX_REQUESTS = 40;
 
+// Workers keep a request alive as long as the client stays, but deploys and restarts end it:
+// ending the stream now and then keeps reconnections spread out.
+const MAX_DURATION_MS = 240_000;
+
+/**
+ * The Durable Object class (bound as SSE in wrangler.toml). Each object makes its own backend,
+ * here, inside the function: objects must not share I/O, so neither may they share a backend.
+ */
+export const StreamObject = createStreamObject<Env>((env) => ({
+  backend: upstashBackend({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN, shareable: true }),
+  namespace: env.SSE,
+  maxDurationMs: MAX_DURATION_MS,
+  // Visible in `wrangler tail`. 'client' needs the enable_request_signal flag (see wrangler.toml).
+  onDisconnect: (_stream, reason) => console.log(`edge-sse: stream closed (${reason})`),
+}));
+
 interface App {
   backend: Backend;
-  stream: StreamHandler;
+  stream: (request: Request) => Promise<Response>;
 }
 
-// One backend and handler per isolate and configuration. On Workers each stream still does its
-// own reading (one request may not use another's I/O), which edge-sse arranges by itself.
+// One backend and handler per isolate and configuration (the Worker's own: for /send, and for
+// streams when they are served per connection).
 let app: { env: Env; app: App } | undefined;
 
 function appFor(env: Env): App {
   if (app?.env === env) return app.app;
   const backend = upstashBackend({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN });
-  const stream = createStreamHandler({
-    backend,
-    maxRequests: env.MAX_REQUESTS ? Number(env.MAX_REQUESTS) : FREE_PLAN_MAX_REQUESTS,
-    // Workers keep a request alive as long as the client stays, but deploys and restarts end it:
-    // ending the stream now and then keeps reconnections spread out.
-    maxDurationMs: 240_000,
-    // Visible in `wrangler tail`. 'client' needs the enable_request_signal flag (see wrangler.toml).
-    onDisconnect: (_stream, reason) => console.log(`edge-sse: stream closed (${reason})`),
-  });
+  const stream = env.STREAM_READERS === 'per-connection' ? perConnection(backend, env) : createDurableStreamHandler({ namespace: env.SSE });
   app = { env, app: { backend, stream } };
   return app.app;
+}
+
+/** Each stream reads for itself (Workers forbid one request using another's I/O), within a budget. */
+function perConnection(backend: Backend, env: Env): StreamHandler {
+  return createStreamHandler({
+    backend,
+    maxRequests: env.MAX_REQUESTS ? Number(env.MAX_REQUESTS) : FREE_PLAN_MAX_REQUESTS,
+    maxDurationMs: MAX_DURATION_MS,
+    onDisconnect: (_stream, reason) => console.log(`edge-sse: stream closed (${reason})`),
+  });
 }
 
 export default {
