@@ -288,6 +288,8 @@ describe('multi-channel connections: one object per channel set, each channel re
       const cursor = both.reader.messages.at(-1)!.id!;
       both.leave();
       await publish(b, 'b missed');
+      // Order across channels holds to the millisecond (sequence numbers count per channel).
+      await new Promise((resolve) => setTimeout(resolve, 3));
       await publish(a, 'a missed');
       const resumed = await listen('/stream', [a, b], { 'Last-Event-ID': cursor });
       try {
