@@ -17,6 +17,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   size: () => import('./size.js'),
   scale: () => import('./scale.js'),
   bridge: () => import('./bridge-connections.js'),
+  tokens: () => import('./tokens.js'),
 };
 
 /** Takes ~10 minutes and dozens of thousands of sockets: only when named (`npm run bench -- scale`). */
