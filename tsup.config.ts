@@ -10,6 +10,7 @@ export default defineConfig({
     bridge: 'src/bridge/index.ts',
     'bridge-cli': 'src/bridge/cli.ts',
     node: 'src/node.ts',
+    resumable: 'src/resumable/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
