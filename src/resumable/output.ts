@@ -1,11 +1,13 @@
 /**
  * A ReadableStream fed by pushes, whose queue is bounded: a reader that leaves it growing past
  * `maxQueued` (characters) is cut off with an error rather than holding the memory. Pushes after
- * the reader cancelled or was cut off are dropped; the pusher need not care.
+ * the reader cancelled or was cut off are dropped; the pusher need not care. Closing or failing
+ * comes after the chunks already queued.
  */
 export class BoundedOutput<T> {
   private controller!: ReadableStreamDefaultController<T>;
   private open = true;
+  private failure: { error: unknown } | undefined;
   readonly stream: ReadableStream<T>;
 
   constructor(
@@ -17,6 +19,10 @@ export class BoundedOutput<T> {
       {
         start: (controller) => {
           this.controller = controller;
+        },
+        // A failure waits behind what is queued: the reader gets every chunk before the error.
+        pull: () => {
+          if (this.failure) this.controller.error(this.failure.error);
         },
         cancel: () => {
           this.open = false;
@@ -36,7 +42,7 @@ export class BoundedOutput<T> {
     this.controller.enqueue(chunk);
     const queued = -(this.controller.desiredSize ?? 0);
     if (queued > this.maxQueued) {
-      this.fail(new Error(`The reader left ${queued} characters unread (limit ${this.maxQueued}): resume the stream to read on`));
+      this.cutOff(new Error(`The reader left ${queued} characters unread (limit ${this.maxQueued}): resume the stream to read on`));
     }
   }
 
@@ -46,8 +52,15 @@ export class BoundedOutput<T> {
     this.controller.close();
   }
 
+  /** Ends with `error` once the reader has taken what is queued. */
   fail(error: unknown): void {
     if (!this.open) return;
+    this.open = false;
+    if ((this.controller.desiredSize ?? 0) >= 0) this.controller.error(error);
+    else this.failure = { error };
+  }
+
+  private cutOff(error: unknown): void {
     this.open = false;
     this.controller.error(error);
   }

@@ -117,6 +117,16 @@ for (const subject of subjects('resumable')) {
       await expect.poll(() => follower.hasExistingStream(id)).toBe('DONE');
       expect(await readText((await follower.resumeExistingStream(id))!)).toBe(words(30).join(''));
       expect(await readText((await follower.resumableStream(id, () => timedSource(['never'], 0), 5))!)).toBe(words(30).join('').slice(5));
+      const failedId = newId();
+      const source = manualSource();
+      const own = await producer.resumableStream(failedId, () => source.stream);
+      source.push('so far');
+      source.error(new Error('boom'));
+      await expect(readText(own!)).rejects.toThrow('boom');
+      await expect.poll(() => follower.hasExistingStream(failedId)).toBe('DONE');
+      const replay = (await follower.resumeExistingStream(failedId))!.getReader();
+      expect(await readUntil(replay, 6)).toBe('so far'); // all the text first, then the error
+      await expect(replay.read()).rejects.toThrow(/failed: Error: boom/);
     });
 
     it('resumes from a cursor: exactly the text after it', async () => {
