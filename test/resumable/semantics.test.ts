@@ -239,3 +239,34 @@ describe('resumable streams: input', () => {
     expect(await readText(patient!)).toHaveLength(2000);
   });
 });
+
+describe('resumable streams: a store that fails', () => {
+  it('retries a batch whose request failed after it was stored: followers get its text once', async () => {
+    const inner = memoryBackend();
+    let failNext = false;
+    const flaky = {
+      ...inner,
+      async append(...args: Parameters<typeof inner.append>) {
+        const ids = await inner.append(...args);
+        if (failNext && args[0].some((event) => event.type === 'rs.text')) {
+          failNext = false;
+          throw new Error('the answer was lost on the way back');
+        }
+        return ids;
+      },
+    };
+    const context = createResumableStreamContext({ backend: flaky, waitUntil: null, idleFlushMs: 0 });
+    const source = manualSource();
+    const own = await context.resumableStream('flaky', () => source.stream);
+    const follower = await context.resumeExistingStream('flaky');
+    failNext = true;
+    source.push('once ');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // stored, failed, retried after 100 ms
+    source.push('and again');
+    source.end();
+    expect(await readText(follower!)).toBe('once and again');
+    expect(await readText(own!)).toBe('once and again');
+    const [read] = await inner.read([{ channel: 'resumable-stream/flaky', after: '0-0' }], 100);
+    expect(read!.events.filter((event) => event.data.startsWith('1:once'))).toHaveLength(2); // stored twice, read once
+  });
+});
