@@ -18,6 +18,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   scale: () => import('./scale.js'),
   bridge: () => import('./bridge-connections.js'),
   tokens: () => import('./tokens.js'),
+  resumable: () => import('./resumable.js'),
 };
 
 /** Takes ~10 minutes and dozens of thousands of sockets: only when named (`npm run bench -- scale`). */

@@ -82,22 +82,20 @@ class Follower implements HubListener {
     this.timeoutMs = settings.timeoutMs;
   }
 
+  /**
+   * Reads first: a missing or finished stream costs that one request and no reader, and a
+   * running one has its first bytes before the live reader has found where it stands.
+   */
   async open(): Promise<ReadableStream<Chunk> | null | undefined> {
     const { stream, end } = this.channels;
-    const [joined, read] = await Promise.allSettled([
-      this.hub.join([stream], this),
-      this.settings.backend.read([{ channel: stream, after: this.lastId }, { channel: end, after: ZERO_ID }], this.settings.readBatch, this.call()),
-    ]);
-    if (joined.status === 'fulfilled') this.joined = true;
-    if (joined.status === 'rejected' || read.status === 'rejected') {
-      this.stop();
-      throw joined.status === 'rejected' ? joined.reason : (read as PromiseRejectedResult).reason;
-    }
-    const [history, ending] = read.value as [ChannelRead, ChannelRead];
+    const requests = [{ channel: stream, after: this.lastId }, { channel: end, after: ZERO_ID }];
+    const [history, ending] = (await this.settings.backend.read(requests, this.settings.readBatch, this.call())) as [ChannelRead, ChannelRead];
     if (history.head === ZERO_ID) return this.stop(), undefined;
-    if (ending.events.length > 0 && !this.settings.replayFinished) return this.stop(), null;
+    const finished = ending.events.length > 0;
+    if (finished && !this.settings.replayFinished) return this.stop(), null;
     this.output = new BoundedOutput<Chunk>(this.settings.maxQueuedChars, (chunk) => chunk.text.length, () => this.stop());
-    void this.catchUp(history, joined.value[0] as string);
+    this.take(history.events, false);
+    if (!this.ended) void this.catchUp(history);
     return this.output.stream;
   }
 
@@ -107,26 +105,23 @@ class Follower implements HubListener {
   }
 
   onError(error: BackendError): void {
-    this.joined = false; // the hub has let the channel go
     this.fail(error);
   }
 
-  /** The history up to the live position, then what came live meanwhile, then live. */
-  private async catchUp(first: ChannelRead, livePosition: string): Promise<void> {
+  /** Joins the live reader, reads on up to where it stands, then passes on what came live meanwhile. */
+  private async catchUp(first: ChannelRead): Promise<void> {
     try {
+      this.joined = true;
+      const [livePosition] = (await this.hub.join([this.channels.stream], this)) as [string];
       let read = first;
-      let position = this.lastId;
-      for (;;) {
-        this.take(read.events, false);
-        if (this.ended) return;
-        position = read.events.at(-1)?.id ?? position;
-        if (compareIds(position, livePosition) >= 0) break;
-        // The first read may have come before the live reader found its position; a later one that
-        // finds nothing means the rest is gone (trimmed or expired).
-        if (read !== first && read.events.length === 0) break;
+      let position = read.events.at(-1)?.id ?? this.lastId;
+      while (!this.ended && compareIds(position, livePosition) < 0) {
         [read] = (await this.settings.backend.read([{ channel: this.channels.stream, after: position }], this.settings.readBatch, this.call())) as [ChannelRead];
-        if (this.ended) return;
+        if (read.events.length === 0) break; // the rest is gone (trimmed or expired)
+        this.take(read.events, false);
+        position = read.events.at(-1)!.id;
       }
+      if (this.ended) return;
       const live = this.buffered ?? [];
       this.buffered = null;
       this.take(live, true);
@@ -232,6 +227,7 @@ class Follower implements HubListener {
   private stop(): void {
     this.ended = true;
     clearTimeout(this.watchdog);
+    // Leaving while the join is under way is fine: the hub drops the listener (and its reader).
     if (this.joined) this.hub.leave([this.channels.stream], this);
     this.joined = false;
     if (this.ownHub) this.hub.close();
