@@ -96,5 +96,14 @@ export function subjects(scope: string): Subject[] {
         return { producer: track(make()), follower: track(make()) };
       },
     },
+    {
+      // What Cloudflare Workers get: a Worker may not share I/O between requests, so each follower reads for itself.
+      name: 'upstash, unshared readers (as on Workers)',
+      pair() {
+        const prefix = bridge.prefix();
+        const make = () => bridge.upstash({ prefix, shareable: false });
+        return { producer: track(make()), follower: track(make()) };
+      },
+    },
   ];
 }

@@ -150,6 +150,25 @@ for (const subject of subjects('resumable')) {
       expect(restSkipping === null || (await readText(restSkipping!)) === 'ond. third.').toBe(true);
     });
 
+    it('leaves no reader open once its followers are done or gone', async () => {
+      const backends = subject.pair();
+      const producer = createResumableStreamContext({ backend: backends.producer, waitUntil: null });
+      const follower = createResumableStreamContext({ backend: backends.follower, waitUntil: null });
+      const id = newId();
+      const source = manualSource();
+      await producer.resumableStream(id, () => source.stream);
+      source.push('x');
+      const [finishing, leaving] = [await follower.resumeExistingStream(id), await follower.resumeExistingStream(id)];
+      const leaver = leaving!.getReader();
+      expect(await readUntil(leaver, 1)).toBe('x');
+      // The memory backend holds no subscription; the others do while someone follows.
+      if (subject.name !== 'memory') await expect.poll(() => backends.follower.stats().subscriptions ?? 0).toBeGreaterThan(0);
+      await leaver.cancel();
+      source.end();
+      expect(await readText(finishing!)).toBe('x');
+      await expect.poll(() => backends.follower.stats().subscriptions ?? 0).toBe(0);
+    });
+
     it('stores text in few batches while nobody follows', async () => {
       const { producer: backend } = subject.pair();
       const context = createResumableStreamContext({ backend, waitUntil: null, idleFlushMs: 200 });
