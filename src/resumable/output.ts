@@ -33,10 +33,6 @@ export class BoundedOutput<T> {
     );
   }
 
-  get isOpen(): boolean {
-    return this.open;
-  }
-
   push(chunk: T): void {
     if (!this.open) return;
     this.controller.enqueue(chunk);

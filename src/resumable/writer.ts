@@ -60,11 +60,6 @@ export class StreamWriter {
     this.armTick();
   }
 
-  /** Whether it sends at the short interval (someone follows, or it cannot tell). */
-  get isFollowed(): boolean {
-    return this.followed;
-  }
-
   write(text: string): void {
     if (this.ending || this.gaveUp || text === '') return;
     if (this.pending === '') this.pendingSince = Date.now();

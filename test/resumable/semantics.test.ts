@@ -289,3 +289,18 @@ describe('resumable streams: a store that fails', () => {
     expect(read!.events.filter((event) => event.data.startsWith('1:once'))).toHaveLength(2); // stored twice, read once
   });
 });
+
+describe('resumable streams: a quiet producer', () => {
+  it('is not taken for a dead one: its heartbeats keep followers waiting past producerTimeoutMs', async () => {
+    const context = createResumableStreamContext({ backend: memoryBackend(), waitUntil: null, producerTimeoutMs: 600 });
+    const source = manualSource();
+    await context.resumableStream('quiet', () => source.stream);
+    source.push('before a long think, ');
+    const follower = await context.resumeExistingStream('quiet');
+    const text = readText(follower!);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // silent for 2.5 × producerTimeoutMs
+    source.push('after it');
+    source.end();
+    expect(await text).toBe('before a long think, after it');
+  });
+});
