@@ -5,7 +5,8 @@
  * The producer and the follower use two backends on one store, as two instances of an app would.
  */
 import { describe, expect, it } from 'vitest';
-import { ValidationError, memoryBackend } from '../../src/index.js';
+import { ValidationError, createStreamHandler, memoryBackend } from '../../src/index.js';
+import { SSEReader, streamRequest } from '../helpers/sse.js';
 import { ResumableStreamError, createResumableStreamContext } from '../../src/resumable/index.js';
 import { manualSource, readText, readUntil, subjects, timedSource } from './helpers.js';
 
@@ -167,6 +168,27 @@ for (const subject of subjects('resumable')) {
       source.end();
       expect(await readText(finishing!)).toBe('x');
       await expect.poll(() => backends.follower.stats().subscriptions ?? 0).toBe(0);
+    });
+
+    // Where there is a reader to share: not in memory (no subscriptions), not with unshared readers.
+    const sharesReaders = subject.name !== 'memory' && !subject.name.includes('unshared');
+    if (sharesReaders) it("shares the stream handler's reader: a follower and an SSE client of the same channel cost one", async () => {
+      const backends = subject.pair();
+      const producer = createResumableStreamContext({ backend: backends.producer, waitUntil: null });
+      const follower = createResumableStreamContext({ backend: backends.follower, waitUntil: null });
+      const handler = createStreamHandler({ backend: backends.follower });
+      const id = newId();
+      const source = manualSource();
+      await producer.resumableStream(id, () => source.stream);
+      const sse = new SSEReader(await handler(streamRequest(`?channel=${encodeURIComponent(`resumable-stream/${id}`)}`)));
+      await sse.waitForReady();
+      const resumed = (await follower.resumeExistingStream(id))!.getReader();
+      source.push('shared');
+      expect(await readUntil(resumed, 6)).toBe('shared');
+      expect(backends.follower.stats().subscriptions).toBe(1);
+      source.end();
+      await resumed.cancel();
+      await sse.cancel();
     });
 
     it('stores text in few batches while nobody follows', async () => {
