@@ -70,8 +70,9 @@ describe('examples/nextjs: resumable AI chat in Chromium', () => {
     expect(before).not.toContain('word-40.'); // mid-answer
     expect(resumes).toEqual([204]); // the first load had nothing to resume
 
+    const resuming = page.waitForResponse((response) => response.url().endsWith(`/api/chat/${chatId}/stream`));
     await page.reload();
-    await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'streaming');
+    expect((await resuming).status()).toBe(200); // the answer was still streaming: resumed from Redis
     await page.waitForFunction(() => /word-40\./.test(document.querySelector('#messages li[data-role="assistant"]')?.textContent ?? ''), undefined, { timeout: 15_000 });
     await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'ready');
     expect(resumes).toEqual([204, 200]);
@@ -81,7 +82,9 @@ describe('examples/nextjs: resumable AI chat in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'nextjs-chat-resumed.png') });
 
     // Once the answer is complete the chat holds it: a reload shows it with nothing to resume.
+    const resumeAsked = page.waitForResponse((response) => response.url().endsWith(`/api/chat/${chatId}/stream`));
     await page.reload();
+    await resumeAsked;
     await page.waitForFunction(() => document.querySelectorAll('#messages li').length === 2);
     expect(await assistantText(page)).toEqual([expected]);
     expect(resumes).toEqual([204, 200, 204]);

@@ -6,15 +6,15 @@ export function answerTo(prompt: string): string[] {
   return [`You asked: ${prompt}.`, ...Array.from({ length: 40 }, (_, n) => `word-${n + 1}`)].map((word, n, all) => (n < all.length - 1 ? `${word} ` : `${word}.`));
 }
 
-/** A language model with no network: streams answerTo(the last user message), a word every 60 ms. */
+/** A language model with no network: streams answerTo(the last user message), a word every 100 ms. */
 export const model = new MockLanguageModelV3({
   doStream: async ({ prompt }) => {
     const last = [...prompt].reverse().find((message) => message.role === 'user');
     const text = last && Array.isArray(last.content) ? last.content.map((part) => (part.type === 'text' ? part.text : '')).join('') : '';
     return {
       stream: simulateReadableStream({
-        initialDelayInMs: 60,
-        chunkDelayInMs: 60,
+        initialDelayInMs: 100,
+        chunkDelayInMs: 100,
         chunks: [
           { type: 'text-start', id: 'answer' },
           ...answerTo(text).map((delta) => ({ type: 'text-delta' as const, id: 'answer', delta })),
