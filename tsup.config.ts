@@ -11,6 +11,7 @@ export default defineConfig({
     'bridge-cli': 'src/bridge/cli.ts',
     node: 'src/node.ts',
     cloudflare: 'src/cloudflare/index.ts',
+    resumable: 'src/resumable/index.ts',
   },
   // Exists only inside workerd; the Worker's bundler (wrangler) resolves it.
   external: ['cloudflare:workers'],

@@ -18,6 +18,8 @@ const BENCHMARKS: Record<string, Benchmark> = {
   scale: () => import('./scale.js'),
   bridge: () => import('./bridge-connections.js'),
   workers: () => import('./workers.js'),
+  tokens: () => import('./tokens.js'),
+  resumable: () => import('./resumable.js'),
 };
 
 /**

@@ -3,7 +3,7 @@ import { channelsFromUrl } from './channels.js';
 import { type CorsOption, corsHeaders, preflightHeaders } from './cors.js';
 import { parseCursor } from './cursor.js';
 import { BackendError, EdgeSSEError, ValidationError, invalidOption } from './errors.js';
-import { Hub } from './hub.js';
+import { Hub, sharedHub } from './hub.js';
 import { type ServeDirect, SERVE_DIRECT } from './direct.js';
 import { type Incoming, incomingFrom } from './incoming.js';
 import { describe } from './names.js';
@@ -58,7 +58,6 @@ export interface StreamHandler {
 }
 
 const READ_BATCH = 100;
-const sharedHubs = new WeakMap<Backend, Hub>();
 
 const STREAM_HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',
@@ -239,12 +238,6 @@ function requestBudget(maxRequests: number): (() => void) | undefined {
     }
     spent++;
   };
-}
-
-function sharedHub(backend: Backend): Hub {
-  let hub = sharedHubs.get(backend);
-  if (!hub) sharedHubs.set(backend, (hub = new Hub(backend)));
-  return hub;
 }
 
 function errorResponse(

@@ -141,3 +141,12 @@ export class Hub {
     for (const listener of state.listeners) listener.onError(error);
   }
 }
+
+const sharedHubs = new WeakMap<Backend, Hub>();
+
+/** The hub every stream handler (and resumable stream) of this process shares on `backend`. */
+export function sharedHub(backend: Backend): Hub {
+  let hub = sharedHubs.get(backend);
+  if (!hub) sharedHubs.set(backend, (hub = new Hub(backend)));
+  return hub;
+}

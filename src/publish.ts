@@ -51,6 +51,9 @@ export async function sendEvent(type: string, data: unknown, options: SendEventO
 /**
  * Publishes several events in one backend round trip: all are validated before any is sent, and
  * on one Redis they are stored all or none.
+ *
+ * Calls need not wait for each other: on one backend they are stored in call order, and on the
+ * Redis backends the calls made while one is in flight go together in the next request.
  */
 export async function sendEvents(events: readonly EventInput[], options: PublishOptions): Promise<string[]> {
   return (await publishEvents(events, options)).ids;

@@ -131,7 +131,9 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
         idempotency.onRepeat?.();
         return [...repeated];
       }
+      const previous = new Map(events.map((event) => [event.channel, existingLog(event.channel)?.lastId ?? ZERO_ID]));
       const ids = events.map((event) => logFor(event.channel).append(event, retention, now()));
+      call?.onPrevious?.(previous);
       if (idempotency) publishes.remember(idempotency.key, [...ids], now() + idempotency.ttlSeconds * 1000, now());
       const channels = new Set(events.map((event) => event.channel));
       for (const feed of feeds) for (const channel of channels) feed.notify(channel);

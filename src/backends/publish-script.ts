@@ -15,19 +15,20 @@
  */
 import { BackendError } from '../errors.js';
 import { type AppId, sha1Hex } from './app-id.js';
-import type { KeySpace, RedisCommand, RedisReply, RedisTransport } from './redis-streams.js';
+import type { KeySpace, RedisReply } from './redis-streams.js';
 import type { AppendOptions, Idempotency, NewEvent, Retention, StoredEvent } from './types.js';
 
 // KEYS[1]: the app id; KEYS[2]: the idempotency key (unused without one); KEYS[3…]: a stream per channel.
 // ARGV: maxLength, ttlSeconds, a candidate app id, idempotency seconds ('0': none), the prefix; then per
 // channel its name, its number of events and its embedded events (JSON or ''); then per event type,
-// data, json flag. Returns {repeated (0 or 1), the app id, the ids grouped by channel}.
+// data, json flag. Returns {repeated (0 or 1), the app id, each channel's newest id before the
+// append (comma-separated; '' when repeated), the ids grouped by channel}.
 export const SCRIPT = `local channels = #KEYS - 2
-local result = {0, ''}
+local result = {0, '', ''}
 if ARGV[4] ~= '0' then
   local stored = redis.call('GET', KEYS[2])
   if stored then
-    result = {1, redis.call('GET', KEYS[1]) or ''}
+    result = {1, redis.call('GET', KEYS[1]) or '', ''}
     for id in string.gmatch(stored, '[^,]+') do result[#result + 1] = id end
     return result
   end
@@ -50,6 +51,7 @@ if not app then
   redis.call('SET', KEYS[1], app)
 end
 result[2] = app
+result[3] = table.concat(prevs, ',')
 local tag = string.sub(redis.sha1hex(app), 1, 16)
 local all = {}
 local e = 6 + 3 * channels
@@ -69,7 +71,7 @@ for c = 1, channels do
   redis.call('PUBLISH', ARGV[5] .. '!' .. tag .. ':' .. ARGV[3 + 3 * c], redis.sha1hex(app .. redis.sha1hex(app .. rest)) .. ' ' .. rest)
 end
 if ARGV[4] ~= '0' then
-  redis.call('SET', KEYS[2], table.concat(result, ',', 3), 'EX', ARGV[4])
+  redis.call('SET', KEYS[2], table.concat(result, ',', 4), 'EX', ARGV[4])
 end
 return result`;
 
@@ -77,6 +79,11 @@ return result`;
 const MAX_EMBEDDED_CHARS = 32 * 1024;
 
 let scriptSha: Promise<string> | undefined;
+
+/** The SHA-1 EVALSHA names the script by. */
+export function publishScriptSha(): Promise<string> {
+  return (scriptSha ??= sha1Hex(SCRIPT));
+}
 
 interface ChannelBatch {
   channel: string;
@@ -130,30 +137,43 @@ function scriptArguments(
   return args;
 }
 
-/**
- * Appends in one round trip (two the first time a Redis has not seen the script); ids in the
- * caller's order.
- */
-export async function appendWithScript(
-  transport: RedisTransport,
+/** One publishing call, ready to go into a pipeline as one run of the script. */
+export interface ScriptRun {
+  /** `numkeys`, keys and arguments, after the script or its SHA-1. */
+  args: (string | number)[];
+  /** About the characters the run adds to a request. */
+  size: number;
+  events: readonly NewEvent[];
+  batches: readonly ChannelBatch[];
+  call: AppendOptions;
+}
+
+export function prepareRun(
   keys: KeySpace,
   appId: AppId,
   events: readonly NewEvent[],
   retention: Retention,
   call: AppendOptions = {},
-): Promise<string[]> {
+): ScriptRun {
   const batches = byChannel(events);
   const args = scriptArguments(keys, appId.candidate(), batches, retention, call.idempotency);
-  scriptSha ??= sha1Hex(SCRIPT);
-  let [reply] = await transport.pipeline([['EVALSHA', await scriptSha, ...args]], call);
-  // Nothing ran: sending the script itself is safe, and caches it for next time.
-  if (reply instanceof Error && /NOSCRIPT/.test(reply.message)) [reply] = await transport.pipeline([['EVAL', SCRIPT, ...args]], call);
-  const { repeated, id, ids } = readReply(reply);
+  let size = 0;
+  for (const arg of args) size += typeof arg === 'string' ? arg.length + 3 : 12;
+  return { args, size, events, batches, call };
+}
+
+/** The ids of a run, in the caller's order, from the script's reply; reports repeats and previous heads. */
+export function settleRun(run: ScriptRun, reply: RedisReply | Error | undefined, appId: AppId): string[] {
+  const { events, batches, call } = run;
+  const { repeated, id, prevs, ids } = readReply(reply);
   if (id) appId.learn(id);
   if (repeated) call.idempotency?.onRepeat?.();
   if (ids.length !== events.length) {
     if (repeated) return ids; // another publish used the key: the caller says what is wrong
     throw new BackendError('BACKEND_ERROR', `Redis answered the publish with ${ids.length} ids for ${events.length} events`);
+  }
+  if (!repeated && call.onPrevious && prevs.length === batches.length) {
+    call.onPrevious(new Map(batches.map((batch, index) => [batch.channel, prevs[index] as string])));
   }
   const inOrder: string[] = new Array(events.length);
   let next = 0;
@@ -161,13 +181,18 @@ export async function appendWithScript(
   return inOrder;
 }
 
-function readReply(reply: RedisReply | Error | undefined): { repeated: boolean; id: string; ids: string[] } {
+/** Redis had not seen the script: nothing ran, and sending its body is safe. */
+export function isNoScript(reply: RedisReply | Error | undefined): boolean {
+  return reply instanceof Error && /NOSCRIPT/.test(reply.message);
+}
+
+function readReply(reply: RedisReply | Error | undefined): { repeated: boolean; id: string; prevs: string[]; ids: string[] } {
   if (reply instanceof Error) throw new BackendError('BACKEND_ERROR', `Redis refused the publish: ${reply.message}`, { cause: reply });
-  if (!Array.isArray(reply) || reply.length < 2 || (reply[0] !== 0 && reply[0] !== 1)) {
+  if (!Array.isArray(reply) || reply.length < 3 || (reply[0] !== 0 && reply[0] !== 1)) {
     throw new BackendError('BACKEND_ERROR', 'Redis answered the publish with something other than the new ids');
   }
-  const [repeated, id, ...ids] = reply;
-  return { repeated: repeated === 1, id: String(id ?? ''), ids: ids.map(String) };
+  const [repeated, id, prevs, ...ids] = reply;
+  return { repeated: repeated === 1, id: String(id ?? ''), prevs: prevs ? String(prevs).split(',') : [], ids: ids.map(String) };
 }
 
 export interface WakeUp {

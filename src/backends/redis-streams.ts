@@ -4,7 +4,8 @@
  */
 import { BackendError, invalidOption } from '../errors.js';
 import { AppId } from './app-id.js';
-import { appendWithScript } from './publish-script.js';
+import { AppendQueue } from './append-queue.js';
+import { prepareRun } from './publish-script.js';
 import { ZERO_ID, compareIds } from '../ids.js';
 import type {
   AppendOptions,
@@ -205,11 +206,12 @@ export interface StreamsBackendOptions {
 export function streamsBackend(options: StreamsBackendOptions): Backend {
   const { transport, keys } = options;
   const appId = new AppId(transport, keys, options.shareable);
+  const appends = new AppendQueue(transport, appId);
   return {
     name: options.name,
     shareable: options.shareable,
     append: (events: readonly NewEvent[], retention: Retention, call?: AppendOptions) =>
-      appendWithScript(transport, keys, appId, events, retention, call),
+      appends.append(prepareRun(keys, appId, events, retention, call)),
     async read(requests: readonly ReadRequest[], limit: number, call?: CallOptions): Promise<ChannelRead[]> {
       const commands = requests.flatMap(({ channel, after }) => [
         readAfterCommand(keys, channel, after, limit),

@@ -75,6 +75,12 @@ export interface Idempotency {
 
 export interface AppendOptions extends CallOptions {
   idempotency?: Idempotency;
+  /**
+   * Called once the events are stored (not for a repeated idempotency key) with each channel's
+   * newest id before them (`0-0` for none): a writer that knows its own last id sees from it
+   * whether anyone else appended in between, at no extra cost.
+   */
+  onPrevious?: (previous: ReadonlyMap<string, string>) => void;
 }
 
 /** Receives what a live feed reads, in order per channel. */
@@ -126,7 +132,7 @@ export interface Backend {
    * or nothing: when any channel cannot take its events, none is stored and nobody is woken.
    * With `idempotency`, checking the key, appending and remembering the key are one atomic step:
    * a key already remembered resolves to the ids stored under it (as many as that publish had)
-   * and writes nothing.
+   * and writes nothing. Calls made before earlier ones resolved are stored in call order.
    */
   append(events: readonly NewEvent[], retention: Retention, options?: AppendOptions): Promise<string[]>;
   /** Reads after each cursor, in one round trip; results in request order. */

@@ -235,6 +235,39 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       expect(received.filter((channel) => channel === b)).toHaveLength(2);
     });
 
+    it('stores appends made without waiting for each other in call order, per channel', async () => {
+      const [a, b] = [channelName('unawaited-a'), channelName('unawaited-b')];
+      // Paced like a producer streaming tokens: calls overlap, a few in flight at any moment.
+      const calls: Promise<string[]>[] = [];
+      for (let n = 0; n < 240; n++) {
+        calls.push(backend.append([event(n % 3 === 0 ? b : a, n)], RETENTION));
+        await sleep(n % 2);
+      }
+      const ids = (await Promise.all(calls)).map(([id]) => id!);
+      const reads = await backend.read([{ channel: a, after: '0-0' }, { channel: b, after: '0-0' }], 1000);
+      const callsOn = (channel: string) => ids.map((_, n) => n).filter((n) => (n % 3 === 0 ? b : a) === channel);
+      for (const [index, channel] of [a, b].entries()) {
+        expect(reads[index]!.events.map((e) => e.data)).toEqual(callsOn(channel).map((n) => `event ${n}`));
+        expect(reads[index]!.events.map((e) => e.id)).toEqual(callsOn(channel).map((n) => ids[n]));
+      }
+    });
+
+    it("reports each channel's newest id before an append to onPrevious, and nothing for a repeated key", async () => {
+      const [a, b] = [channelName('previous-a'), channelName('previous-b')];
+      const seen: Map<string, string>[] = [];
+      const onPrevious = (previous: ReadonlyMap<string, string>) => void seen.push(new Map(previous));
+      const [first] = await backend.append([event(a, 1)], RETENTION, { onPrevious });
+      const ids = await backend.append([event(b, 2), event(a, 3), event(b, 4)], RETENTION, { onPrevious });
+      const idempotency = { key: channelName('previous-key'), ttlSeconds: 60 };
+      await backend.append([event(a, 5)], RETENTION, { onPrevious, idempotency });
+      await backend.append([event(a, 5)], RETENTION, { onPrevious, idempotency });
+      expect(seen).toEqual([
+        new Map([[a, '0-0']]),
+        new Map([[b, '0-0'], [a, first!]]),
+        new Map([[a, ids[1]!]]),
+      ]);
+    });
+
     it('appends with an idempotency key once: a repeat resolves to the same ids and stores nothing', async () => {
       const [a, b] = [channelName('idem-a'), channelName('idem-b')];
       const key = channelName('idem-key');

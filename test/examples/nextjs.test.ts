@@ -13,10 +13,9 @@ import { type Bridge, createBridge } from '../../src/bridge/index.ts';
 import { REDIS_URL, deleteKeysWithPrefix } from '../helpers/redis.ts';
 import { listenWithEventSource } from '../helpers/eventsource.ts';
 import { SSEReader } from '../helpers/sse.ts';
-import { ROOT, type Service, canRunOffline, ensureBuilt, freePort, run, startService, until, waitForHttp } from './helpers.ts';
+import { type Service, freePort, startService, until, waitForHttp } from './helpers.ts';
+import { EXAMPLE, NEXT_BIN, buildNextExample, nextEnv } from './nextjs-build.ts';
 
-const EXAMPLE = join(ROOT, 'examples', 'nextjs');
-const NEXT_BIN = join(ROOT, 'node_modules', 'next', 'dist', 'bin', 'next');
 /** The example uses the default key prefix `sse:`; every channel here is unique to this run. */
 const RUN = randomBytes(4).toString('hex');
 const channel = (name: string) => `test-nextjs-${RUN}-${name}`;
@@ -27,30 +26,8 @@ let base: string;
 let buildMs = 0;
 const sources: EventSource[] = [];
 
-function nextEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NEXT_TELEMETRY_DISABLED: '1', npm_config_offline: 'true', ...extra };
-  // Whatever vitest set must not leak into Next (it would think it runs under test).
-  delete env.NODE_ENV;
-  delete env.VITEST;
-  delete env.KV_REST_API_URL;
-  delete env.KV_REST_API_TOKEN;
-  return env;
-}
-
 beforeAll(async () => {
-  await ensureBuilt();
-  const offline = canRunOffline();
-  // Vercel gives the build the same variables as the functions; only the runtime uses them, so
-  // building with values that lead nowhere proves nothing is baked in at build time.
-  const build = await run(process.execPath, [NEXT_BIN, 'build'], {
-    cwd: EXAMPLE,
-    env: nextEnv({ UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_REDIS_REST_TOKEN: 'only-at-build-time' }),
-    offline,
-    timeoutMs: 240_000,
-  });
-  buildMs = build.ms;
-  if (build.code !== 0) throw new Error(`next build failed (exit ${build.code}, offline: ${offline}):\n${build.output}`);
-  console.info(`next build: ${(build.ms / 1000).toFixed(1)} s${offline ? ', with no network' : ''}`);
+  buildMs = (await buildNextExample()).ms;
 
   const token = randomBytes(16).toString('hex');
   bridge = await createBridge({ token, redis: REDIS_URL });
