@@ -16,10 +16,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
   batch: () => import('./batch.js'),
   size: () => import('./size.js'),
   scale: () => import('./scale.js'),
+  paths: () => import('./paths.js'),
 };
 
-/** Takes ~10 minutes and dozens of thousands of sockets: only when named (`npm run bench -- scale`). */
-const ONLY_WHEN_NAMED = new Set(['scale']);
+/** Many processes and sockets (scale: ~10 minutes; paths: ~4, under Bun and Deno too): only when named. */
+const ONLY_WHEN_NAMED = new Set(['scale', 'paths']);
 
 function selected(args: readonly string[]): string[] {
   const names = args.filter((arg) => !arg.startsWith('-'));

@@ -1,4 +1,4 @@
-/** IPC messages between `bench/scale.ts` and its server and client processes. */
+/** IPC messages between the multi-process benchmarks (`scale.ts`, `paths.ts`) and their server and client processes. */
 
 export type Contender =
   | 'bare node:http'
@@ -7,6 +7,16 @@ export type Contender =
   | 'edge-sse memory (wrapped)'
   | 'edge-sse redis'
   | 'edge-sse upstash';
+
+/** The paths benchmark's servers (`paths-server.ts`): edge-sse along each path, better-sse, the floor. */
+export type PathsContender =
+  | 'socket floor'
+  | 'edge-sse/node direct'
+  | 'edge-sse @hono/node-server'
+  | 'edge-sse Readable.fromWeb'
+  | 'edge-sse Bun.serve'
+  | 'edge-sse Deno.serve'
+  | 'better-sse';
 
 export interface ServerConfig {
   contender: Contender;

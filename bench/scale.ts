@@ -17,22 +17,23 @@
  * `BENCH_SCALE_SLOW=0` skips the slow-client part; `BENCH_SCALE_SIZES` (default `10000,19000`);
  * `BENCH_SCALE_ROUNDS` (default 3): broadcast rounds for bare node:http, better-sse and edge-sse memory.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Bridge } from '../src/bridge/index.js';
+import {
+  type Broadcast,
+  DELIVERY_TIMEOUT_MS,
+  type Client,
+  type Server,
+  arrivedAt,
+  broadcast,
+  open,
+  spawnNode,
+  startClient,
+  startServerProcess,
+  takeSeq,
+} from './children.js';
 import { REDIS_URL, TOKEN, cleanUp, prefixFor, startBridge } from './redis-common.js';
-import type {
-  ClientRequest,
-  ClientReply,
-  Contender,
-  Memory,
-  ServerRequest,
-  ServerConfig,
-  ServerReady,
-  ServerReply,
-  ServerStats,
-} from './scale-protocol.js';
+import type { Contender, Memory, ServerConfig } from './scale-protocol.js';
 import { max, median, percentile, sleep } from './stats.js';
 import { type Cell, formatBytes, formatMs, formatNumber, formatRatio, printTable } from './table.js';
 
@@ -48,11 +49,6 @@ const BROADCAST_ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 3);
 const BROADCAST_CONTENDERS: Contender[] = ['bare node:http', 'better-sse', 'edge-sse memory'];
 const WARM_UPS = 2;
 const WINDOW_MS = Number(process.env.BENCH_SCALE_WINDOW_S ?? 60) * 1000;
-/** Connections waiting for their status line at once (the listen backlog is 511 by default). */
-const IN_FLIGHT = 256;
-const OPEN_TIMEOUT_MS = 120_000;
-const DELIVERY_TIMEOUT_MS = 30_000;
-const FILE_LIMIT = 20_000;
 
 const SLOW_CLIENTS = 100;
 const SLOW_READERS = 10;
@@ -69,120 +65,10 @@ const CONTENDERS: Contender[] = [
 ];
 const SLOW_CONTENDERS: Contender[] = ['bare node:http', 'better-sse', 'edge-sse memory'];
 
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-
 // ---- child processes ------------------------------------------------------------------------
 
-type Reply = { id: number; type: string };
-
-/** A child process driven over IPC: `call` sends a command and resolves to the reply with its id. */
-class Child<Command extends { type: string }, Answer extends Reply> {
-  private nextId = 1;
-  private waiting = new Map<number, { resolve: (reply: Answer) => void; reject: (error: Error) => void }>();
-  private exited: Promise<void>;
-  /** Child clock minus ours, ms. */
-  offset = 0;
-
-  constructor(
-    readonly name: string,
-    readonly process: ChildProcess,
-    onMessage?: (message: unknown) => void,
-  ) {
-    process.on('message', (message: Answer) => {
-      const waiter = this.waiting.get(message.id);
-      if (waiter) {
-        this.waiting.delete(message.id);
-        waiter.resolve(message);
-      } else onMessage?.(message);
-    });
-    this.exited = new Promise((resolve) => {
-      process.once('exit', (code, signal) => {
-        for (const waiter of this.waiting.values()) waiter.reject(new Error(`${name} exited (${code ?? signal})`));
-        this.waiting.clear();
-        resolve();
-      });
-    });
-  }
-
-  call<Type extends Answer['type']>(
-    command: Command,
-    timeoutMs = 30_000,
-  ): Promise<Extract<Answer, { type: Type }>> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`${this.name}: no reply to ${JSON.stringify(command).slice(0, 80)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.set(id, {
-        resolve: (reply) => {
-          clearTimeout(timer);
-          resolve(reply as Extract<Answer, { type: Type }>);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      });
-      this.process.send({ ...command, id });
-    });
-  }
-
-  /** Estimates the child's clock offset from the fastest of `samples` round trips. */
-  async syncClock(samples = 20): Promise<void> {
-    let best = Infinity;
-    for (let index = 0; index < samples; index++) {
-      const sent = now();
-      const { now: theirs } = (await this.call({ type: 'clock' } as Command)) as unknown as { now: number };
-      const received = now();
-      if (received - sent < best) {
-        best = received - sent;
-        this.offset = theirs - (sent + received) / 2;
-      }
-    }
-  }
-
-  /** Asks it to close, then kills it if it has not exited within a few seconds. */
-  async stop(): Promise<void> {
-    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
-    await this.call({ type: 'close' } as Command, 10_000).catch(() => undefined);
-    const killer = setTimeout(() => this.process.kill('SIGKILL'), 5000);
-    await this.exited;
-    clearTimeout(killer);
-  }
-}
-
-type Server = Child<ServerRequest, ServerReply>;
-type Client = Child<ClientRequest, ClientReply>;
-
-const now = () => performance.timeOrigin + performance.now();
-
-/** `node --expose-gc --import tsx <script>` with the soft file limit raised (the hard limit is 20,000 here). */
-function spawnNode(script: string, args: string[]): ChildProcess {
-  const command = `ulimit -n ${FILE_LIMIT} 2>/dev/null || ulimit -n $(ulimit -Hn); exec "$0" --expose-gc --import tsx "$@"`;
-  return spawn('bash', ['-c', command, process.execPath, here(script), ...args], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    cwd: fileURLToPath(new URL('..', import.meta.url)),
-  });
-}
-
-async function startServer(config: ServerConfig): Promise<{ server: Server; port: number; path: string }> {
-  let listening!: (ready: ServerReady) => void;
-  const ready = new Promise<ServerReady>((resolve) => (listening = resolve));
-  const child = spawnNode('scale-server.ts', [JSON.stringify(config)]);
-  const server: Server = new Child(`server (${config.contender})`, child, (message) => {
-    if ((message as ServerReady).type === 'listening') listening(message as ServerReady);
-  });
-  const failed = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`server exited (${code})`))));
-  const { port, path } = await Promise.race([ready, failed]);
-  await server.syncClock();
-  return { server, port, path };
-}
-
-async function startClient(): Promise<Client> {
-  const client: Client = new Child('client', spawnNode('scale-client.ts', []));
-  await client.syncClock();
-  return client;
+function startServer(config: ServerConfig): Promise<{ server: Server; port: number; path: string }> {
+  return startServerProcess(config.contender, spawnNode('scale-server.ts', [JSON.stringify(config)]));
 }
 
 // ---- measuring ------------------------------------------------------------------------------
@@ -210,36 +96,6 @@ function connectionsTo(pid: number | undefined, port: number): number {
   } catch {
     return NaN;
   }
-}
-
-let nextSeq = 1;
-
-/** Arrival times cross IPC as JSON: a connection that never got the event has null (NaN). */
-const arrivedAt = (time: number | null): time is number => typeof time === 'number' && !Number.isNaN(time);
-
-interface Broadcast {
-  delivered: number;
-  latencies: number[];
-}
-
-/** Publishes one event and collects every open connection's latency (ms, publish → read). */
-async function broadcast(server: Server, client: Client, padBytes?: number): Promise<Broadcast> {
-  const seq = nextSeq++;
-  await client.call({ type: 'watch', seq });
-  const { at } = await server.call<'published'>({ type: 'publish', seq, padBytes });
-  const { times } = await client.call<'arrivals'>({ type: 'wait', seq, timeoutMs: DELIVERY_TIMEOUT_MS }, DELIVERY_TIMEOUT_MS + 5000);
-  const published = at - server.offset;
-  const latencies = times.filter(arrivedAt).map((time) => time - client.offset - published);
-  return { delivered: latencies.length, latencies };
-}
-
-async function open(client: Client, port: number, path: string, count: number, sources: string[], stall = false) {
-  const started = now();
-  const result = await client.call<'opened'>(
-    { type: 'open', count, port, path, sourceAddresses: sources, inFlight: IN_FLIGHT, stall, timeoutMs: OPEN_TIMEOUT_MS },
-    OPEN_TIMEOUT_MS + 10_000,
-  );
-  return { ...result, ms: now() - started };
 }
 
 interface Redis {
@@ -386,7 +242,7 @@ async function measureSlow(contender: Contender, index: number): Promise<SlowRes
     const before = await server.call<'memory'>({ type: 'memory' });
     let delivered = 0;
     for (let event = 0; event < SLOW_EVENTS; event++) {
-      const seq = nextSeq++;
+      const seq = takeSeq();
       const watched = event === SLOW_EVENTS - 1;
       if (watched) await readers.call({ type: 'watch', seq });
       await server.call({ type: 'publish', seq, padBytes: SLOW_PAD_BYTES });

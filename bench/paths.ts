@@ -1,0 +1,193 @@
+/**
+ * Paths: what a delivered event and an idle connection cost along each way edge-sse reaches a
+ * socket. One server process per contender (`paths-server.ts`, under Node, Bun or Deno) and the
+ * raw-socket client process of the scale benchmark (`scale-client.ts`), both driven from here.
+ *
+ * Per contender: open 1,000 connections, 10 warm-up broadcasts, heap and RSS per connection after
+ * GC (minus the server's before it had any), then 200 broadcasts, each awaited at every
+ * connection, and the server process's CPU time over them (user + system, all threads, from
+ * /proc) per 100,000 delivered events. Rounds in fresh processes, the order reversed every other
+ * round, so that a noisy stretch of this shared machine does not fall on one contender only.
+ *
+ * `BENCH_PATHS_ROUNDS` (default 3), `BENCH_PATHS_CONNECTIONS` (1000), `BENCH_PATHS_BROADCASTS`
+ * (200), `BENCH_PATHS_ONLY` (a comma-separated subset of contenders).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Broadcast, ROOT, broadcast, cpuTimeMs, here, open, spawnWithIpc, startClient, startServerProcess } from './children.js';
+import type { Memory, PathsContender } from './scale-protocol.js';
+import { max, median, percentile } from './stats.js';
+import { type Cell, formatBytes, formatMs, formatNumber, formatRatio, printTable } from './table.js';
+
+const CONTENDERS: PathsContender[] = [
+  'socket floor',
+  'edge-sse/node direct',
+  'edge-sse @hono/node-server',
+  'edge-sse Readable.fromWeb',
+  'edge-sse Bun.serve',
+  'edge-sse Deno.serve',
+  'better-sse',
+];
+const ROUNDS = Number(process.env.BENCH_PATHS_ROUNDS ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_PATHS_CONNECTIONS ?? 1000);
+const BROADCASTS = Number(process.env.BENCH_PATHS_BROADCASTS ?? 200);
+const WARM_UPS = 10;
+const DIRECT: PathsContender = 'edge-sse/node direct';
+const FLOOR: PathsContender = 'socket floor';
+/** The generic Node paths, held to the goal against the direct one. */
+const GENERIC: PathsContender[] = ['edge-sse @hono/node-server', 'edge-sse Readable.fromWeb'];
+const CPU_GOAL = 1.15;
+const HEAP_GOAL = 10 * 1024;
+
+const DENO = join(ROOT, 'node_modules', '@deno', 'linux-x64-glibc', 'deno');
+const BUN = join(ROOT, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun');
+
+interface Sample {
+  contender: PathsContender;
+  round: number;
+  heapPerConnection: number;
+  rssPerConnection: number;
+  /** CPU ms per 100,000 delivered events. */
+  cpuPer100k: number;
+  broadcasts: Broadcast[];
+}
+
+/** The server's process, under the runtime its path needs; nothing downloads (see test/runtimes/runtimes.ts). */
+function spawnServer(contender: PathsContender): { child: ReturnType<typeof spawnWithIpc>; cleanUp(): void } {
+  const script = here('paths-server.ts');
+  const config = JSON.stringify({ contender });
+  if (contender === 'edge-sse Bun.serve') {
+    return { child: spawnWithIpc(BUN, ['--no-install', script, config], { ...process.env, DO_NOT_TRACK: '1' }), cleanUp() {} };
+  }
+  if (contender === 'edge-sse Deno.serve') {
+    const cache = mkdtempSync(join(tmpdir(), 'edge-sse-bench-deno-'));
+    const args = ['run', '--no-remote', '--cached-only', '--node-modules-dir=manual', '--no-config', '--no-lock'];
+    args.push('--allow-net=127.0.0.1', '--allow-env', '--allow-read', '--v8-flags=--expose-gc', script, config);
+    const env = { ...process.env, DENO_DIR: cache, DENO_NO_UPDATE_CHECK: '1', DENO_NO_PROMPT: '1' };
+    return { child: spawnWithIpc(DENO, args, env), cleanUp: () => rmSync(cache, { recursive: true, force: true }) };
+  }
+  return { child: spawnWithIpc(process.execPath, ['--expose-gc', '--import', 'tsx', script, config]), cleanUp() {} };
+}
+
+function perConnection(before: Memory, after: Memory, count: number): { heap: number; rss: number } {
+  return { heap: (after.heapUsed - before.heapUsed) / count, rss: (after.rss - before.rss) / count };
+}
+
+async function measure(contender: PathsContender, round: number, addressIndex: number): Promise<Sample> {
+  const { child, cleanUp } = spawnServer(contender);
+  const { server, port, path } = await startServerProcess(contender, child);
+  const client = await startClient();
+  const sources = [`127.0.0.${20 + 2 * addressIndex}`, `127.0.0.${21 + 2 * addressIndex}`];
+  try {
+    const baseline = await server.call<'memory'>({ type: 'memory' });
+    const opened = await open(client, port, path, CONNECTIONS, sources);
+    if (opened.failed > 0) throw new Error(`${contender}: ${opened.failed} of ${CONNECTIONS} connections failed`);
+    let held = 0;
+    for (let warm = 0; warm < WARM_UPS; warm++) held = (await broadcast(server, client)).delivered;
+    if (held < CONNECTIONS) throw new Error(`${contender}: ${held} of ${CONNECTIONS} connections got the warm-up broadcasts`);
+    const { heap, rss } = perConnection(baseline, await server.call<'memory'>({ type: 'memory' }), held);
+    const cpuBefore = cpuTimeMs(child.pid!);
+    const broadcasts: Broadcast[] = [];
+    for (let index = 0; index < BROADCASTS; index++) broadcasts.push(await broadcast(server, client));
+    const cpu = cpuTimeMs(child.pid!) - cpuBefore;
+    const delivered = broadcasts.reduce((sum, b) => sum + b.delivered, 0);
+    return { contender, round, heapPerConnection: heap, rssPerConnection: rss, cpuPer100k: (cpu * 100_000) / delivered, broadcasts };
+  } finally {
+    await client.stop();
+    await server.stop();
+    cleanUp();
+  }
+}
+
+interface Summary {
+  contender: PathsContender;
+  cpu: number;
+  cpuMin: number;
+  cpuMax: number;
+  heap: number;
+  rss: number;
+  p50: number;
+  last: number;
+}
+
+function summarise(contender: PathsContender, samples: Sample[]): Summary {
+  const own = samples.filter((sample) => sample.contender === contender);
+  const cpus = own.map((sample) => sample.cpuPer100k);
+  const broadcasts = own.flatMap((sample) => sample.broadcasts);
+  return {
+    contender,
+    cpu: median(cpus),
+    cpuMin: Math.min(...cpus),
+    cpuMax: Math.max(...cpus),
+    heap: median(own.map((sample) => sample.heapPerConnection)),
+    rss: median(own.map((sample) => sample.rssPerConnection)),
+    p50: median(broadcasts.map((b) => percentile(b.latencies, 50))),
+    last: median(broadcasts.map((b) => max(b.latencies))),
+  };
+}
+
+/** Ratios within each round first (the same stretch of machine), then their median. */
+function pairedRatio(samples: Sample[], contender: PathsContender, reference: PathsContender): number {
+  const ratios = samples
+    .filter((mine) => mine.contender === contender)
+    .flatMap((mine) => {
+      const theirs = samples.find((sample) => sample.contender === reference && sample.round === mine.round);
+      return theirs ? [mine.cpuPer100k / theirs.cpuPer100k] : [];
+    });
+  return median(ratios);
+}
+
+function print(samples: Sample[], contenders: PathsContender[]): void {
+  const summaries = contenders.map((contender) => summarise(contender, samples)).filter((s) => Number.isFinite(s.cpu));
+  const ms = (value: number) => `${(value / 1000).toFixed(2)} s`;
+  const rows: Cell[][] = summaries.map((s) => [
+    s.contender,
+    ms(s.cpu),
+    `${ms(s.cpuMin)}–${ms(s.cpuMax)}`,
+    formatRatio(pairedRatio(samples, s.contender, DIRECT)),
+    formatRatio(pairedRatio(samples, s.contender, FLOOR)),
+    formatBytes(s.heap),
+    formatBytes(s.rss),
+    formatMs(s.p50),
+    formatMs(s.last),
+  ]);
+  printTable(
+    `Paths: ${formatNumber(CONNECTIONS)} connections, ${BROADCASTS} broadcasts awaited one by one, memory backend, ` +
+      `${ROUNDS} round(s) in fresh processes (median; CPU = server process, all threads)`,
+    ['server', 'CPU / 100k events', 'min–max', '÷ direct', '÷ floor', 'heap/conn', 'RSS/conn', 'p50', 'last'],
+    rows,
+  );
+  console.log(
+    '\n÷ direct, ÷ floor: the median of the per-round ratios. heap/conn: after GC, minus the server before any connection ' +
+      '(Bun: JavaScriptCore\'s heap, not V8\'s). p50, last: publish → read in the client process, median over broadcasts.',
+  );
+  for (const contender of GENERIC) {
+    const summary = summaries.find((s) => s.contender === contender);
+    if (!summary) continue;
+    const cpuRatio = pairedRatio(samples, contender, DIRECT);
+    const met = cpuRatio <= CPU_GOAL && summary.heap <= HEAP_GOAL;
+    console.log(
+      `Goal: ${contender} CPU ≤ ×${CPU_GOAL} the direct path's and heap ≤ ${formatBytes(HEAP_GOAL)}/conn: ` +
+        `${formatRatio(cpuRatio)}, ${formatBytes(summary.heap)} → ${met ? 'MET' : 'MISSED'}`,
+    );
+  }
+}
+
+export async function run(): Promise<void> {
+  const only = process.env.BENCH_PATHS_ONLY?.split(',').map((name) => name.trim());
+  const contenders = CONTENDERS.filter((contender) => !only || only.includes(contender));
+  const samples: Sample[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+    for (const [index, contender] of order.entries()) {
+      console.error(`paths round ${round + 1}: ${contender}…`);
+      const addressIndex = (round % 2) * contenders.length + index;
+      await measure(contender, round, addressIndex).then(
+        (sample) => samples.push(sample),
+        (error: Error) => console.error(`  ${contender}: ${error.message}`),
+      );
+    }
+  }
+  print(samples, contenders);
+}
