@@ -168,11 +168,36 @@ export { DELIVERY_TIMEOUT_MS };
 
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/** CPU time (user + system, every thread) process `pid` has used, in ms; from /proc, so Linux only. */
-export function cpuTimeMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+export interface CpuTimes {
+  /** User + system CPU time of every thread, ms. */
+  total: number;
+  user: number;
+  system: number;
+  /** The JavaScript thread's share (the rest: GC helpers, libuv's pool, the runtime's own threads). */
+  mainThread: number;
+}
+
+/** CPU time process `pid` has used, from /proc (Linux only). */
+export function cpuTimes(pid: number): CpuTimes {
+  const [user, system] = ticksOf(`/proc/${pid}/stat`);
+  const [mainUser, mainSystem] = ticksOf(`/proc/${pid}/task/${pid}/stat`);
+  const ms = (ticks: number) => (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  return { total: ms(user + system), user: ms(user), system: ms(system), mainThread: ms(mainUser + mainSystem) };
+}
+
+export function cpuSince(before: CpuTimes, after: CpuTimes): CpuTimes {
+  return {
+    total: after.total - before.total,
+    user: after.user - before.user,
+    system: after.system - before.system,
+    mainThread: after.mainThread - before.mainThread,
+  };
+}
+
+/** utime and stime (fields 14 and 15) of a /proc stat file, in clock ticks. */
+function ticksOf(file: string): [number, number] {
+  const stat = readFileSync(file, 'utf8');
   // The command name (field 2) may contain spaces; the fields after its closing parenthesis do not.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime: fields 14 and 15
-  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  return [Number(fields[11]), Number(fields[12])];
 }

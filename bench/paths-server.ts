@@ -9,12 +9,14 @@
  * - `Readable.fromWeb`: a hand-written node:http adapter piping `Readable.fromWeb(body)` into `res`;
  * - `Bun.serve` and `Deno.serve` with their defaults;
  *
- * beside better-sse on node:http (its native adapter) and the floor: a `net` server that writes
- * the status line and then the same frames (`id:`, `event:`, `data:`) straight to each socket.
+ * beside better-sse on node:http (its native adapter) and two floors: a `net` server that writes
+ * the status line and then the same frames (`id:`, `event:`, `data:`) straight to each socket, and
+ * the least a web-stream server can do on @hono/node-server: one ReadableStream per connection,
+ * each frame enqueued into every stream's controller.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { EVENT_TYPE, makeEvents } from './events.ts';
+import { nextFloorId, startSocketFloor } from './socket-floor.ts';
 import type { Memory, PathsContender, ServerCommand, ServerReady, ServerReply, ServerStats } from './scale-protocol.ts';
 
 interface BunRuntime {
@@ -33,7 +35,6 @@ const CHANNEL = 'paths';
 const PATH = `/events?channel=${CHANNEL}`;
 /** Long enough that no stream reaches its deadline during a run. */
 const MAX_DURATION_MS = 3_600_000;
-const HEAD = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n';
 
 interface Subject {
   port: number;
@@ -124,34 +125,46 @@ async function better(): Promise<Subject> {
   };
 }
 
-/** No HTTP machinery at all: the request is read up to its blank line, then bytes go to the socket. */
 async function socketFloor(): Promise<Subject> {
-  const { createServer } = await import('node:net');
-  const sockets = new Set<Socket>();
-  const encoder = new TextEncoder();
-  const server = createServer((socket) => {
-    let head = '';
-    const onData = (chunk: Buffer) => {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      socket.off('data', onData);
-      socket.write(`${HEAD}retry: 1000\n: edge-sse\n\n`);
-      sockets.add(socket);
-    };
-    socket.on('data', onData);
-    socket.on('error', () => {});
-    socket.once('close', () => sockets.delete(socket));
-  });
-  let lastId = 0;
+  const floor = await startSocketFloor();
   return {
-    ...(await listenNode(server)),
-    publish: (payload) => {
-      // edge-sse's id for a one-channel stream: the entry id and the `;json` marker.
-      const id = `${Date.now()}-${lastId++};json`;
-      const frame = encoder.encode(`id: ${id}\nevent: ${EVENT_TYPE}\ndata: ${JSON.stringify(payload)}\n\n`);
-      for (const socket of sockets) socket.write(frame);
+    port: floor.port,
+    publish: (payload) => floor.publish(EVENT_TYPE, payload),
+    stats: () => ({ open: floor.open(), backendRequests: 0, closedSlow: 0 }),
+    close: floor.close,
+  };
+}
+
+/** The cheapest web-stream server: what any library answering with a ReadableStream pays on this adapter. */
+async function webStreamFloor(): Promise<Subject> {
+  const { serve } = await import('@hono/node-server');
+  const controllers = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  const encoder = new TextEncoder();
+  const server = serve({
+    fetch: () => {
+      let own: ReadableStreamDefaultController<Uint8Array>;
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          own = controller;
+          controller.enqueue(encoder.encode('retry: 1000\n: edge-sse\n\n'));
+          controllers.add(controller);
+        },
+        cancel: () => void controllers.delete(own),
+      });
+      return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } });
     },
-    stats: () => ({ open: sockets.size, backendRequests: 0, closedSlow: 0 }),
+    hostname: '127.0.0.1',
+    port: 0,
+  });
+  await new Promise((resolve) => server.once('listening', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => closeNode(server),
+    publish: (payload) => {
+      const frame = encoder.encode(`id: ${nextFloorId()}\nevent: ${EVENT_TYPE}\ndata: ${JSON.stringify(payload)}\n\n`);
+      for (const controller of controllers) controller.enqueue(frame);
+    },
+    stats: () => ({ open: controllers.size, backendRequests: 0, closedSlow: 0 }),
   };
 }
 
@@ -191,7 +204,14 @@ function memory(): Memory {
 }
 
 async function main(): Promise<void> {
-  const subject = contender === 'socket floor' ? await socketFloor() : contender === 'better-sse' ? await better() : await edge();
+  const subject =
+    contender === 'socket floor'
+      ? await socketFloor()
+      : contender === 'web-stream floor (@hono/node-server)'
+        ? await webStreamFloor()
+        : contender === 'better-sse'
+          ? await better()
+          : await edge();
   const reply = (message: ServerReply) => process.send!(message);
   process.on('message', (message: ServerCommand) => {
     const { id } = message;

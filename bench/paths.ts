@@ -10,18 +10,32 @@
  * round, so that a noisy stretch of this shared machine does not fall on one contender only.
  *
  * `BENCH_PATHS_ROUNDS` (default 3), `BENCH_PATHS_CONNECTIONS` (1000), `BENCH_PATHS_BROADCASTS`
- * (200), `BENCH_PATHS_ONLY` (a comma-separated subset of contenders).
+ * (200), `BENCH_PATHS_ONLY` (a comma-separated subset of contenders), `BENCH_PATHS_NODE_ARGS` (extra
+ * flags for the Node servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Broadcast, ROOT, broadcast, cpuTimeMs, here, open, spawnWithIpc, startClient, startServerProcess } from './children.js';
+import {
+  type Broadcast,
+  type CpuTimes,
+  ROOT,
+  broadcast,
+  cpuSince,
+  cpuTimes,
+  here,
+  open,
+  spawnWithIpc,
+  startClient,
+  startServerProcess,
+} from './children.js';
 import type { Memory, PathsContender } from './scale-protocol.js';
 import { max, median, percentile } from './stats.js';
 import { type Cell, formatBytes, formatMs, formatNumber, formatRatio, printTable } from './table.js';
 
 const CONTENDERS: PathsContender[] = [
   'socket floor',
+  'web-stream floor (@hono/node-server)',
   'edge-sse/node direct',
   'edge-sse @hono/node-server',
   'edge-sse Readable.fromWeb',
@@ -48,8 +62,13 @@ interface Sample {
   round: number;
   heapPerConnection: number;
   rssPerConnection: number;
-  /** CPU ms per 100,000 delivered events. */
+  /** The same for connections 1,001 to 2,000. */
+  marginalHeap: number;
+  marginalRss: number;
+  /** CPU ms per 100,000 delivered events: every thread, and how it splits. */
   cpuPer100k: number;
+  cpu: CpuTimes;
+  delivered: number;
   broadcasts: Broadcast[];
 }
 
@@ -67,7 +86,8 @@ function spawnServer(contender: PathsContender): { child: ReturnType<typeof spaw
     const env = { ...process.env, DENO_DIR: cache, DENO_NO_UPDATE_CHECK: '1', DENO_NO_PROMPT: '1' };
     return { child: spawnWithIpc(DENO, args, env), cleanUp: () => rmSync(cache, { recursive: true, force: true }) };
   }
-  return { child: spawnWithIpc(process.execPath, ['--expose-gc', '--import', 'tsx', script, config]), cleanUp() {} };
+  const nodeArgs = process.env.BENCH_PATHS_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  return { child: spawnWithIpc(process.execPath, [...nodeArgs, '--expose-gc', '--import', 'tsx', script, config]), cleanUp() {} };
 }
 
 function perConnection(before: Memory, after: Memory, count: number): { heap: number; rss: number } {
@@ -86,13 +106,33 @@ async function measure(contender: PathsContender, round: number, addressIndex: n
     let held = 0;
     for (let warm = 0; warm < WARM_UPS; warm++) held = (await broadcast(server, client)).delivered;
     if (held < CONNECTIONS) throw new Error(`${contender}: ${held} of ${CONNECTIONS} connections got the warm-up broadcasts`);
-    const { heap, rss } = perConnection(baseline, await server.call<'memory'>({ type: 'memory' }), held);
-    const cpuBefore = cpuTimeMs(child.pid!);
+    const loaded = await server.call<'memory'>({ type: 'memory' });
+    const { heap, rss } = perConnection(baseline, loaded, held);
+    const cpuBefore = cpuTimes(child.pid!);
     const broadcasts: Broadcast[] = [];
     for (let index = 0; index < BROADCASTS; index++) broadcasts.push(await broadcast(server, client));
-    const cpu = cpuTimeMs(child.pid!) - cpuBefore;
+    const cpu = cpuSince(cpuBefore, cpuTimes(child.pid!));
     const delivered = broadcasts.reduce((sum, b) => sum + b.delivered, 0);
-    return { contender, round, heapPerConnection: heap, rssPerConnection: rss, cpuPer100k: (cpu * 100_000) / delivered, broadcasts };
+    const cpuPer100k = (cpu.total * 100_000) / delivered;
+    // As many again: what one more idle connection costs, without what the first ones paid once
+    // (code compiled, shapes created on first use).
+    const more = await open(client, port, path, CONNECTIONS, sources);
+    let heldMore = 0;
+    for (let warm = 0; warm < 2; warm++) heldMore = (await broadcast(server, client)).delivered - held;
+    if (more.failed > 0 || heldMore < CONNECTIONS) throw new Error(`${contender}: ${heldMore} of ${CONNECTIONS} more connections held`);
+    const marginal = perConnection(loaded, await server.call<'memory'>({ type: 'memory' }), heldMore);
+    return {
+      contender,
+      round,
+      heapPerConnection: heap,
+      rssPerConnection: rss,
+      marginalHeap: marginal.heap,
+      marginalRss: marginal.rss,
+      cpuPer100k,
+      cpu,
+      delivered,
+      broadcasts,
+    };
   } finally {
     await client.stop();
     await server.stop();
@@ -103,10 +143,16 @@ async function measure(contender: PathsContender, round: number, addressIndex: n
 interface Summary {
   contender: PathsContender;
   cpu: number;
+  /** Per 100k delivered events, ms: user and system time, and the JavaScript thread's. */
+  user: number;
+  system: number;
+  mainThread: number;
   cpuMin: number;
   cpuMax: number;
   heap: number;
   rss: number;
+  marginalHeap: number;
+  marginalRss: number;
   p50: number;
   last: number;
 }
@@ -115,13 +161,19 @@ function summarise(contender: PathsContender, samples: Sample[]): Summary {
   const own = samples.filter((sample) => sample.contender === contender);
   const cpus = own.map((sample) => sample.cpuPer100k);
   const broadcasts = own.flatMap((sample) => sample.broadcasts);
+  const per100k = (key: keyof CpuTimes) => median(own.map((sample) => (sample.cpu[key] * 100_000) / sample.delivered));
   return {
     contender,
     cpu: median(cpus),
+    user: per100k('user'),
+    system: per100k('system'),
+    mainThread: per100k('mainThread'),
     cpuMin: Math.min(...cpus),
     cpuMax: Math.max(...cpus),
     heap: median(own.map((sample) => sample.heapPerConnection)),
     rss: median(own.map((sample) => sample.rssPerConnection)),
+    marginalHeap: median(own.map((sample) => sample.marginalHeap)),
+    marginalRss: median(own.map((sample) => sample.marginalRss)),
     p50: median(broadcasts.map((b) => percentile(b.latencies, 50))),
     last: median(broadcasts.map((b) => max(b.latencies))),
   };
@@ -147,19 +199,25 @@ function print(samples: Sample[], contenders: PathsContender[]): void {
     `${ms(s.cpuMin)}–${ms(s.cpuMax)}`,
     formatRatio(pairedRatio(samples, s.contender, DIRECT)),
     formatRatio(pairedRatio(samples, s.contender, FLOOR)),
+    ms(s.user),
+    ms(s.system),
+    ms(s.mainThread),
     formatBytes(s.heap),
+    formatBytes(s.marginalHeap),
     formatBytes(s.rss),
+    formatBytes(s.marginalRss),
     formatMs(s.p50),
     formatMs(s.last),
   ]);
   printTable(
     `Paths: ${formatNumber(CONNECTIONS)} connections, ${BROADCASTS} broadcasts awaited one by one, memory backend, ` +
       `${ROUNDS} round(s) in fresh processes (median; CPU = server process, all threads)`,
-    ['server', 'CPU / 100k events', 'min–max', '÷ direct', '÷ floor', 'heap/conn', 'RSS/conn', 'p50', 'last'],
+    ['server', 'CPU / 100k events', 'min–max', '÷ direct', '÷ floor', 'user', 'system', 'JS thread', 'heap/conn', 'marginal', 'RSS/conn', 'marginal', 'p50', 'last'],
     rows,
   );
   console.log(
-    '\n÷ direct, ÷ floor: the median of the per-round ratios. heap/conn: after GC, minus the server before any connection ' +
+    '\n÷ direct, ÷ floor: the median of the per-round ratios. user, system: the CPU time split; JS thread: the part of the ' +
+      'main thread (the rest is GC helpers, libuv and the runtime\'s own threads). heap/conn: after GC, minus the server before any connection ' +
       '(Bun: JavaScriptCore\'s heap, not V8\'s). p50, last: publish → read in the client process, median over broadcasts.',
   );
   for (const contender of GENERIC) {

@@ -1,7 +1,7 @@
 /** IPC messages between the multi-process benchmarks (`scale.ts`, `paths.ts`) and their server and client processes. */
 
 export type Contender =
-  | 'bare node:http'
+  | 'socket floor'
   | 'better-sse'
   | 'edge-sse memory'
   | 'edge-sse memory (wrapped)'
@@ -11,6 +11,7 @@ export type Contender =
 /** The paths benchmark's servers (`paths-server.ts`): edge-sse along each path, better-sse, the floor. */
 export type PathsContender =
   | 'socket floor'
+  | 'web-stream floor (@hono/node-server)'
   | 'edge-sse/node direct'
   | 'edge-sse @hono/node-server'
   | 'edge-sse Readable.fromWeb'
@@ -26,8 +27,6 @@ export interface ServerConfig {
   /** The bridge in front of Redis, for `edge-sse upstash`. */
   bridgeUrl?: string;
   token?: string;
-  /** Retained events per channel (the slow-client run publishes big events). */
-  maxLength?: number;
 }
 
 type WithId<T> = T & { id: number };

@@ -23,9 +23,14 @@ export interface SinkAttachment {
   cancel(): void;
 }
 
-/** `body[DIRECT_SINK](sink)` on an edge-sse Response body; undefined if it is already being read. */
+/**
+ * `body[DIRECT_SINK]?.attachSink(sink)` on an edge-sse Response body; undefined if it is already
+ * being read. A registered symbol, so the ESM and CJS builds loaded side by side find each other.
+ */
 export const DIRECT_SINK = Symbol.for('edge-sse.direct-sink');
-export type AttachDirectSink = (sink: DirectSink) => SinkAttachment | undefined;
+export interface DirectSource {
+  attachSink(sink: DirectSink): SinkAttachment | undefined;
+}
 
 /**
  * `handler[SERVE_DIRECT](incoming, openStream)` on an edge-sse stream handler: answers with a
