@@ -46,7 +46,9 @@ interface Subject {
 const contender = (JSON.parse(process.argv.at(-1)!) as { contender: PathsContender }).contender;
 const now = () => performance.timeOrigin + performance.now();
 const events = makeEvents();
-const dist = (entry: string) => new URL(`../dist/${entry}.js`, import.meta.url).href;
+/** `BENCH_PATHS_DIST`: another build of the package (an absolute dist/ directory), to compare before and after a change. */
+const distDirectory = process.env.BENCH_PATHS_DIST ? `file://${process.env.BENCH_PATHS_DIST.replace(/\/?$/, '/')}` : new URL('../dist/', import.meta.url).href;
+const dist = (entry: string) => new URL(`${entry}.js`, distDirectory).href;
 
 async function edge(): Promise<Subject> {
   const core = (await import(dist('index'))) as typeof import('../src/index.js');

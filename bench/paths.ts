@@ -11,7 +11,8 @@
  *
  * `BENCH_PATHS_ROUNDS` (default 3), `BENCH_PATHS_CONNECTIONS` (1000), `BENCH_PATHS_BROADCASTS`
  * (200), `BENCH_PATHS_ONLY` (a comma-separated subset of contenders), `BENCH_PATHS_NODE_ARGS` (extra
- * flags for the Node servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * flags for the Node servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), `BENCH_PATHS_DIST` (another build's
+ * dist/ directory, absolute: before/after a change).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

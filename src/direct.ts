@@ -23,13 +23,32 @@ export interface SinkAttachment {
   cancel(): void;
 }
 
-/**
- * `body[DIRECT_SINK]?.attachSink(sink)` on an edge-sse Response body; undefined if it is already
- * being read. A registered symbol, so the ESM and CJS builds loaded side by side find each other.
- */
-export const DIRECT_SINK = Symbol.for('edge-sse.direct-sink');
+/** What an edge-sse Response body offers an adapter that owns the socket. */
 export interface DirectSource {
+  /** Undefined if the body is already being read or has ended: the adapter then reads it as usual. */
   attachSink(sink: DirectSink): SinkAttachment | undefined;
+}
+
+const DIRECT_SOURCES = Symbol.for('edge-sse.direct-sources');
+
+/**
+ * Body streams → their sources. A WeakMap rather than a property on the stream: on Node 20 every
+ * ReadableStream has hidden classes of its own, and a property added to one costs it a new map
+ * and descriptor array (~0.45 KiB per connection). Kept on globalThis under a registered symbol,
+ * so the ESM and CJS builds loaded side by side share it.
+ */
+function directSources(): WeakMap<object, DirectSource> {
+  const holder = globalThis as { [DIRECT_SOURCES]?: WeakMap<object, DirectSource> };
+  return (holder[DIRECT_SOURCES] ??= new WeakMap());
+}
+
+export function offerDirectSink(body: ReadableStream<Uint8Array>, source: DirectSource): void {
+  directSources().set(body, source);
+}
+
+/** The source behind `body`, if it is an edge-sse Response body. */
+export function directSourceOf(body: ReadableStream<Uint8Array>): DirectSource | undefined {
+  return directSources().get(body);
 }
 
 /**

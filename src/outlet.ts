@@ -5,13 +5,10 @@
  * Until a reader pulls or a sink attaches, chunks wait in the outlet's own queue, so it always
  * knows how much its client has not taken yet.
  */
-import { type DirectSink, type DirectSource, DIRECT_SINK, type SinkAttachment } from './direct.js';
-
-/** The body stream, with the direct-sink hook as a property (`DIRECT_SINK` → its outlet). */
-type OutletStream = ReadableStream<Uint8Array> & { [DIRECT_SINK]?: DirectSource };
+import { type DirectSink, type DirectSource, type SinkAttachment, offerDirectSink } from './direct.js';
 
 export class Outlet implements UnderlyingDefaultSource<Uint8Array>, SinkAttachment, DirectSource {
-  private body: OutletStream | undefined;
+  private body: ReadableStream<Uint8Array> | undefined;
   private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   private queue: Uint8Array[] = [];
   private queued = 0;
@@ -33,7 +30,7 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array>, SinkAttachme
   get stream(): ReadableStream<Uint8Array> {
     if (!this.body) {
       this.body = new ReadableStream(this, { highWaterMark: 0 });
-      this.body[DIRECT_SINK] = this;
+      offerDirectSink(this.body, this);
     }
     return this.body;
   }
