@@ -96,10 +96,6 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array>, SinkAttachme
     this.notifyWritable();
   }
 
-  get ended(): boolean {
-    return this.closed;
-  }
-
   /** Sends the bytes to `sink` (those queued first) instead of to the body. */
   attach(sink: DirectSink): SinkAttachment {
     this.sink = sink;
