@@ -43,11 +43,11 @@ interface Subject {
   close(): Promise<void>;
 }
 
-const contender = (JSON.parse(process.argv.at(-1)!) as { contender: PathsContender }).contender;
+const { contender, dist: otherBuild } = JSON.parse(process.argv.at(-1)!) as { contender: PathsContender; dist?: string };
 const now = () => performance.timeOrigin + performance.now();
 const events = makeEvents();
-/** `BENCH_PATHS_DIST`: another build of the package (an absolute dist/ directory), to compare before and after a change. */
-const distDirectory = process.env.BENCH_PATHS_DIST ? `file://${process.env.BENCH_PATHS_DIST.replace(/\/?$/, '/')}` : new URL('../dist/', import.meta.url).href;
+/** This package's dist/, or another build's (an absolute directory: `BENCH_PATHS_BASELINE`). */
+const distDirectory = otherBuild ? `file://${otherBuild.replace(/\/?$/, '/')}` : new URL('../dist/', import.meta.url).href;
 const dist = (entry: string) => new URL(`${entry}.js`, distDirectory).href;
 
 async function edge(): Promise<Subject> {

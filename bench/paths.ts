@@ -11,8 +11,9 @@
  *
  * `BENCH_PATHS_ROUNDS` (default 3), `BENCH_PATHS_CONNECTIONS` (1000), `BENCH_PATHS_BROADCASTS`
  * (200), `BENCH_PATHS_ONLY` (a comma-separated subset of contenders), `BENCH_PATHS_NODE_ARGS` (extra
- * flags for the Node servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), `BENCH_PATHS_DIST` (another build's
- * dist/ directory, absolute: before/after a change).
+ * flags for the Node servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), `BENCH_PATHS_BASELINE` (the
+ * absolute path of another build's dist/: every edge-sse contender runs on it too, "· baseline", in
+ * the same rounds, for a before/after of a change).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,8 +59,25 @@ const HEAP_GOAL = 10 * 1024;
 const DENO = join(ROOT, 'node_modules', '@deno', 'linux-x64-glibc', 'deno');
 const BUN = join(ROOT, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun');
 
-interface Sample {
+/** A contender, on this build or on the baseline one. */
+interface Entry {
+  label: string;
   contender: PathsContender;
+  dist?: string;
+}
+
+const BASELINE = process.env.BENCH_PATHS_BASELINE;
+
+function entries(contenders: PathsContender[]): Entry[] {
+  return contenders.flatMap((contender) => {
+    const current: Entry = { label: contender, contender };
+    if (!BASELINE || !contender.startsWith('edge-sse')) return [current];
+    return [current, { label: `${contender} · baseline`, contender, dist: BASELINE }];
+  });
+}
+
+interface Sample {
+  label: string;
   round: number;
   heapPerConnection: number;
   rssPerConnection: number;
@@ -74,9 +92,9 @@ interface Sample {
 }
 
 /** The server's process, under the runtime its path needs; nothing downloads (see test/runtimes/runtimes.ts). */
-function spawnServer(contender: PathsContender): { child: ReturnType<typeof spawnWithIpc>; cleanUp(): void } {
+function spawnServer({ contender, dist }: Entry): { child: ReturnType<typeof spawnWithIpc>; cleanUp(): void } {
   const script = here('paths-server.ts');
-  const config = JSON.stringify({ contender });
+  const config = JSON.stringify({ contender, dist });
   if (contender === 'edge-sse Bun.serve') {
     return { child: spawnWithIpc(BUN, ['--no-install', script, config], { ...process.env, DO_NOT_TRACK: '1' }), cleanUp() {} };
   }
@@ -95,8 +113,9 @@ function perConnection(before: Memory, after: Memory, count: number): { heap: nu
   return { heap: (after.heapUsed - before.heapUsed) / count, rss: (after.rss - before.rss) / count };
 }
 
-async function measure(contender: PathsContender, round: number, addressIndex: number): Promise<Sample> {
-  const { child, cleanUp } = spawnServer(contender);
+async function measure(entry: Entry, round: number, addressIndex: number): Promise<Sample> {
+  const { label: contender } = entry;
+  const { child, cleanUp } = spawnServer(entry);
   const { server, port, path } = await startServerProcess(contender, child);
   const client = await startClient();
   const sources = [`127.0.0.${20 + 2 * addressIndex}`, `127.0.0.${21 + 2 * addressIndex}`];
@@ -123,7 +142,7 @@ async function measure(contender: PathsContender, round: number, addressIndex: n
     if (more.failed > 0 || heldMore < CONNECTIONS) throw new Error(`${contender}: ${heldMore} of ${CONNECTIONS} more connections held`);
     const marginal = perConnection(loaded, await server.call<'memory'>({ type: 'memory' }), heldMore);
     return {
-      contender,
+      label: contender,
       round,
       heapPerConnection: heap,
       rssPerConnection: rss,
@@ -142,7 +161,7 @@ async function measure(contender: PathsContender, round: number, addressIndex: n
 }
 
 interface Summary {
-  contender: PathsContender;
+  label: string;
   cpu: number;
   /** Per 100k delivered events, ms: user and system time, and the JavaScript thread's. */
   user: number;
@@ -158,13 +177,13 @@ interface Summary {
   last: number;
 }
 
-function summarise(contender: PathsContender, samples: Sample[]): Summary {
-  const own = samples.filter((sample) => sample.contender === contender);
+function summarise(label: string, samples: Sample[]): Summary {
+  const own = samples.filter((sample) => sample.label === label);
   const cpus = own.map((sample) => sample.cpuPer100k);
   const broadcasts = own.flatMap((sample) => sample.broadcasts);
   const per100k = (key: keyof CpuTimes) => median(own.map((sample) => (sample.cpu[key] * 100_000) / sample.delivered));
   return {
-    contender,
+    label,
     cpu: median(cpus),
     user: per100k('user'),
     system: per100k('system'),
@@ -181,25 +200,26 @@ function summarise(contender: PathsContender, samples: Sample[]): Summary {
 }
 
 /** Ratios within each round first (the same stretch of machine), then their median. */
-function pairedRatio(samples: Sample[], contender: PathsContender, reference: PathsContender): number {
+function pairedRatio(samples: Sample[], label: string, reference: string): number {
   const ratios = samples
-    .filter((mine) => mine.contender === contender)
+    .filter((mine) => mine.label === label)
     .flatMap((mine) => {
-      const theirs = samples.find((sample) => sample.contender === reference && sample.round === mine.round);
+      const theirs = samples.find((sample) => sample.label === reference && sample.round === mine.round);
       return theirs ? [mine.cpuPer100k / theirs.cpuPer100k] : [];
     });
   return median(ratios);
 }
 
-function print(samples: Sample[], contenders: PathsContender[]): void {
-  const summaries = contenders.map((contender) => summarise(contender, samples)).filter((s) => Number.isFinite(s.cpu));
+function print(samples: Sample[], runs: Entry[]): void {
+  const summaries = runs.map(({ label }) => summarise(label, samples)).filter((s) => Number.isFinite(s.cpu));
   const ms = (value: number) => `${(value / 1000).toFixed(2)} s`;
   const rows: Cell[][] = summaries.map((s) => [
-    s.contender,
+    s.label,
     ms(s.cpu),
     `${ms(s.cpuMin)}–${ms(s.cpuMax)}`,
-    formatRatio(pairedRatio(samples, s.contender, DIRECT)),
-    formatRatio(pairedRatio(samples, s.contender, FLOOR)),
+    formatRatio(pairedRatio(samples, s.label, DIRECT)),
+    formatRatio(pairedRatio(samples, s.label, FLOOR)),
+    ...(BASELINE ? [formatRatio(pairedRatio(samples, s.label, `${s.label} · baseline`))] : []),
     ms(s.user),
     ms(s.system),
     ms(s.mainThread),
@@ -213,7 +233,7 @@ function print(samples: Sample[], contenders: PathsContender[]): void {
   printTable(
     `Paths: ${formatNumber(CONNECTIONS)} connections, ${BROADCASTS} broadcasts awaited one by one, memory backend, ` +
       `${ROUNDS} round(s) in fresh processes (median; CPU = server process, all threads)`,
-    ['server', 'CPU / 100k events', 'min–max', '÷ direct', '÷ floor', 'user', 'system', 'JS thread', 'heap/conn', 'marginal', 'RSS/conn', 'marginal', 'p50', 'last'],
+    ['server', 'CPU / 100k events', 'min–max', '÷ direct', '÷ floor', ...(BASELINE ? ['÷ baseline'] : []), 'user', 'system', 'JS thread', 'heap/conn', 'marginal', 'RSS/conn', 'marginal', 'p50', 'last'],
     rows,
   );
   console.log(
@@ -222,7 +242,7 @@ function print(samples: Sample[], contenders: PathsContender[]): void {
       '(Bun: JavaScriptCore\'s heap, not V8\'s). p50, last: publish → read in the client process, median over broadcasts.',
   );
   for (const contender of GENERIC) {
-    const summary = summaries.find((s) => s.contender === contender);
+    const summary = summaries.find((s) => s.label === contender);
     if (!summary) continue;
     const cpuRatio = pairedRatio(samples, contender, DIRECT);
     const met = cpuRatio <= CPU_GOAL && summary.heap <= HEAP_GOAL;
@@ -235,18 +255,18 @@ function print(samples: Sample[], contenders: PathsContender[]): void {
 
 export async function run(): Promise<void> {
   const only = process.env.BENCH_PATHS_ONLY?.split(',').map((name) => name.trim());
-  const contenders = CONTENDERS.filter((contender) => !only || only.includes(contender));
+  const runs = entries(CONTENDERS.filter((contender) => !only || only.includes(contender)));
   const samples: Sample[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
-    for (const [index, contender] of order.entries()) {
-      console.error(`paths round ${round + 1}: ${contender}…`);
-      const addressIndex = (round % 2) * contenders.length + index;
-      await measure(contender, round, addressIndex).then(
+    const order = round % 2 === 0 ? runs : [...runs].reverse();
+    for (const [index, entry] of order.entries()) {
+      console.error(`paths round ${round + 1}: ${entry.label}…`);
+      const addressIndex = (round % 2) * runs.length + index;
+      await measure(entry, round, addressIndex).then(
         (sample) => samples.push(sample),
-        (error: Error) => console.error(`  ${contender}: ${error.message}`),
+        (error: Error) => console.error(`  ${entry.label}: ${error.message}`),
       );
     }
   }
-  print(samples, contenders);
+  print(samples, runs);
 }
