@@ -17,7 +17,7 @@ const { createSSE, memoryBackend } = core;
 const { serve } = node;
 import { Delivery, type Listener, loopbackAgent, openHttp, readBody } from './clients.js';
 import { EVENT_TYPE, makeEvents } from './events.js';
-import { max, median, percentile, settledHeap, sleep } from './stats.js';
+import { heapAfterSocketsClosed, max, median, percentile, settledHeap, sleep } from './stats.js';
 import { type Cell, formatBytes, formatMs, formatNumber, formatRatio, printTable } from './table.js';
 
 const CONNECTIONS = 1000;
@@ -251,7 +251,7 @@ async function broadcast(setup: Setup, delivery: Delivery): Promise<BroadcastSta
 }
 
 async function measure(contender: Contender): Promise<Sample> {
-  const heapBefore = await settledHeap();
+  const heapBefore = await heapAfterSocketsClosed();
   const setup = await contender.create();
   const delivery = new Delivery(CONNECTIONS);
   const started = performance.now();

@@ -20,13 +20,14 @@ const BENCHMARKS: Record<string, Benchmark> = {
   workers: () => import('./workers.js'),
   tokens: () => import('./tokens.js'),
   resumable: () => import('./resumable.js'),
+  paths: () => import('./paths.js'),
 };
 
 /**
  * Only when named: scale takes ~10 minutes and dozens of thousands of sockets; workers ~6 minutes
- * and two workerd processes (`npm run bench -- scale`, `npm run bench -- workers`).
+ * and two workerd processes; paths ~4 minutes, under Bun and Deno too.
  */
-const ONLY_WHEN_NAMED = new Set(['scale', 'workers']);
+const ONLY_WHEN_NAMED = new Set(['scale', 'workers', 'paths']);
 
 function selected(args: readonly string[]): string[] {
   const names = args.filter((arg) => !arg.startsWith('-'));

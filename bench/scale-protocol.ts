@@ -1,12 +1,23 @@
-/** IPC messages between `bench/scale.ts` and its server and client processes. */
+/** IPC messages between the multi-process benchmarks (`scale.ts`, `paths.ts`) and their server and client processes. */
 
 export type Contender =
-  | 'bare node:http'
+  | 'socket floor'
   | 'better-sse'
   | 'edge-sse memory'
   | 'edge-sse memory (wrapped)'
   | 'edge-sse redis'
   | 'edge-sse upstash';
+
+/** The paths benchmark's servers (`paths-server.ts`): edge-sse along each path, better-sse, the floor. */
+export type PathsContender =
+  | 'socket floor'
+  | 'web-stream floor (@hono/node-server)'
+  | 'edge-sse/node direct'
+  | 'edge-sse @hono/node-server'
+  | 'edge-sse Readable.fromWeb'
+  | 'edge-sse Bun.serve'
+  | 'edge-sse Deno.serve'
+  | 'better-sse';
 
 export interface ServerConfig {
   contender: Contender;
@@ -16,8 +27,6 @@ export interface ServerConfig {
   /** The bridge in front of Redis, for `edge-sse upstash`. */
   bridgeUrl?: string;
   token?: string;
-  /** Retained events per channel (the slow-client run publishes big events). */
-  maxLength?: number;
 }
 
 type WithId<T> = T & { id: number };

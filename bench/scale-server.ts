@@ -3,17 +3,18 @@
  * with `--expose-gc` and a raised file limit): edge-sse through `serve` from edge-sse/node on the
  * memory, Redis (TCP) or Upstash (REST, through the bridge) backend, the memory one also behind a
  * wrapper function (`serve((request) => sse.handler(request))`); better-sse on node:http
- * (its native adapter); or a bare node:http server writing the same bytes (the floor).
+ * (its native adapter); or the socket floor (`socket-floor.ts`: the same frames straight to each socket).
  *
  * Every contender answers `GET /events?channel=scale` with an event stream and publishes each
  * event its usual way; the payload carries `"seq":N`, which the clients look for.
  */
-import { type ServerResponse, createServer } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createChannel, createSession } from 'better-sse';
 import type { CloseReason } from '../src/session.js';
 import { core, node, redis, upstash } from './subject.js';
 import { EVENT_TYPE, makeEvents } from './events.js';
+import { startSocketFloor } from './socket-floor.js';
 import type { Memory, ServerCommand, ServerConfig, ServerReady, ServerReply, ServerStats } from './scale-protocol.js';
 
 const CHANNEL = 'scale';
@@ -50,7 +51,6 @@ async function edge(): Promise<Subject> {
   const sse = core.createSSE({
     backend,
     maxDurationMs: MAX_DURATION_MS,
-    maxLength: config.maxLength,
     onDisconnect: (_info, reason: CloseReason) => {
       if (reason === 'slow-client') closedSlow++;
     },
@@ -84,22 +84,14 @@ async function better(): Promise<Subject> {
   });
 }
 
-async function bare(): Promise<Subject> {
-  const responses = new Set<ServerResponse>();
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    res.write('retry: 1000\n\n');
-    responses.add(res);
-    res.on('close', () => responses.delete(res));
-  });
-  const encoder = new TextEncoder();
-  return listening(server, {
-    publish: (payload) => {
-      const frame = encoder.encode(`event: ${EVENT_TYPE}\ndata: ${JSON.stringify(payload)}\n\n`);
-      for (const res of responses) res.write(frame);
-    },
-    stats: () => ({ open: responses.size, backendRequests: 0, closedSlow: 0 }),
-  });
+async function floor(): Promise<Subject> {
+  const floor = await startSocketFloor();
+  return {
+    port: floor.port,
+    publish: (payload) => floor.publish(EVENT_TYPE, payload),
+    stats: () => ({ open: floor.open(), backendRequests: 0, closedSlow: 0 }),
+    close: floor.close,
+  };
 }
 
 function listening(
@@ -130,7 +122,7 @@ function memory(): Memory {
 
 async function main(): Promise<void> {
   const subject =
-    config.contender === 'better-sse' ? await better() : config.contender === 'bare node:http' ? await bare() : await edge();
+    config.contender === 'better-sse' ? await better() : config.contender === 'socket floor' ? await floor() : await edge();
   const reply = (message: ServerReply) => process.send!(message);
   process.on('message', (message: ServerCommand) => {
     const { id } = message;

@@ -1,7 +1,7 @@
 /**
  * Scale: one server process holding 10,000 then 19,000 idle SSE connections from a raw-socket
  * client in another process, on loopback. Per contender (edge-sse on the memory, Redis TCP and
- * Upstash-through-the-bridge backends, better-sse, and a bare node:http server writing the same
+ * Upstash-through-the-bridge backends, better-sse, and the socket floor (`socket-floor.ts`) writing the same
  * bytes): heap and RSS per connection after GC, the connections and requests per minute it makes
  * to Redis, and broadcast delivery (p50 / p99 / last) to all 10,000. Then slow clients: 100
  * connections that stop reading while big events are published, and what the server holds.
@@ -15,24 +15,25 @@
  * `BENCH_SCALE_WINDOW_S` (default 60): the idle window over which Redis requests are counted.
  * `BENCH_SCALE_ONLY`: a comma-separated subset of contenders (e.g. `edge-sse memory,better-sse`).
  * `BENCH_SCALE_SLOW=0` skips the slow-client part; `BENCH_SCALE_SIZES` (default `10000,19000`);
- * `BENCH_SCALE_ROUNDS` (default 3): broadcast rounds for bare node:http, better-sse and edge-sse memory.
+ * `BENCH_SCALE_ROUNDS` (default 3): broadcast rounds for the socket floor, better-sse and edge-sse memory.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Bridge } from '../src/bridge/index.js';
+import {
+  type Broadcast,
+  DELIVERY_TIMEOUT_MS,
+  type Client,
+  type Server,
+  arrivedAt,
+  broadcast,
+  open,
+  spawnNode,
+  startClient,
+  startServerProcess,
+  takeSeq,
+} from './children.js';
 import { REDIS_URL, TOKEN, cleanUp, prefixFor, startBridge } from './redis-common.js';
-import type {
-  ClientRequest,
-  ClientReply,
-  Contender,
-  Memory,
-  ServerRequest,
-  ServerConfig,
-  ServerReady,
-  ServerReply,
-  ServerStats,
-} from './scale-protocol.js';
+import type { Contender, Memory, ServerConfig } from './scale-protocol.js';
 import { max, median, percentile, sleep } from './stats.js';
 import { type Cell, formatBytes, formatMs, formatNumber, formatRatio, printTable } from './table.js';
 
@@ -45,14 +46,9 @@ const BROADCASTS = 5;
  * alternating, so that a noisy stretch of this shared machine does not fall on one of them only.
  */
 const BROADCAST_ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 3);
-const BROADCAST_CONTENDERS: Contender[] = ['bare node:http', 'better-sse', 'edge-sse memory'];
+const BROADCAST_CONTENDERS: Contender[] = ['socket floor', 'better-sse', 'edge-sse memory'];
 const WARM_UPS = 2;
 const WINDOW_MS = Number(process.env.BENCH_SCALE_WINDOW_S ?? 60) * 1000;
-/** Connections waiting for their status line at once (the listen backlog is 511 by default). */
-const IN_FLIGHT = 256;
-const OPEN_TIMEOUT_MS = 120_000;
-const DELIVERY_TIMEOUT_MS = 30_000;
-const FILE_LIMIT = 20_000;
 
 const SLOW_CLIENTS = 100;
 const SLOW_READERS = 10;
@@ -60,129 +56,19 @@ const SLOW_EVENTS = 1024;
 const SLOW_PAD_BYTES = 8 * 1024;
 
 const CONTENDERS: Contender[] = [
-  'bare node:http',
+  'socket floor',
   'better-sse',
   'edge-sse memory',
   'edge-sse memory (wrapped)',
   'edge-sse redis',
   'edge-sse upstash',
 ];
-const SLOW_CONTENDERS: Contender[] = ['bare node:http', 'better-sse', 'edge-sse memory'];
-
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+const SLOW_CONTENDERS: Contender[] = ['socket floor', 'better-sse', 'edge-sse memory'];
 
 // ---- child processes ------------------------------------------------------------------------
 
-type Reply = { id: number; type: string };
-
-/** A child process driven over IPC: `call` sends a command and resolves to the reply with its id. */
-class Child<Command extends { type: string }, Answer extends Reply> {
-  private nextId = 1;
-  private waiting = new Map<number, { resolve: (reply: Answer) => void; reject: (error: Error) => void }>();
-  private exited: Promise<void>;
-  /** Child clock minus ours, ms. */
-  offset = 0;
-
-  constructor(
-    readonly name: string,
-    readonly process: ChildProcess,
-    onMessage?: (message: unknown) => void,
-  ) {
-    process.on('message', (message: Answer) => {
-      const waiter = this.waiting.get(message.id);
-      if (waiter) {
-        this.waiting.delete(message.id);
-        waiter.resolve(message);
-      } else onMessage?.(message);
-    });
-    this.exited = new Promise((resolve) => {
-      process.once('exit', (code, signal) => {
-        for (const waiter of this.waiting.values()) waiter.reject(new Error(`${name} exited (${code ?? signal})`));
-        this.waiting.clear();
-        resolve();
-      });
-    });
-  }
-
-  call<Type extends Answer['type']>(
-    command: Command,
-    timeoutMs = 30_000,
-  ): Promise<Extract<Answer, { type: Type }>> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`${this.name}: no reply to ${JSON.stringify(command).slice(0, 80)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.set(id, {
-        resolve: (reply) => {
-          clearTimeout(timer);
-          resolve(reply as Extract<Answer, { type: Type }>);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      });
-      this.process.send({ ...command, id });
-    });
-  }
-
-  /** Estimates the child's clock offset from the fastest of `samples` round trips. */
-  async syncClock(samples = 20): Promise<void> {
-    let best = Infinity;
-    for (let index = 0; index < samples; index++) {
-      const sent = now();
-      const { now: theirs } = (await this.call({ type: 'clock' } as Command)) as unknown as { now: number };
-      const received = now();
-      if (received - sent < best) {
-        best = received - sent;
-        this.offset = theirs - (sent + received) / 2;
-      }
-    }
-  }
-
-  /** Asks it to close, then kills it if it has not exited within a few seconds. */
-  async stop(): Promise<void> {
-    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
-    await this.call({ type: 'close' } as Command, 10_000).catch(() => undefined);
-    const killer = setTimeout(() => this.process.kill('SIGKILL'), 5000);
-    await this.exited;
-    clearTimeout(killer);
-  }
-}
-
-type Server = Child<ServerRequest, ServerReply>;
-type Client = Child<ClientRequest, ClientReply>;
-
-const now = () => performance.timeOrigin + performance.now();
-
-/** `node --expose-gc --import tsx <script>` with the soft file limit raised (the hard limit is 20,000 here). */
-function spawnNode(script: string, args: string[]): ChildProcess {
-  const command = `ulimit -n ${FILE_LIMIT} 2>/dev/null || ulimit -n $(ulimit -Hn); exec "$0" --expose-gc --import tsx "$@"`;
-  return spawn('bash', ['-c', command, process.execPath, here(script), ...args], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    cwd: fileURLToPath(new URL('..', import.meta.url)),
-  });
-}
-
-async function startServer(config: ServerConfig): Promise<{ server: Server; port: number; path: string }> {
-  let listening!: (ready: ServerReady) => void;
-  const ready = new Promise<ServerReady>((resolve) => (listening = resolve));
-  const child = spawnNode('scale-server.ts', [JSON.stringify(config)]);
-  const server: Server = new Child(`server (${config.contender})`, child, (message) => {
-    if ((message as ServerReady).type === 'listening') listening(message as ServerReady);
-  });
-  const failed = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`server exited (${code})`))));
-  const { port, path } = await Promise.race([ready, failed]);
-  await server.syncClock();
-  return { server, port, path };
-}
-
-async function startClient(): Promise<Client> {
-  const client: Client = new Child('client', spawnNode('scale-client.ts', []));
-  await client.syncClock();
-  return client;
+function startServer(config: ServerConfig): Promise<{ server: Server; port: number; path: string }> {
+  return startServerProcess(config.contender, spawnNode('scale-server.ts', [JSON.stringify(config)]));
 }
 
 // ---- measuring ------------------------------------------------------------------------------
@@ -210,36 +96,6 @@ function connectionsTo(pid: number | undefined, port: number): number {
   } catch {
     return NaN;
   }
-}
-
-let nextSeq = 1;
-
-/** Arrival times cross IPC as JSON: a connection that never got the event has null (NaN). */
-const arrivedAt = (time: number | null): time is number => typeof time === 'number' && !Number.isNaN(time);
-
-interface Broadcast {
-  delivered: number;
-  latencies: number[];
-}
-
-/** Publishes one event and collects every open connection's latency (ms, publish → read). */
-async function broadcast(server: Server, client: Client, padBytes?: number): Promise<Broadcast> {
-  const seq = nextSeq++;
-  await client.call({ type: 'watch', seq });
-  const { at } = await server.call<'published'>({ type: 'publish', seq, padBytes });
-  const { times } = await client.call<'arrivals'>({ type: 'wait', seq, timeoutMs: DELIVERY_TIMEOUT_MS }, DELIVERY_TIMEOUT_MS + 5000);
-  const published = at - server.offset;
-  const latencies = times.filter(arrivedAt).map((time) => time - client.offset - published);
-  return { delivered: latencies.length, latencies };
-}
-
-async function open(client: Client, port: number, path: string, count: number, sources: string[], stall = false) {
-  const started = now();
-  const result = await client.call<'opened'>(
-    { type: 'open', count, port, path, sourceAddresses: sources, inFlight: IN_FLIGHT, stall, timeoutMs: OPEN_TIMEOUT_MS },
-    OPEN_TIMEOUT_MS + 10_000,
-  );
-  return { ...result, ms: now() - started };
 }
 
 interface Redis {
@@ -375,7 +231,7 @@ interface SlowResult {
 /** 100 clients stop reading; SLOW_EVENTS × 8 KiB are published; what does the server hold? */
 async function measureSlow(contender: Contender, index: number): Promise<SlowResult> {
   const result: SlowResult = { contender, heapAndExternal: NaN, rss: NaN, stillOpen: NaN, closedSlow: 0, readersDelivered: 0 };
-  const { server, port, path } = await startServer({ contender, prefix: prefixFor(`slow-${index}`), redisUrl: REDIS_URL, maxLength: 16 });
+  const { server, port, path } = await startServer({ contender, prefix: prefixFor(`slow-${index}`), redisUrl: REDIS_URL });
   const client = await startClient();
   const readers = await startClient();
   const sources = [`127.0.0.${40 + index}`];
@@ -386,7 +242,7 @@ async function measureSlow(contender: Contender, index: number): Promise<SlowRes
     const before = await server.call<'memory'>({ type: 'memory' });
     let delivered = 0;
     for (let event = 0; event < SLOW_EVENTS; event++) {
-      const seq = nextSeq++;
+      const seq = takeSeq();
       const watched = event === SLOW_EVENTS - 1;
       if (watched) await readers.call({ type: 'watch', seq });
       await server.call({ type: 'publish', seq, padBytes: SLOW_PAD_BYTES });
@@ -439,7 +295,7 @@ function printScale(results: Result[]): void {
     results.find((result) => result.contender === contender)?.levels.find((entry) => entry.size === size);
   for (const size of SIZES) {
     const edge = level('edge-sse memory', size);
-    for (const other of ['better-sse', 'bare node:http'] as const) {
+    for (const other of ['better-sse', 'socket floor'] as const) {
       const them = level(other, size);
       rows.push([
         `edge-sse memory ÷ ${other}`,
@@ -487,7 +343,7 @@ function printBroadcast(results: Result[]): void {
     formatMs(s.bestLast),
   ]);
   const edge = summaries.get('edge-sse memory');
-  for (const other of ['better-sse', 'bare node:http'] as const) {
+  for (const other of ['better-sse', 'socket floor'] as const) {
     const them = summaries.get(other);
     rows.push([
       `edge-sse memory ÷ ${other}`,
@@ -504,7 +360,7 @@ function printBroadcast(results: Result[]): void {
     ['server', 'delivered', 'p50', 'p99', 'last', 'best last'],
     rows,
   );
-  console.log('\nRatios: lower is better for edge-sse. Goal: last ≤ ×1.20 the floor (bare node:http) and below better-sse.');
+  console.log('\nRatios: lower is better for edge-sse. Goal: last ≤ ×1.20 the floor (socket floor) and below better-sse.');
 }
 
 function printSlow(results: SlowResult[]): void {
@@ -524,7 +380,8 @@ function printSlow(results: SlowResult[]): void {
   );
   console.log(
     '\nAfter GC, 1 s after the last publish. edge-sse closes a stream whose unread bytes exceed maxQueuedBytes (1 MiB); ' +
-      'the kernel holds up to ~4 MiB more per stalled socket (tcp_wmem) before the server must queue.',
+      'the kernel holds up to ~4 MiB more per stalled socket (tcp_wmem) before the server must queue. edge-sse runs with ' +
+      'its default retention (maxLength 1000), so its growth includes the ~8 MiB of events its memory backend keeps.',
   );
 }
 

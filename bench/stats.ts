@@ -48,6 +48,31 @@ export async function settledHeap(): Promise<number> {
   return collectGarbage() ? process.memoryUsage().heapUsed : NaN;
 }
 
+/** TCP sockets and servers this process holds open (libuv handles). */
+export function openSockets(): number {
+  return process.getActiveResourcesInfo().filter((resource) => resource === 'TCPSocketWrap' || resource === 'TCPServerWrap').length;
+}
+
+/**
+ * The heap once what came before has gone: no TCP socket or server left open (closing ones take a
+ * few turns of the event loop), then full GCs until the heap stops shrinking. Measured right after
+ * a previous contender closed, its sockets would still count, against the next one's baseline.
+ */
+export async function heapAfterSocketsClosed(timeoutMs = 10_000): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  while (openSockets() > 0) {
+    if (performance.now() > deadline) throw new Error(`${openSockets()} sockets still open after ${timeoutMs} ms`);
+    await sleep(20);
+  }
+  let heap = await settledHeap();
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const next = await settledHeap();
+    if (!(next < heap - 16 * 1024)) return next;
+    heap = next;
+  }
+  return heap;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

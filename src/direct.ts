@@ -23,9 +23,33 @@ export interface SinkAttachment {
   cancel(): void;
 }
 
-/** `body[DIRECT_SINK](sink)` on an edge-sse Response body; undefined if it is already being read. */
-export const DIRECT_SINK = Symbol.for('edge-sse.direct-sink');
-export type AttachDirectSink = (sink: DirectSink) => SinkAttachment | undefined;
+/** What an edge-sse Response body offers an adapter that owns the socket. */
+export interface DirectSource {
+  /** Undefined if the body is already being read or has ended: the adapter then reads it as usual. */
+  attachSink(sink: DirectSink): SinkAttachment | undefined;
+}
+
+const DIRECT_SOURCES = Symbol.for('edge-sse.direct-sources');
+
+/**
+ * Body streams → their sources. A WeakMap rather than a property on the stream: on Node 20 every
+ * ReadableStream has a hidden class of its own, and a property added to one costs it another
+ * (~90 B per stream, against ~20 B for the entry). Kept on globalThis under a registered symbol,
+ * so the ESM and CJS builds loaded side by side share it.
+ */
+function directSources(): WeakMap<object, DirectSource> {
+  const holder = globalThis as { [DIRECT_SOURCES]?: WeakMap<object, DirectSource> };
+  return (holder[DIRECT_SOURCES] ??= new WeakMap());
+}
+
+export function offerDirectSink(body: ReadableStream<Uint8Array>, source: DirectSource): void {
+  directSources().set(body, source);
+}
+
+/** The source behind `body`, if it is an edge-sse Response body. */
+export function directSourceOf(body: ReadableStream<Uint8Array>): DirectSource | undefined {
+  return directSources().get(body);
+}
 
 /**
  * `handler[SERVE_DIRECT](incoming, openStream)` on an edge-sse stream handler: answers with a

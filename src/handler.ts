@@ -10,7 +10,7 @@ import { describe } from './names.js';
 import { wholeNumber } from './options.js';
 import { type StreamHooks, StreamRegistry, type StreamStats } from './observe.js';
 import { Session } from './session.js';
-import { isCloudflareWorkers } from './runtime.js';
+import { defaultKeepAliveMs, isCloudflareWorkers } from './runtime.js';
 
 /**
  * Decides who may listen: `true`/nothing allows, `false` answers 403, a Response is sent as is,
@@ -27,7 +27,7 @@ export interface StreamHandlerOptions extends StreamHooks {
   maxChannels?: number;
   /** Events a fresh connection (no Last-Event-ID) gets from history, per channel (default 0). */
   replay?: number;
-  /** Send a comment after this much silence (default 15000). */
+  /** Send a comment after this much silence (default 15000; under Bun 8000, below Bun.serve's 10-s idle timeout). */
   keepAliveMs?: number;
   /** End the stream after 80–100% of this, before a platform limit kills it (default 240000). */
   maxDurationMs?: number;
@@ -112,7 +112,7 @@ function resolveOptions(options: StreamHandlerOptions) {
     cors: options.cors,
     maxChannels: wholeNumber('maxChannels', options.maxChannels, 16, 1, 1000),
     replay: wholeNumber('replay', options.replay, 0, 0, 10_000),
-    keepAliveMs: wholeNumber('keepAliveMs', options.keepAliveMs, 15_000, 100),
+    keepAliveMs: wholeNumber('keepAliveMs', options.keepAliveMs, defaultKeepAliveMs(), 100),
     maxDurationMs: wholeNumber('maxDurationMs', options.maxDurationMs, 240_000, 100),
     retryMs: wholeNumber('retryMs', options.retryMs, 1000, 0),
     backendRetryMs: wholeNumber('backendRetryMs', options.backendRetryMs, 5000, 0),

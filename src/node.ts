@@ -12,12 +12,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
-  type AttachDirectSink,
   type DirectSink,
-  DIRECT_SINK,
   type ServeDirect,
   SERVE_DIRECT,
   type SinkAttachment,
+  directSourceOf,
 } from './direct.js';
 import type { Incoming } from './incoming.js';
 
@@ -295,7 +294,7 @@ async function writeWebResponse(
  * broadcast to thousands of connections spends most of its time on.
  */
 function attachDirectly(body: ReadableStream<Uint8Array>, res: ServerResponse): boolean {
-  const attachment = (body as { [DIRECT_SINK]?: AttachDirectSink })[DIRECT_SINK]?.(new ResponseSink(res));
+  const attachment = directSourceOf(body)?.attachSink(new ResponseSink(res));
   if (attachment) listen(res, attachment);
   return attachment !== undefined;
 }

@@ -1,7 +1,9 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackendError, createSSE, memoryBackend, type StreamInfo } from '../src/index.ts';
 import { serve, type FetchHandler, type RunningServer, type ServeOptions } from '../src/node.ts';
+import { ensureBuilt } from './examples/helpers.ts';
 import { SSEReader, waitUntil } from './helpers/sse.ts';
 import { spyBackend } from './helpers/spy-backend.ts';
 
@@ -355,6 +357,29 @@ describe("serve with edge-sse's own streams (the direct path)", () => {
     await sse.sendEvent('n', 'one', { channel: 'direct' });
     await reader.waitForMessages(1);
     expect(reader.messages[0]!.data).toBe('one');
+    expect(bodies[0]!.locked).toBe(false);
+    await reader.cancel();
+  });
+
+  it('attaches across builds: a body from the CJS build, served by the ESM edge-sse/node', async () => {
+    await ensureBuilt();
+    const cjs = createRequire(import.meta.url)('../dist/index.cjs') as typeof import('../src/index.ts');
+    const esmNode = (await import('../dist/node.js' as string)) as typeof import('../src/node.ts');
+    const sse = cjs.createSSE({ backend: cjs.memoryBackend() });
+    const bodies: ReadableStream[] = [];
+    const server = await esmNode.serve(
+      async (request) => {
+        const response = await sse.handler(request);
+        bodies.push(response.body!);
+        return response;
+      },
+      { onError: () => {} },
+    );
+    running.push(server);
+    const reader = new SSEReader(await fetch(`${server.url}/?channel=builds`));
+    await reader.waitForReady();
+    await sse.sendEvent('n', 'one', { channel: 'builds' });
+    await reader.waitForMessages(1);
     expect(bodies[0]!.locked).toBe(false);
     await reader.cancel();
   });

@@ -1,0 +1,248 @@
+/**
+ * The server side of the paths benchmark, one contender per process (`bench/paths.ts` spawns it).
+ * Runs unchanged under Node (through tsx), Bun and Deno, and speaks the scale benchmark's IPC
+ * protocol (Bun and Deno implement Node's IPC channel). edge-sse is the built package, its stream
+ * handler on the memory backend, reached along each path a user might take:
+ *
+ * - `edge-sse/node direct`: `serve(handler)` from edge-sse/node, frames written straight to `res`;
+ * - `@hono/node-server`: its `serve({ fetch })`, which reads the Response body's web stream;
+ * - `Readable.fromWeb`: a hand-written node:http adapter piping `Readable.fromWeb(body)` into `res`;
+ * - `Bun.serve` and `Deno.serve` with their defaults;
+ *
+ * beside better-sse on node:http (its native adapter) and two floors: a `net` server that writes
+ * the status line and then the same frames (`id:`, `event:`, `data:`) straight to each socket, and
+ * the least a web-stream server can do on @hono/node-server: one ReadableStream per connection,
+ * each frame enqueued into every stream's controller.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EVENT_TYPE, makeEvents } from './events.ts';
+import { nextFloorId, startSocketFloor } from './socket-floor.ts';
+import type { Memory, PathsContender, ServerCommand, ServerReady, ServerReply, ServerStats } from './scale-protocol.ts';
+
+interface BunRuntime {
+  gc(force: boolean): void;
+  serve(options: { hostname: string; port: number; fetch: (request: Request) => Response | Promise<Response> }): { port: number; stop(force: boolean): void };
+}
+interface DenoRuntime {
+  serve(
+    options: { hostname: string; port: number; onListen(address: { port: number }): void },
+    handler: (request: Request) => Response | Promise<Response>,
+  ): { shutdown(): Promise<void> };
+}
+const runtime = globalThis as { Bun?: BunRuntime; Deno?: DenoRuntime; gc?: () => void };
+
+const CHANNEL = 'paths';
+const PATH = `/events?channel=${CHANNEL}`;
+/** Long enough that no stream reaches its deadline during a run. */
+const MAX_DURATION_MS = 3_600_000;
+
+interface Subject {
+  port: number;
+  publish(payload: object): void;
+  stats(): ServerStats;
+  close(): Promise<void>;
+}
+
+const { contender, dist: otherBuild } = JSON.parse(process.argv.at(-1)!) as { contender: PathsContender; dist?: string };
+const now = () => performance.timeOrigin + performance.now();
+const events = makeEvents();
+/** This package's dist/, or another build's (an absolute directory: `BENCH_PATHS_BASELINE`). */
+const distDirectory = otherBuild ? `file://${otherBuild.replace(/\/?$/, '/')}` : new URL('../dist/', import.meta.url).href;
+const dist = (entry: string) => new URL(`${entry}.js`, distDirectory).href;
+
+async function edge(): Promise<Subject> {
+  const core = (await import(dist('index'))) as typeof import('../src/index.js');
+  const backend = core.memoryBackend();
+  const handler = core.createStreamHandler({ backend, maxDurationMs: MAX_DURATION_MS });
+  const listening = await serveEdge(handler);
+  return {
+    ...listening,
+    publish: (payload) => void core.sendEvent(EVENT_TYPE, payload, { backend, channel: CHANNEL }).catch(console.error),
+    stats: () => ({ open: handler.stats().openStreams, backendRequests: 0, closedSlow: 0 }),
+  };
+}
+
+type Fetch = (request: Request) => Promise<Response>;
+
+async function serveEdge(handler: Fetch): Promise<{ port: number; close(): Promise<void> }> {
+  switch (contender) {
+    case 'edge-sse/node direct': {
+      const node = (await import(dist('node'))) as typeof import('../src/node.js');
+      const server = await node.serve(handler, { onError: () => {} });
+      return { port: Number(new URL(server.url).port), close: server.close };
+    }
+    case 'edge-sse @hono/node-server': {
+      const { serve } = await import('@hono/node-server');
+      // A wrapper, as `app.fetch` of a router would be.
+      const server = serve({ fetch: (request: Request) => handler(request), hostname: '127.0.0.1', port: 0 });
+      await new Promise((resolve) => server.once('listening', resolve));
+      return { port: (server.address() as { port: number }).port, close: () => closeNode(server) };
+    }
+    case 'edge-sse Readable.fromWeb':
+      return fromWebAdapter(handler);
+    case 'edge-sse Bun.serve': {
+      const server = runtime.Bun!.serve({ hostname: '127.0.0.1', port: 0, fetch: handler });
+      return { port: server.port, close: async () => server.stop(true) };
+    }
+    case 'edge-sse Deno.serve': {
+      let port!: (value: number) => void;
+      const bound = new Promise<number>((resolve) => (port = resolve));
+      const server = runtime.Deno!.serve({ hostname: '127.0.0.1', port: 0, onListen: (address) => port(address.port) }, handler);
+      return { port: await bound, close: () => server.shutdown() };
+    }
+    default:
+      throw new Error(`not an edge-sse contender: ${contender}`);
+  }
+}
+
+/** The adapter many apps write by hand: a Request in, the Response body piped through Readable.fromWeb. */
+async function fromWebAdapter(handler: Fetch): Promise<{ port: number; close(): Promise<void> }> {
+  const { createServer } = await import('node:http');
+  const { Readable, pipeline } = await import('node:stream');
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const clientGone = new AbortController();
+    res.once('close', () => clientGone.abort());
+    const headers = new Headers();
+    for (let index = 0; index < req.rawHeaders.length; index += 2) headers.append(req.rawHeaders[index]!, req.rawHeaders[index + 1]!);
+    const response = await handler(new Request(`http://${req.headers.host}${req.url}`, { headers, signal: clientGone.signal }));
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    res.flushHeaders();
+    if (!response.body) return void res.end();
+    pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), res, () => {});
+  });
+  return listenNode(server);
+}
+
+async function better(): Promise<Subject> {
+  const { createChannel, createSession } = await import('better-sse');
+  const { createServer } = await import('node:http');
+  const channel = createChannel();
+  const server = createServer((req, res) => {
+    void createSession(req, res).then((session) => channel.register(session));
+  });
+  return {
+    ...(await listenNode(server)),
+    publish: (payload) => void channel.broadcast(payload, EVENT_TYPE),
+    stats: () => ({ open: channel.sessionCount, backendRequests: 0, closedSlow: 0 }),
+  };
+}
+
+async function socketFloor(): Promise<Subject> {
+  const floor = await startSocketFloor();
+  return {
+    port: floor.port,
+    publish: (payload) => floor.publish(EVENT_TYPE, payload),
+    stats: () => ({ open: floor.open(), backendRequests: 0, closedSlow: 0 }),
+    close: floor.close,
+  };
+}
+
+/** The cheapest web-stream server: what any library answering with a ReadableStream pays on this adapter. */
+async function webStreamFloor(): Promise<Subject> {
+  const { serve } = await import('@hono/node-server');
+  const controllers = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  const encoder = new TextEncoder();
+  const server = serve({
+    fetch: () => {
+      let own: ReadableStreamDefaultController<Uint8Array>;
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          own = controller;
+          controller.enqueue(encoder.encode('retry: 1000\n: edge-sse\n\n'));
+          controllers.add(controller);
+        },
+        cancel: () => void controllers.delete(own),
+      });
+      return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } });
+    },
+    hostname: '127.0.0.1',
+    port: 0,
+  });
+  await new Promise((resolve) => server.once('listening', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => closeNode(server),
+    publish: (payload) => {
+      const frame = encoder.encode(`id: ${nextFloorId()}\nevent: ${EVENT_TYPE}\ndata: ${JSON.stringify(payload)}\n\n`);
+      for (const controller of controllers) controller.enqueue(frame);
+    },
+    stats: () => ({ open: controllers.size, backendRequests: 0, closedSlow: 0 }),
+  };
+}
+
+interface NodeServer {
+  listen(options: { port: number; host: string; backlog: number }, callback: () => void): unknown;
+  address(): unknown;
+  close(callback: () => void): unknown;
+  closeAllConnections?(): void;
+}
+
+function listenNode(server: NodeServer): Promise<{ port: number; close(): Promise<void> }> {
+  return new Promise((resolve) => {
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
+      resolve({ port: (server.address() as { port: number }).port, close: () => closeNode(server) });
+    });
+  });
+}
+
+function closeNode(server: Pick<NodeServer, 'close' | 'closeAllConnections'>): Promise<void> {
+  return new Promise((done) => {
+    server.close(() => done());
+    server.closeAllConnections?.();
+  });
+}
+
+function collectGarbage(): void {
+  if (runtime.Bun) return runtime.Bun.gc(true);
+  if (!runtime.gc) throw new Error('paths-server needs gc: node --expose-gc, deno --v8-flags=--expose-gc');
+  runtime.gc();
+  runtime.gc();
+}
+
+function memory(): Memory {
+  collectGarbage();
+  const { heapUsed, rss, external, arrayBuffers } = process.memoryUsage();
+  return { heapUsed, rss, external, arrayBuffers };
+}
+
+async function main(): Promise<void> {
+  const subject =
+    contender === 'socket floor'
+      ? await socketFloor()
+      : contender === 'web-stream floor (@hono/node-server)'
+        ? await webStreamFloor()
+        : contender === 'better-sse'
+          ? await better()
+          : await edge();
+  const reply = (message: ServerReply) => process.send!(message);
+  process.on('message', (message: ServerCommand) => {
+    const { id } = message;
+    switch (message.type) {
+      case 'clock':
+        return reply({ id, type: 'clock', now: now() });
+      case 'memory':
+        return reply({ id, type: 'memory', ...memory() });
+      case 'stats':
+        return reply({ id, type: 'stats', ...subject.stats() });
+      case 'publish': {
+        const event = events[message.seq % events.length]!;
+        const at = now();
+        subject.publish({ seq: message.seq, ...event.object });
+        return reply({ id, type: 'published', at });
+      }
+      case 'close':
+        void subject.close().finally(() => {
+          reply({ id, type: 'closed' });
+          setTimeout(() => process.exit(0), 50);
+        });
+        return;
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send!({ type: 'listening', port: subject.port, path: PATH } satisfies ServerReady);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
