@@ -1,6 +1,6 @@
 import type { Backend, Idempotency, NewEvent, Retention } from './backends/types.js';
 import { ValidationError, invalidOption } from './errors.js';
-import { DEFAULT_CHANNEL, assertChannel, assertEventType, describe } from './names.js';
+import { DEFAULT_CHANNEL, LONE_SURROGATE, assertChannel, assertEventType, describe } from './names.js';
 import { wholeNumber } from './options.js';
 
 export const DEFAULT_MAX_EVENT_BYTES = 64 * 1024;
@@ -152,8 +152,6 @@ function toJson(value: unknown, type: string): string {
   }
   return text;
 }
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function assertWellFormed(data: string, type: string): string {
   if (LONE_SURROGATE.test(data)) {
