@@ -2,32 +2,14 @@
  * Reading what an HTTP endpoint sends back without trusting its size: a hostile or broken endpoint
  * (a proxy, a captive portal) must not make us buffer without bound.
  */
-import { BackendError } from '../errors.js';
+import { readTextUpTo } from '../body-limit.js';
+import type { BackendError } from '../errors.js';
 
-/** Reads the body as text, failing once it passes `maxBytes`; what was read is dropped at once. */
+/** Reads the body as text, failing once it passes `maxBytes`. */
 export async function readCapped(response: Response, maxBytes: number, tooLarge: () => BackendError): Promise<string> {
-  const declared = Number(response.headers.get('content-length'));
-  if (declared > maxBytes) {
-    await response.body?.cancel().catch(() => undefined);
-    throw tooLarge();
-  }
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  const parts: string[] = [];
-  let bytes = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    bytes += value.byteLength;
-    if (bytes > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    parts.push(decoder.decode(value, { stream: true }));
-  }
-  parts.push(decoder.decode());
-  return parts.join('');
+  const text = await readTextUpTo(response, maxBytes);
+  if (text === undefined) throw tooLarge();
+  return text;
 }
 
 export interface LineGuard {

@@ -8,7 +8,7 @@ import {
   publishEvents,
 } from '../publish.js';
 import { type Env, resolveEnv } from '../env.js';
-import { readBodyUpTo } from './body.js';
+import { readTextUpTo } from '../body-limit.js';
 import { parseMessage } from './message.js';
 import { methodNotAllowed, published, rejected, tooLarge, unauthorized, unavailable } from './responses.js';
 import { SIGNATURE_HEADER, signatureCheck } from './signature.js';
@@ -90,7 +90,7 @@ async function handle(request: Request, settings: Settings): Promise<Response> {
   if (request.method !== 'POST') return methodNotAllowed(request.method);
   const signature = request.headers.get(SIGNATURE_HEADER);
   if (!signature) return unauthorized(`the ${SIGNATURE_HEADER} header is missing`);
-  const body = await readBodyUpTo(request, settings.maxBodyBytes);
+  const body = await readTextUpTo(request, settings.maxBodyBytes);
   if (body === undefined) return tooLarge(settings.maxBodyBytes);
   const problem = await settings.checkSignature(signature, body, settings.url ?? request.url);
   if (problem) return unauthorized(problem);
