@@ -64,6 +64,14 @@ export class KeySpace {
     return `${this.prefix}!${tag}:${channel}`;
   }
 
+  /**
+   * On a Redis Cluster, the shard channel (`SSUBSCRIBE`/`SPUBLISH`) that wakes a channel's readers:
+   * named like its stream, so in its slot. Shard channels and keys are separate name spaces.
+   */
+  wakeUpShard(channel: string): string {
+    return this.stream(channel);
+  }
+
   /** Keys of edge-sse's own, outside every channel's: `#` is in no prefix and no channel name. */
   appId(): string {
     return `${this.prefix}#id`;
@@ -81,7 +89,7 @@ export class KeySpace {
     return `${this.stream(channel)}#idem:${key}`;
   }
 
-  /** The channel of a stream key (`<prefix>{<channel>}`). */
+  /** The channel of a stream key or wake-up shard channel (`<prefix>{<channel>}`). */
   channelOf(key: string): string {
     return key.slice(this.prefix.length + 1, -1);
   }
