@@ -27,6 +27,16 @@ export interface OwnCluster {
   masterOf(slot: number): Promise<ClusterNode>;
   /** A replica of the master serving `slot` (clusters started with replicas). */
   replicaOf(slot: number): Promise<ClusterNode>;
+  /**
+   * Moves `slot` to master `to` as `redis-cli --cluster reshard` does: IMPORTING/MIGRATING, MIGRATE
+   * of its keys, then SETSLOT NODE everywhere. `midway` runs after the keys moved and before the
+   * slot is handed over (commands on its keys are redirected with ASK meanwhile).
+   */
+  moveSlot(slot: number, to: ClusterNode, midway?: () => Promise<void>): Promise<void>;
+  /** A manual failover (CLUSTER FAILOVER on a replica) of the master serving `slot`; resolves once every node agrees. */
+  failOver(slot: number): Promise<{ from: ClusterNode; to: ClusterNode }>;
+  /** The masters now. */
+  masters(): Promise<ClusterNode[]>;
   /** Kills every node and removes its data. */
   dispose(): Promise<void>;
 }
@@ -85,8 +95,42 @@ export async function startOwnCluster({ masters = 3, replicas = 0 } = {}): Promi
       if (!replica) throw new Error(`slot ${slot} has no replica`);
       return replica;
     },
+    async moveSlot(slot, to, midway) {
+      const { master: from } = await owners(slot);
+      if (from === to) throw new Error(`slot ${slot} is on ${to.url} already`);
+      await to.redis.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id);
+      await from.redis.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id);
+      for (;;) {
+        const keys = (await from.redis.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+        if (keys.length === 0) break;
+        await from.redis.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5000, 'KEYS', ...keys);
+      }
+      await midway?.();
+      const others = (await currentMasters()).filter((node) => node !== from && node !== to);
+      for (const node of [to, from, ...others]) await node.redis.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+      await untilStable(nodes, replicas);
+    },
+    async failOver(slot) {
+      const { master: from, replicas: [to] } = await owners(slot);
+      if (!to) throw new Error(`slot ${slot} has no replica`);
+      await to.redis.call('CLUSTER', 'FAILOVER');
+      const deadline = Date.now() + 20_000;
+      while ((await owners(slot)).master !== to) {
+        if (Date.now() > deadline) throw new Error(`${to.url} did not take over slot ${slot}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await untilStable(nodes, replicas);
+      return { from, to };
+    },
+    masters: currentMasters,
     dispose,
   };
+
+  async function currentMasters(): Promise<ClusterNode[]> {
+    const ranges = (await nodes[0]!.redis.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+    const ports = new Set(ranges.map((range) => range[2][1]));
+    return nodes.filter((node) => ports.has(node.port));
+  }
 }
 
 /** Free ports, each below 55536 (Redis refuses higher ones with cluster mode on) and all distinct. */
@@ -111,6 +155,10 @@ async function startNode(port: number, busPort: number, dir: string): Promise<Ch
     '--dbfilename', `dump-${port}.rdb`,
     '--save', '',
     '--appendonly', 'no',
+    // A replica's first sync starts at once, not after the default 5 s wait for more replicas; and
+    // CLUSTER SLOTS lists it once its offset moved, which a master's ping to it does (every 10 s by default).
+    '--repl-diskless-sync-delay', '0',
+    '--repl-ping-replica-period', '1',
   ];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -1,0 +1,228 @@
+/**
+ * edge-sse/redis on a Redis Cluster of its own (three masters, each with a replica), beyond the
+ * contract suite (test/contract/redis-cluster.test.ts): how it is configured, batches across
+ * slots, requests and connections per master, wake-ups that stay on their shard, and streams
+ * that lose nothing acknowledged while a slot moves or a master fails over.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PartialPublishError, redisBackend } from '../src/backends/redis.js';
+import { slotOfChannel, slotOfKey } from '../src/backends/redis-cluster-slots.js';
+import { type Backend, BackendError, type SSE, ValidationError, createSSE, sendEvents } from '../src/index.js';
+import type { NewEvent } from '../src/backends/types.js';
+import { freePort } from './helpers/redis-server.js';
+import { uniquePrefix } from './helpers/redis.js';
+import { type ClusterNode, type OwnCluster, startOwnCluster } from './helpers/redis-cluster.js';
+import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
+
+let cluster: OwnCluster;
+const backends: Backend[] = [];
+beforeAll(async () => {
+  cluster = await startOwnCluster({ masters: 3, replicas: 1 });
+}, 60_000);
+afterAll(async () => {
+  await Promise.all(backends.map((backend) => backend.close()));
+  await cluster?.dispose();
+});
+
+function clusterBackend(options: { blockMs?: number; timeoutMs?: number } = {}): { backend: Backend; prefix: string } {
+  const prefix = uniquePrefix('cluster');
+  const backend = redisBackend({ cluster: cluster.urls, prefix, ...options });
+  backends.push(backend);
+  return { backend, prefix };
+}
+
+const RETENTION = { maxLength: 1000, ttlSeconds: 600 };
+const event = (channel: string, data: string): NewEvent => ({ channel, type: 'n', data, json: false });
+
+/** Channel names in distinct slots served by distinct masters, `perMaster` on each master. */
+async function channelsOnEveryMaster(label: string, perMaster = 1): Promise<string[][]> {
+  const masters = await cluster.masters();
+  const byMaster = new Map<number, string[]>(masters.map((node) => [node.port, []]));
+  for (let n = 0; [...byMaster.values()].some((list) => list.length < perMaster); n++) {
+    const channel = `${label}-${n}`;
+    const list = byMaster.get((await cluster.masterOf(slotOfChannel(channel))).port)!;
+    if (list.length < perMaster) list.push(channel);
+  }
+  return [...byMaster.values()];
+}
+
+/** Another channel name in the slot of `channel`. */
+function sameSlotAs(channel: string): string {
+  for (let n = 0; ; n++) if (slotOfChannel(`${channel}.${n}`) === slotOfChannel(channel)) return `${channel}.${n}`;
+}
+
+describe('slots', () => {
+  it('edge-sse finds the slot Redis does, for stream keys and for any key', async () => {
+    const keys = ['sse:{news}', 'p:{a}', 'x{}y', '{}', 'no tag', 'héllo{wörld}', 'a{b}{c}', 'a{', 'a}b{c'];
+    for (let n = 0; n < 50; n++) keys.push(`test:${n}:{channel.${n * 7919}}`, `k${n}`);
+    for (const key of keys) expect(slotOfKey(key), key).toBe(Number(await cluster.nodes[0]!.redis.call('CLUSTER', 'KEYSLOT', key)));
+    expect(slotOfChannel('news')).toBe(slotOfKey('sse:{news}'));
+  });
+});
+
+describe('configuration', () => {
+  it('REDIS_CLUSTER_NODES names the seed nodes when no url is given; a url means one Redis', async () => {
+    const fromEnv = redisBackend({ env: { REDIS_CLUSTER_NODES: ` ${cluster.urls[0]}, ${cluster.urls[1]} ` }, prefix: uniquePrefix('cluster-env') });
+    backends.push(fromEnv);
+    expect(fromEnv.name).toBe('redis-cluster');
+    const [id] = await fromEnv.append([event('from-env', 'x')], RETENTION);
+    expect((await fromEnv.read([{ channel: 'from-env', after: '0-0' }], 10))[0]!.events.map((e) => e.id)).toEqual([id]);
+    const single = redisBackend({ url: 'redis://127.0.0.1:6379', env: { REDIS_CLUSTER_NODES: cluster.urls[0] } });
+    backends.push(single);
+    expect(single.name).toBe('redis');
+  });
+
+  it.each([
+    [{ cluster: [] }, /non-empty array/],
+    [{ cluster: ['http://127.0.0.1:7000'] }, /scheme http: is not redis: or rediss:/],
+    [{ cluster: ['127.0.0.1:7000'] }, /redis:\/\/host:port/],
+    [{ cluster: ['redis://127.0.0.1:7000/2'] }, /only database 0/],
+    [{ cluster: ['redis://127.0.0.1:7000', 'rediss://127.0.0.1:7001'] }, /same scheme, user and password/],
+    [{ cluster: ['redis://127.0.0.1:7000'], url: 'redis://127.0.0.1:6379' }, /either url .* or cluster/],
+    [{ env: { REDIS_CLUSTER_NODES: 'redis://a:1,nonsense' } }, /REDIS_CLUSTER_NODES lists "nonsense"/],
+  ])('refuses %j with INVALID_OPTION', (options, message) => {
+    let thrown: unknown;
+    try {
+      redisBackend(options as Parameters<typeof redisBackend>[0]);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ValidationError);
+    expect((thrown as ValidationError).code).toBe('INVALID_OPTION');
+    expect((thrown as ValidationError).message).toMatch(message);
+  });
+
+  it('a cluster nobody answers for fails a publish with BACKEND_UNAVAILABLE, in bounded time', async () => {
+    const backend = redisBackend({ cluster: [`redis://127.0.0.1:${await freePort()}`], timeoutMs: 500 });
+    backends.push(backend);
+    const failure = await backend.append([event('nowhere', 'x')], RETENTION).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(BackendError);
+    expect((failure as BackendError).code).toBe('BACKEND_UNAVAILABLE');
+    expect((failure as BackendError).message).toMatch(/Redis Cluster is unreachable at 127\.0\.0\.1:\d+/);
+  });
+});
+
+describe('batches across slots', () => {
+  it('are stored per slot: ids in the caller order, each channel on the master serving it', async () => {
+    const { backend } = clusterBackend();
+    const [[a], [b], [c]] = await channelsOnEveryMaster('spread');
+    const ids = await backend.append([event(a!, '1'), event(b!, '2'), event(a!, '3'), event(c!, '4')], RETENTION);
+    const reads = await backend.read([a!, b!, c!].map((channel) => ({ channel, after: '0-0' })), 10);
+    expect(reads.map((read) => read.events.map((e) => [e.id, e.data]))).toEqual([
+      [
+        [ids[0], '1'],
+        [ids[2], '3'],
+      ],
+      [[ids[1], '2']],
+      [[ids[3], '4']],
+    ]);
+  });
+
+  it('a slot that refuses its part: a PartialPublishError says which events were stored; a retry with the key stores the rest once', async () => {
+    const { backend, prefix } = clusterBackend();
+    const sse = createSSE({ backend });
+    const [[good], [bad]] = await channelsOnEveryMaster('partial');
+    const besideBad = sameSlotAs(bad!);
+    const holder = await cluster.masterOf(slotOfChannel(bad!));
+    await holder.redis.set(`${prefix}{${bad}}`, 'not a stream');
+    const batch = [
+      { type: 'n', data: 'g1', channel: good! },
+      { type: 'n', data: 'b1', channel: bad! },
+      { type: 'n', data: 's1', channel: besideBad },
+      { type: 'n', data: 'g2', channel: good! },
+    ];
+    const failure = await sse.sendEvents(batch, { idempotencyKey: 'partial-1' }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(PartialPublishError);
+    const partial = failure as PartialPublishError;
+    expect(partial.code).toBe('BACKEND_ERROR');
+    expect(partial.ids.map((id) => id !== null)).toEqual([true, false, false, true]);
+    expect(partial.failures).toHaveLength(1);
+    expect(partial.failures[0]!.channels.sort()).toEqual([bad!, besideBad].sort());
+    expect(partial.failures[0]!.events).toEqual([1, 2]);
+    expect(partial.message).toMatch(/stored 2 of 4 events \(events #0, #3\)/);
+    expect(partial.message).toMatch(new RegExp(`not events #1, #2 on channels .*"${bad}"`));
+    expect(partial.message).toMatch(/retry the whole batch with the same idempotencyKey/);
+    // The part of the refusing slot is all or nothing: its other channel has nothing either.
+    expect((await backend.read([{ channel: besideBad, after: '0-0' }], 10))[0]!.events).toEqual([]);
+
+    await holder.redis.del(`${prefix}{${bad}}`);
+    const ids = await sse.sendEvents(batch, { idempotencyKey: 'partial-1' });
+    expect([ids[0], ids[3]]).toEqual([partial.ids[0], partial.ids[3]]);
+    const reads = await backend.read([good!, bad!, besideBad].map((channel) => ({ channel, after: '0-0' })), 10);
+    expect(reads.map((read) => read.events.map((e) => e.data))).toEqual([['g1', 'g2'], ['b1'], ['s1']]);
+    // A third try publishes nothing more, and says it repeated.
+    await expect(sendEvents(batch, { backend, idempotencyKey: 'partial-1' })).resolves.toEqual(ids);
+  });
+
+  it('a batch in one slot stays all or nothing', async () => {
+    const { backend, prefix } = clusterBackend();
+    const [first] = (await channelsOnEveryMaster('one-slot'))[0]!;
+    const second = sameSlotAs(first!);
+    await (await cluster.masterOf(slotOfChannel(first!))).redis.set(`${prefix}{${second}}`, 'taken');
+    const failure = await backend.append([event(first!, '1'), event(second, '2')], RETENTION).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(BackendError);
+    expect(failure).not.toBeInstanceOf(PartialPublishError);
+    expect((failure as BackendError).message).toMatch(new RegExp(`channel "${second.replace(/\./g, '\\.')}" .*nothing was published`));
+    expect((await backend.read([{ channel: first!, after: '0-0' }], 10))[0]!.events).toEqual([]);
+  });
+});
+
+
+describe('per master, not per channel', () => {
+  it('a read over channels of every master is one request per master', async () => {
+    const { backend } = clusterBackend();
+    const channels = (await channelsOnEveryMaster('grouped', 4)).flat();
+    await backend.append(channels.map((channel) => event(channel, channel)), RETENTION);
+    const before = backend.stats().requests;
+    const reads = await backend.read(channels.map((channel) => ({ channel, after: '0-0' })), 10);
+    expect(reads.map((read) => read.events.map((e) => e.data))).toEqual(channels.map((channel) => [channel]));
+    expect(backend.stats().requests - before).toBe(3);
+  });
+
+  it('a feed on twelve channels over three masters holds one subscribed connection per master', async () => {
+    const { backend } = clusterBackend();
+    const channels = (await channelsOnEveryMaster('followed', 4)).flat();
+    const received: string[] = [];
+    const feed = backend.createFeed({ onEvents: (_, events) => received.push(...events.map((e) => e.data)), onError() {} });
+    try {
+      for (const channel of channels) feed.follow(channel, '0-0');
+      await backend.append(channels.map((channel) => event(channel, channel)), RETENTION);
+      await waitUntil(() => received.length === channels.length);
+      expect(received.sort()).toEqual([...channels].sort());
+      expect(backend.stats().subscriptions).toBe(3);
+      // What each master sees: the cluster's command connection and the feed's subscribed one.
+      for (const master of await cluster.masters()) {
+        const clients = String(await master.redis.call('CLIENT', 'LIST'))
+          .trim()
+          .split('\n')
+          .filter((line) => !/ cmd=client\|list /.test(line) && !/flags=[^ ]*[SM]/.test(line));
+        expect(clients.filter((line) => / psub=0 ssub=[1-9]/.test(line))).toHaveLength(1);
+      }
+    } finally {
+      feed.close();
+    }
+  });
+
+  it('wake-ups stay on the shard: SPUBLISH on the master serving the channel, no PUBLISH anywhere', async () => {
+    const { backend } = clusterBackend();
+    const [[channel]] = await channelsOnEveryMaster('shard');
+    const stats = async () =>
+      Promise.all(
+        cluster.nodes.map(async (node) => {
+          const info = String(await node.redis.call('INFO', 'commandstats'));
+          const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+          return { port: node.port, publish: calls('publish'), spublish: calls('spublish') };
+        }),
+      );
+    const before = await stats();
+    await backend.append([event(channel!, '1'), event(channel!, '2')], RETENTION);
+    const after = await stats();
+    const holder = await cluster.masterOf(slotOfChannel(channel!));
+    const masters = await cluster.masters();
+    for (const [index, node] of cluster.nodes.entries()) {
+      expect(after[index]!.publish - before[index]!.publish, `PUBLISH on ${node.port}`).toBe(0);
+      // One per channel of the batch, on the master serving it (its replicas hear it over the cluster bus).
+      if (masters.includes(node)) expect(after[index]!.spublish - before[index]!.spublish, `SPUBLISH on ${node.port}`).toBe(node === holder ? 1 : 0);
+    }
+  });
+});
