@@ -34,8 +34,8 @@ function clusterBackend(options: { blockMs?: number; timeoutMs?: number } = {}):
 const RETENTION = { maxLength: 1000, ttlSeconds: 600 };
 const event = (channel: string, data: string): NewEvent => ({ channel, type: 'n', data, json: false });
 
-/** Channel names in distinct slots served by distinct masters, `perMaster` on each master. */
-async function channelsOnEveryMaster(label: string, perMaster = 1): Promise<string[][]> {
+/** Channel names in distinct slots, `perMaster` on each of the three masters, by master. */
+async function channelsOnEveryMaster(label: string, perMaster = 1): Promise<[string[], string[], string[]]> {
   const masters = await cluster.masters();
   const byMaster = new Map<number, string[]>(masters.map((node) => [node.port, []]));
   for (let n = 0; [...byMaster.values()].some((list) => list.length < perMaster); n++) {
@@ -43,7 +43,7 @@ async function channelsOnEveryMaster(label: string, perMaster = 1): Promise<stri
     const list = byMaster.get((await cluster.masterOf(slotOfChannel(channel))).port)!;
     if (list.length < perMaster) list.push(channel);
   }
-  return [...byMaster.values()];
+  return [...byMaster.values()] as [string[], string[], string[]];
 }
 
 /** Another channel name in the slot of `channel`. */
@@ -226,3 +226,123 @@ describe('per master, not per channel', () => {
     }
   });
 });
+
+/** A client of one channel through the stream handler that resumes from its cursor whenever a stream ends, as EventSource does. */
+async function follower(sse: SSE, channel: string) {
+  const done: string[] = [];
+  let current: SSEReader | undefined = new SSEReader(await sse.handler(streamRequest(`?channel=${channel}`)));
+  await current.waitForReady();
+  let stopped = false;
+  let streams = 1;
+  const running = (async () => {
+    for (;;) {
+      const ending: SSEReader = current!;
+      await ending.waitForEnd(600_000);
+      done.push(...ending.messages.map((m) => m.data));
+      current = undefined;
+      if (stopped) return;
+      const cursor = ending.lastId;
+      current = new SSEReader(await sse.handler(streamRequest(`?channel=${channel}`, cursor ? { 'Last-Event-ID': cursor } : {})));
+      streams++;
+    }
+  })();
+  return {
+    received: () => [...done, ...(current?.messages.map((m) => m.data) ?? [])],
+    streams: () => streams,
+    async stop() {
+      stopped = true;
+      await current?.cancel();
+      await running;
+    },
+  };
+}
+
+/** Publishes 0, 1, 2, … one after another until `stop()`; which ones were acknowledged, and which failed. */
+function publisher(sse: SSE, channel: string) {
+  const acknowledged: number[] = [];
+  const failed: number[] = [];
+  let stopped = false;
+  const running = (async () => {
+    for (let n = 0; !stopped; n++) {
+      await sse.sendEvent('n', String(n), { channel }).then(
+        () => acknowledged.push(n),
+        () => failed.push(n),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 3)); // a steady stream, not a flood
+    }
+  })();
+  return {
+    acknowledged,
+    failed,
+    /** Until `count` more publishes were acknowledged. */
+    more: (count: number) => {
+      const target = acknowledged.length + count;
+      return waitUntil(() => acknowledged.length >= target, 15_000);
+    },
+    async stop() {
+      stopped = true;
+      await running;
+    },
+  };
+}
+
+/** Every acknowledged publish arrived, once, in order; anything else that arrived is a publish that failed (it may have been stored). */
+async function expectNothingLost(reader: Awaited<ReturnType<typeof follower>>, published: ReturnType<typeof publisher>) {
+  await published.stop();
+  const last = published.acknowledged.at(-1)!;
+  await waitUntil(() => reader.received().includes(String(last)), 15_000);
+  await reader.stop();
+  const received = reader.received().map(Number);
+  expect(received).toEqual([...new Set(received)].sort((a, b) => a - b));
+  const arrived = new Set(received);
+  expect(published.acknowledged.filter((n) => !arrived.has(n))).toEqual([]);
+  const failed = new Set(published.failed);
+  expect(received.filter((n) => !published.acknowledged.includes(n) && !failed.has(n))).toEqual([]);
+}
+
+describe('mid-stream, nothing acknowledged is lost', () => {
+  // The safety net (blockMs) is far beyond the test: recovery must come from noticing the change.
+  const options = { timeoutMs: 5000, blockMs: 600_000 };
+
+  it('while the channel’s slot moves to another master (MIGRATE, ASK redirections, then the hand-over)', async () => {
+    const { backend } = clusterBackend(options);
+    const sse = createSSE({ backend, maxDurationMs: 600_000 });
+    const channel = 'moving';
+    const slot = slotOfChannel(channel);
+    const reader = await follower(sse, channel);
+    const published = publisher(sse, channel);
+    await published.more(20);
+    const from = await cluster.masterOf(slot);
+    const to = (await cluster.masters()).find((node) => node !== from)!;
+    // Publishes go on while the keys are on the new master and the slot still on the old one.
+    await cluster.moveSlot(slot, to, () => published.more(10));
+    expect((await cluster.masterOf(slot)).port).toBe(to.port);
+    await published.more(20);
+    await expectNothingLost(reader, published);
+    expect(await to.redis.exists(`${(await prefixOf(backend, channel))}{${channel}}`)).toBe(1);
+  }, 60_000);
+
+  it('while the channel’s master fails over to its replica (CLUSTER FAILOVER)', async () => {
+    const { backend } = clusterBackend(options);
+    const sse = createSSE({ backend, maxDurationMs: 600_000 });
+    const channel = 'failing-over';
+    const slot = slotOfChannel(channel);
+    const reader = await follower(sse, channel);
+    const published = publisher(sse, channel);
+    await published.more(20);
+    const { from, to } = await cluster.failOver(slot);
+    expect((await cluster.masterOf(slot)).port).toBe(to.port);
+    expect(to.port).not.toBe(from.port);
+    await published.more(20);
+    await expectNothingLost(reader, published);
+  }, 60_000);
+});
+
+/** The prefix of `backend`'s keys, from the stream key of a channel it published on. */
+async function prefixOf(backend: Backend, channel: string): Promise<string> {
+  const holder = await cluster.masterOf(slotOfChannel(channel));
+  const keys = (await holder.redis.call('CLUSTER', 'GETKEYSINSLOT', slotOfChannel(channel), 100)) as string[];
+  const mine = keys.filter((key) => key.endsWith(`{${channel}}`));
+  if (mine.length !== 1) throw new Error(`expected one stream of ${channel}, found ${mine.join(', ')} (${backend.name})`);
+  return mine[0]!.slice(0, -`{${channel}}`.length);
+}

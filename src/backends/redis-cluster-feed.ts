@@ -21,6 +21,7 @@ import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from './types.j
 
 const READ_BATCH = 100;
 const ID = /^\d+-\d+$/;
+const RECHECK_DELAY_MS = 50;
 
 export interface ClusterFeedSettings {
   transport: ClusterTransport;
@@ -40,6 +41,7 @@ export class ClusterFeed implements LiveFeed {
   private reading = false;
   private remapping: Promise<void> | undefined;
   private auditTimer: ReturnType<typeof setInterval> | undefined;
+  private recheckTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
 
   constructor(
@@ -83,7 +85,9 @@ export class ClusterFeed implements LiveFeed {
 
   private stopAudit(): void {
     clearInterval(this.auditTimer);
+    clearTimeout(this.recheckTimer);
     this.auditTimer = undefined;
+    this.recheckTimer = undefined;
   }
 
   /** Subscribes on the master serving the channel's slot, then reads it. */
@@ -110,9 +114,24 @@ export class ClusterFeed implements LiveFeed {
     }
   }
 
-  /** The cluster's slot map changed (ioredis refreshed it): subscriptions follow their slots. */
+  /**
+   * The cluster's slot map was refreshed (after a MOVED, say). The map ioredis got may be older
+   * than what a node knows, so besides following it, every connection subscribes again: a node
+   * that no longer serves a channel's slot answers MOVED, and the channel moves on. Refreshes come
+   * in bursts while a slot moves: one check for each burst.
+   */
   slotsChanged(): void {
-    if (!this.closed && this.positions.size > 0) void this.remap(false);
+    if (this.closed || this.positions.size === 0 || this.recheckTimer) return;
+    this.recheckTimer = setTimeout(() => {
+      this.recheckTimer = undefined;
+      void this.recheck();
+    }, RECHECK_DELAY_MS);
+  }
+
+  private async recheck(): Promise<void> {
+    if (this.closed || this.positions.size === 0) return;
+    await this.remap(false);
+    await Promise.all([...this.subscriptionsByNode.values()].map((subscription) => subscription.resubscribe()));
   }
 
   private subscriptionOn(node: string): NodeSubscription {
@@ -236,9 +255,7 @@ export class ClusterFeed implements LiveFeed {
 
   /** The safety net: subscribe everything again where it should be, and read every channel. */
   private async audit(): Promise<void> {
-    if (this.closed || this.positions.size === 0) return;
-    await this.remap(false);
-    await Promise.all([...this.subscriptionsByNode.values()].map((subscription) => subscription.resubscribe()));
+    await this.recheck();
     for (const channel of this.positions.keys()) this.markDirty(channel);
   }
 
@@ -295,8 +312,13 @@ class NodeSubscription {
     private events: SubscriptionEvents,
   ) {
     const connection = (this.connection = settings.connectTo(node));
-    connection.on('error', () => undefined); // failures reach the commands that hit them
+    connection.on('error', (error: Error) => {
+      // Failures reach the commands that hit them. But ioredis 5 takes the `sunsubscribe` Redis
+      // sends when a slot left the node for a reply nobody asked for, and reports it here.
+      if (/sunsubscribe/i.test(error.message)) events.onMoved();
+    });
     connection.on('smessage', (name: string, payload: string) => events.onWakeUp(name, payload));
+    // ioredis 6: Redis dropped subscriptions here (their slot left), or an SSUBSCRIBE was MOVED.
     connection.on('moved', () => events.onMoved());
     connection.on('ready', () => {
       if (this.connectedBefore) void this.resubscribe().then(() => events.onResubscribed([...this.channels.keys()]));
