@@ -345,10 +345,15 @@ class NodeSubscription {
   remove(channel: string): void {
     if (!this.channels.delete(channel)) return;
     if (this.channels.size === 0) return this.close();
+    this.unsubscribe([channel]);
+  }
+
+  private unsubscribe(channels: readonly string[]): void {
+    if (this.connection.status === 'end') return;
     const { transport, keys } = this.settings;
-    void transport
-      .bounded(this.connection.call('sunsubscribe', keys.wakeUpShard(channel)), 'SUNSUBSCRIBE')
-      .catch(() => undefined);
+    // One command each: like SSUBSCRIBE, SUNSUBSCRIBE takes channels of one slot only.
+    const sent = channels.map((channel) => this.connection.call('sunsubscribe', keys.wakeUpShard(channel)));
+    void transport.bounded(Promise.all(sent), 'SUNSUBSCRIBE').catch(() => undefined);
   }
 
   /** Subscribes every channel here again (SSUBSCRIBE of a channel already subscribed changes nothing). */
@@ -396,5 +401,8 @@ class NodeSubscription {
     const sent = [...bySlotNames.values()].map((names) => this.connection.call('ssubscribe', ...names));
     await transport.bounded(Promise.all(sent), 'SSUBSCRIBE');
     for (const channel of channels) if (this.channels.has(channel)) this.channels.set(channel, true);
+    // Removed while the subscription was on its way: take it back.
+    const left = channels.filter((channel) => !this.channels.has(channel));
+    if (left.length > 0 && this.channels.size > 0) this.unsubscribe(left);
   }
 }
