@@ -17,10 +17,12 @@ const BENCHMARKS: Record<string, Benchmark> = {
   size: () => import('./size.js'),
   scale: () => import('./scale.js'),
   bridge: () => import('./bridge-connections.js'),
+  cluster: () => import('./cluster.js'),
+  processes: () => import('./processes.js'),
 };
 
-/** Takes ~10 minutes and dozens of thousands of sockets: only when named (`npm run bench -- scale`). */
-const ONLY_WHEN_NAMED = new Set(['scale']);
+/** Take minutes and tens of thousands of sockets: only when named (`npm run bench -- scale`). */
+const ONLY_WHEN_NAMED = new Set(['scale', 'processes']);
 
 function selected(args: readonly string[]): string[] {
   const names = args.filter((arg) => !arg.startsWith('-'));
