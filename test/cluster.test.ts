@@ -338,6 +338,56 @@ describe('mid-stream, nothing acknowledged is lost', () => {
   }, 60_000);
 });
 
+describe('subscriptions lost without a publish through the same backend', () => {
+  const options = { timeoutMs: 5000, blockMs: 600_000 };
+
+  /** A reader on one backend, a publisher on another (as in another process), same prefix. */
+  function pair() {
+    const { backend: reading, prefix } = clusterBackend(options);
+    const publishing = redisBackend({ cluster: cluster.urls, prefix, ...options });
+    backends.push(publishing);
+    const received: string[] = [];
+    const feed = reading.createFeed({ onEvents: (_, events) => received.push(...events.map((e) => e.data)), onError() {} });
+    return { reading, publishing, received, feed };
+  }
+
+  it('a subscribed connection that drops comes back, and what was published meanwhile arrives', async () => {
+    const { publishing, received, feed } = pair();
+    const channel = 'dropped';
+    try {
+      feed.follow(channel, '0-0');
+      await publishing.append([event(channel, 'before')], RETENTION);
+      await waitUntil(() => received.length === 1);
+      const master = await cluster.masterOf(slotOfChannel(channel));
+      expect(Number(await master.redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))).toBeGreaterThan(0);
+      await publishing.append([event(channel, 'while away')], RETENTION);
+      await waitUntil(() => received.length === 2);
+      expect(received).toEqual(['before', 'while away']);
+    } finally {
+      feed.close();
+    }
+  });
+
+  it("an idle reader follows its channel's slot to another master (Redis drops the subscription there)", async () => {
+    const { publishing, received, feed } = pair();
+    const channel = 'idle-move';
+    const slot = slotOfChannel(channel);
+    try {
+      feed.follow(channel, '0-0');
+      await publishing.append([event(channel, 'before')], RETENTION);
+      await waitUntil(() => received.length === 1);
+      const from = await cluster.masterOf(slot);
+      await cluster.moveSlot(slot, (await cluster.masters()).find((node) => node !== from)!);
+      // The reader's backend sent nothing there: only the subscription Redis dropped tells it.
+      await publishing.append([event(channel, 'after')], RETENTION);
+      await waitUntil(() => received.length === 2);
+      expect(received).toEqual(['before', 'after']);
+    } finally {
+      feed.close();
+    }
+  });
+});
+
 /** The prefix of `backend`'s keys, from the stream key of a channel it published on. */
 async function prefixOf(backend: Backend, channel: string): Promise<string> {
   const holder = await cluster.masterOf(slotOfChannel(channel));

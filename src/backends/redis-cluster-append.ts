@@ -136,6 +136,7 @@ export async function appendOnCluster(
   retention: Retention,
   call: AppendOptions = {},
 ): Promise<string[]> {
+  if (events.length === 0) return [];
   const parts = bySlot(events);
   const outcomes = await Promise.all(parts.map((part) => appendPart(transport, keys, part, retention, call)));
   if (outcomes.every((outcome) => 'repeated' in outcome && outcome.repeated)) {

@@ -10,24 +10,21 @@
  * to a slot moving or a failover is made again on the slot's new master, then read. As a net for
  * any loss not seen, every `auditMs` each connection subscribes again and every channel is read.
  */
-import type { Redis } from 'ioredis';
 import { BackendError } from '../errors.js';
 import { compareIds } from '../ids.js';
 import { runsInIdOrder } from './id-order.js';
 import { slotOfChannel } from './redis-cluster-slots.js';
-import type { ClusterTransport } from './redis-cluster-transport.js';
-import { type KeySpace, type RedisReply, backendFailure, fromXread, xreadCommand } from './redis-streams.js';
+import { type Moved, NodeSubscription, type SubscriptionSettings, movedTo } from './redis-cluster-subscription.js';
+import { type RedisReply, backendFailure, fromXread, xreadCommand } from './redis-streams.js';
 import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from './types.js';
 
 const READ_BATCH = 100;
 const ID = /^\d+-\d+$/;
 const RECHECK_DELAY_MS = 50;
+/** Subscribing where a MOVED answer points, at most this often in a row. */
+const PLACE_ATTEMPTS = 3;
 
-export interface ClusterFeedSettings {
-  transport: ClusterTransport;
-  keys: KeySpace;
-  /** A new connection to one master (`host:port`), made lazily, that does not resubscribe by itself. */
-  connectTo(node: string): Redis;
+export interface ClusterFeedSettings extends SubscriptionSettings {
   /** How often subscriptions are made again and every channel read, in case a wake-up was lost. */
   auditMs: number;
 }
@@ -90,28 +87,38 @@ export class ClusterFeed implements LiveFeed {
     this.recheckTimer = undefined;
   }
 
-  /** Subscribes on the master serving the channel's slot, then reads it. */
-  private async place(channel: string, attempt = 1): Promise<void> {
+  /**
+   * Subscribes on the master serving the channel's slot (by the cluster's slot map, or `node`, where
+   * a MOVED answer pointed), then reads the channel.
+   */
+  private async place(channel: string, attempt = 1, node?: string): Promise<void> {
     const { transport } = this.settings;
+    let subscription: NodeSubscription | undefined;
     try {
       await transport.ready();
       if (!this.positions.has(channel)) return;
-      const node = transport.masterOf(slotOfChannel(channel));
-      if (!node) throw transport.unreachable(new Error(`no master serves the slot of channel ${channel}`));
+      const target = node ?? transport.masterOf(slotOfChannel(channel));
+      if (!target) throw transport.unreachable(new Error(`no master serves the slot of channel ${channel}`));
       const previous = this.placed.get(channel);
-      if (previous && previous.node !== node) previous.remove(channel);
-      const subscription = this.subscriptionOn(node);
+      if (previous && previous.node !== target) previous.remove(channel);
+      subscription = this.subscriptionOn(target);
       this.placed.set(channel, subscription);
       await subscription.add(channel);
       if (this.placed.get(channel) === subscription && this.positions.has(channel)) this.markDirty(channel);
     } catch (error) {
       if (this.closed || !this.positions.has(channel)) return;
-      if (isMoved(error) && attempt < 3) {
-        await this.remap(true);
-        return this.place(channel, attempt + 1);
+      if (subscription && this.placed.get(channel) !== subscription) return; // placed anew meanwhile
+      const elsewhere = movedTo(error);
+      if (elsewhere && attempt < PLACE_ATTEMPTS) {
+        transport.cluster.refreshSlotsCache(); // for ioredis's map too
+        return this.place(channel, attempt + 1, elsewhere);
       }
       this.failChannels([channel], error);
     }
+  }
+
+  private moveAll(moved: readonly Moved[]): void {
+    for (const { channel, node } of moved) void this.place(channel, 1, node);
   }
 
   /**
@@ -131,7 +138,8 @@ export class ClusterFeed implements LiveFeed {
   private async recheck(): Promise<void> {
     if (this.closed || this.positions.size === 0) return;
     await this.remap(false);
-    await Promise.all([...this.subscriptionsByNode.values()].map((subscription) => subscription.resubscribe()));
+    const moved = await Promise.all([...this.subscriptionsByNode.values()].map((subscription) => subscription.resubscribe()));
+    this.moveAll(moved.flat());
   }
 
   private subscriptionOn(node: string): NodeSubscription {
@@ -144,7 +152,7 @@ export class ClusterFeed implements LiveFeed {
         },
         onWakeUp: (name, payload) => this.onWakeUp(name, payload),
         onResubscribed: (channels) => channels.forEach((channel) => this.markDirty(channel)),
-        onMoved: () => void this.remap(true, subscription),
+        onDropped: () => void this.remap(true, subscription),
         onEmpty: () => {
           if (this.subscriptionsByNode.get(node) === subscription) this.subscriptionsByNode.delete(node);
         },
@@ -231,7 +239,7 @@ export class ClusterFeed implements LiveFeed {
    * Moves subscriptions to the masters serving their slots now (after asking the cluster, with
    * `refresh`); `suspect`'s channels are subscribed again where they are, in case they were dropped.
    */
-  private remap(refresh: boolean, suspect?: NodeSubscription): Promise<void> {
+  private async remap(refresh: boolean, suspect?: NodeSubscription): Promise<void> {
     this.remapping ??= (async () => {
       try {
         if (refresh) await this.refreshSlots();
@@ -239,12 +247,12 @@ export class ClusterFeed implements LiveFeed {
           const node = this.settings.transport.masterOf(slotOfChannel(channel));
           if (this.placed.get(channel)?.node !== node) void this.place(channel);
         }
-        if (suspect && !this.closed) await suspect.resubscribe();
       } finally {
         this.remapping = undefined;
       }
     })();
-    return this.remapping;
+    await this.remapping;
+    if (suspect && !this.closed) this.moveAll(await suspect.resubscribe());
   }
 
   private refreshSlots(): Promise<void> {
@@ -278,131 +286,4 @@ function bySlot(positions: ReadonlyMap<string, string>): Map<string, string>[] {
     group.set(channel, position);
   }
   return [...groups.values()];
-}
-
-function isMoved(error: unknown): boolean {
-  const message = String((error as Error)?.message ?? '');
-  return /\bMOVED\b/.test(message);
-}
-
-interface SubscriptionEvents {
-  /** Before each request (a round of SSUBSCRIBE commands); throwing refuses it. */
-  onRequest(): void;
-  onWakeUp(name: string, payload: string): void;
-  /** The connection came back and subscribed again: these channels may have missed wake-ups. */
-  onResubscribed(channels: string[]): void;
-  /** Redis dropped subscriptions here (their slot moved) or said they belong elsewhere. */
-  onMoved(): void;
-  /** The last channel left; the connection is closed. */
-  onEmpty(): void;
-}
-
-/** One master's connection in subscribed mode, for the channels whose slots it serves. */
-class NodeSubscription {
-  private connection: Redis;
-  /** Channels asked for here, and whether Redis confirmed them. */
-  private channels = new Map<string, boolean>();
-  private pending: { channel: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
-  private flushing = false;
-  private connectedBefore = false;
-
-  constructor(
-    readonly node: string,
-    private settings: ClusterFeedSettings,
-    private events: SubscriptionEvents,
-  ) {
-    const connection = (this.connection = settings.connectTo(node));
-    connection.on('error', (error: Error) => {
-      // Failures reach the commands that hit them. But ioredis 5 takes the `sunsubscribe` Redis
-      // sends when a slot left the node for a reply nobody asked for, and reports it here.
-      if (/sunsubscribe/i.test(error.message)) events.onMoved();
-    });
-    connection.on('smessage', (name: string, payload: string) => events.onWakeUp(name, payload));
-    // ioredis 6: Redis dropped subscriptions here (their slot left), or an SSUBSCRIBE was MOVED.
-    connection.on('moved', () => events.onMoved());
-    connection.on('ready', () => {
-      if (this.connectedBefore) void this.resubscribe().then(() => events.onResubscribed([...this.channels.keys()]));
-      this.connectedBefore = true;
-    });
-  }
-
-  confirmed(channel: string): boolean {
-    return this.channels.get(channel) === true;
-  }
-
-  /** Subscribes; channels added in one tick go in one request (a command per slot). */
-  add(channel: string): Promise<void> {
-    if (!this.channels.has(channel)) this.channels.set(channel, false);
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ channel, resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
-        queueMicrotask(() => void this.flush());
-      }
-    });
-  }
-
-  remove(channel: string): void {
-    if (!this.channels.delete(channel)) return;
-    if (this.channels.size === 0) return this.close();
-    this.unsubscribe([channel]);
-  }
-
-  private unsubscribe(channels: readonly string[]): void {
-    if (this.connection.status === 'end') return;
-    const { transport, keys } = this.settings;
-    // One command each: like SSUBSCRIBE, SUNSUBSCRIBE takes channels of one slot only.
-    const sent = channels.map((channel) => this.connection.call('sunsubscribe', keys.wakeUpShard(channel)));
-    void transport.bounded(Promise.all(sent), 'SUNSUBSCRIBE').catch(() => undefined);
-  }
-
-  /** Subscribes every channel here again (SSUBSCRIBE of a channel already subscribed changes nothing). */
-  async resubscribe(): Promise<void> {
-    const channels = [...this.channels.keys()];
-    if (channels.length === 0) return;
-    try {
-      await this.subscribe(channels);
-    } catch (error) {
-      if (isMoved(error)) this.events.onMoved();
-    }
-  }
-
-  close(): void {
-    this.channels.clear();
-    for (const { reject } of this.pending.splice(0)) reject(new BackendError('BACKEND_UNAVAILABLE', 'The subscription was closed'));
-    this.connection.disconnect();
-    this.events.onEmpty();
-  }
-
-  private async flush(): Promise<void> {
-    const batch = this.pending.splice(0);
-    this.flushing = false;
-    const wanted = batch.filter(({ channel }) => this.channels.has(channel));
-    try {
-      if (wanted.length > 0) await this.subscribe(wanted.map(({ channel }) => channel));
-      for (const { resolve } of batch) resolve();
-    } catch (error) {
-      for (const { reject } of batch) reject(error);
-    }
-  }
-
-  /**
-   * SSUBSCRIBE, one command per slot (Redis refuses several slots in one), bounded as one request.
-   * (Lower-case names: ioredis files subscriptions under the command's name as given.)
-   */
-  private async subscribe(channels: readonly string[]): Promise<void> {
-    const { transport, keys } = this.settings;
-    const bySlotNames = new Map<number, string[]>();
-    for (const channel of channels) {
-      const slot = slotOfChannel(channel);
-      bySlotNames.set(slot, [...(bySlotNames.get(slot) ?? []), keys.wakeUpShard(channel)]);
-    }
-    this.events.onRequest();
-    const sent = [...bySlotNames.values()].map((names) => this.connection.call('ssubscribe', ...names));
-    await transport.bounded(Promise.all(sent), 'SSUBSCRIBE');
-    for (const channel of channels) if (this.channels.has(channel)) this.channels.set(channel, true);
-    // Removed while the subscription was on its way: take it back.
-    const left = channels.filter((channel) => !this.channels.has(channel));
-    if (left.length > 0 && this.channels.size > 0) this.unsubscribe(left);
-  }
 }
