@@ -7,13 +7,14 @@
  * On a Redis Cluster (`cluster`, or REDIS_CLUSTER_NODES): see redis-cluster.ts.
  */
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
-import { BackendError, backendTimeout, invalidOption } from '../errors.js';
+import { BackendError, backendTimeout } from '../errors.js';
 import { compareIds } from '../ids.js';
 import { describeCommands, within } from './deadline.js';
 import { runsInIdOrder } from './id-order.js';
 import { resolveEnv } from '../env.js';
 import { wholeNumber } from '../options.js';
 import { type ClusterConnections, clusterBackend } from './redis-cluster.js';
+import { type Seed, clusterSeeds } from './redis-cluster-seeds.js';
 import {
   DEFAULT_PREFIX,
   KeySpace,
@@ -67,7 +68,7 @@ export function redisBackend(options: RedisBackendOptions = {}): Backend {
   const keys = new KeySpace(options.prefix ?? DEFAULT_PREFIX);
   const blockMs = wholeNumber('blockMs', options.blockMs, 30_000, 10, MAX_TIMEOUT_MS);
   const timeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 10_000, 1, MAX_TIMEOUT_MS);
-  const seeds = clusterSeeds(options, env);
+  const seeds = clusterSeeds(options.cluster, options.url, env);
   if (seeds) return clusterBackend(connectCluster(seeds, options), { keys, auditMs: blockMs, timeoutMs });
   const url = options.url ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const commands = connect(url, options.redisOptions);
@@ -109,64 +110,6 @@ function connect(url: string, extra: RedisOptions = {}): Redis {
     // Failures surface on the commands that hit them; without a listener ioredis logs each retry.
   });
   return client;
-}
-
-interface Seed {
-  host: string;
-  port: number;
-  tls: boolean;
-  username: string;
-  password: string;
-}
-
-/** The cluster's seed nodes, from `cluster` or else (without `url`) REDIS_CLUSTER_NODES; undefined for one Redis. */
-function clusterSeeds(options: RedisBackendOptions, env: Record<string, string | undefined>): Seed[] | undefined {
-  if (options.cluster !== undefined) {
-    if (options.url !== undefined) throw invalidOption('Give redisBackend either url (one Redis) or cluster (seed nodes of a Redis Cluster), not both');
-    if (!Array.isArray(options.cluster) || options.cluster.length === 0) {
-      throw invalidOption(`Option cluster must be a non-empty array of seed nodes such as ['redis://10.0.0.1:6379'], got ${describeValue(options.cluster)}`);
-    }
-    return sameAuth(options.cluster.map((seed) => parseSeed(seed, 'Option cluster')), 'Option cluster');
-  }
-  const listed = options.url === undefined ? env.REDIS_CLUSTER_NODES?.trim() : undefined;
-  if (!listed) return undefined;
-  return sameAuth(listed.split(/[\s,]+/).map((seed) => parseSeed(seed, 'REDIS_CLUSTER_NODES')), 'REDIS_CLUSTER_NODES');
-}
-
-function parseSeed(seed: unknown, source: string): Seed {
-  const refuse = (why: string) =>
-    invalidOption(`${source} lists ${describeValue(seed)}: ${why}; give each seed node as redis://host:port (or rediss://host:port)`);
-  if (typeof seed !== 'string') throw refuse('not a string');
-  let url: URL;
-  try {
-    url = new URL(seed);
-  } catch {
-    throw refuse('not a URL');
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw refuse(`the scheme ${url.protocol} is not redis: or rediss:`);
-  if (!url.hostname) throw refuse('there is no host');
-  if (url.pathname !== '' && url.pathname !== '/' && url.pathname !== '/0') throw refuse('a cluster has only database 0');
-  return {
-    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: url.port === '' ? 6379 : Number(url.port),
-    tls: url.protocol === 'rediss:',
-    username: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-  };
-}
-
-/** Every node of a cluster is reached the same way: one TLS setting, user and password for all. */
-function sameAuth(seeds: Seed[], source: string): Seed[] {
-  const [first] = seeds as [Seed];
-  if (seeds.some((seed) => seed.tls !== first.tls || seed.username !== first.username || seed.password !== first.password)) {
-    throw invalidOption(`${source}: every seed node needs the same scheme, user and password (they are used for every node of the cluster)`);
-  }
-  return seeds;
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.replace(/\/\/[^@/]*@/, '//'));
-  return Array.isArray(value) ? 'an empty array' : value === null ? 'null' : typeof value;
 }
 
 /**
