@@ -115,7 +115,7 @@ export interface BackendStats {
 }
 
 export interface Backend {
-  /** `memory`, `upstash`, `redis`: for logs and the demo. */
+  /** `memory`, `upstash`, `redis`, `redis-cluster`: for logs and the demo. */
   readonly name: string;
   /**
    * Whether one process may share a feed between connections. False where a platform forbids
