@@ -11,7 +11,7 @@ import { type Backend, BackendError, type SSE, ValidationError, createSSE, sendE
 import type { NewEvent } from '../src/backends/types.js';
 import { freePort } from './helpers/redis-server.js';
 import { uniquePrefix } from './helpers/redis.js';
-import { type ClusterNode, type OwnCluster, startOwnCluster } from './helpers/redis-cluster.js';
+import { type OwnCluster, startOwnCluster } from './helpers/redis-cluster.js';
 import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
 
 let cluster: OwnCluster;
@@ -233,7 +233,6 @@ async function follower(sse: SSE, channel: string) {
   let current: SSEReader | undefined = new SSEReader(await sse.handler(streamRequest(`?channel=${channel}`)));
   await current.waitForReady();
   let stopped = false;
-  let streams = 1;
   const running = (async () => {
     for (;;) {
       const ending: SSEReader = current!;
@@ -243,12 +242,10 @@ async function follower(sse: SSE, channel: string) {
       if (stopped) return;
       const cursor = ending.lastId;
       current = new SSEReader(await sse.handler(streamRequest(`?channel=${channel}`, cursor ? { 'Last-Event-ID': cursor } : {})));
-      streams++;
     }
   })();
   return {
     received: () => [...done, ...(current?.messages.map((m) => m.data) ?? [])],
-    streams: () => streams,
     async stop() {
       stopped = true;
       await current?.cancel();
