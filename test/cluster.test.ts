@@ -61,15 +61,17 @@ describe('slots', () => {
 });
 
 describe('configuration', () => {
-  it('REDIS_CLUSTER_NODES names the seed nodes when no url is given; a url means one Redis', async () => {
+  it('REDIS_CLUSTER_NODES names the seed nodes when no url is given (before REDIS_URL); a url means one Redis', async () => {
     const fromEnv = redisBackend({ env: { REDIS_CLUSTER_NODES: ` ${cluster.urls[0]}, ${cluster.urls[1]} ` }, prefix: uniquePrefix('cluster-env') });
     backends.push(fromEnv);
     expect(fromEnv.name).toBe('redis-cluster');
     const [id] = await fromEnv.append([event('from-env', 'x')], RETENTION);
     expect((await fromEnv.read([{ channel: 'from-env', after: '0-0' }], 10))[0]!.events.map((e) => e.id)).toEqual([id]);
     const single = redisBackend({ url: 'redis://127.0.0.1:6379', env: { REDIS_CLUSTER_NODES: cluster.urls[0] } });
-    backends.push(single);
+    const both = redisBackend({ env: { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: cluster.urls[0] } });
+    backends.push(single, both);
     expect(single.name).toBe('redis');
+    expect(both.name).toBe('redis-cluster');
   });
 
   it.each([
