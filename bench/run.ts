@@ -21,13 +21,16 @@ const BENCHMARKS: Record<string, Benchmark> = {
   tokens: () => import('./tokens.js'),
   resumable: () => import('./resumable.js'),
   paths: () => import('./paths.js'),
+  cluster: () => import('./cluster.js'),
+  processes: () => import('./processes.js'),
 };
 
 /**
  * Only when named: scale takes ~10 minutes and dozens of thousands of sockets; workers ~6 minutes
- * and two workerd processes; paths ~4 minutes, under Bun and Deno too.
+ * and two workerd processes; paths ~4 minutes, under Bun and Deno too; processes ~7 minutes and
+ * 10,000 sockets.
  */
-const ONLY_WHEN_NAMED = new Set(['scale', 'workers', 'paths']);
+const ONLY_WHEN_NAMED = new Set(['scale', 'workers', 'paths', 'processes']);
 
 function selected(args: readonly string[]): string[] {
   const names = args.filter((arg) => !arg.startsWith('-'));

@@ -85,14 +85,14 @@ describe.each(['upstash (through the bridge)', 'redis (TCP)'] as const)('all-or-
   it('a channel whose key is not a stream: rejects naming it, and the other channels store and wake nothing', async () => {
     const prefix = uniquePrefix('atomic');
     const backend = backendFor(prefix);
-    await direct.set(`${prefix}taken`, 'a string someone else stored');
+    await direct.set(`${prefix}{taken}`, 'a string someone else stored');
     const heard = await listenUnder(redis.url, prefix);
     try {
       const error = await failureOf(sendEvents(batch(['first', 'taken', 'first', 'second']), { backend }));
-      expect(await direct.exists(`${prefix}first`, `${prefix}second`)).toBe(0);
+      expect(await direct.exists(`${prefix}{first}`, `${prefix}{second}`)).toBe(0);
       expect(error.message).toMatch(/channel "taken"/);
       expect(error.message).toMatch(/nothing was published/);
-      expect(await direct.get(`${prefix}taken`)).toBe('a string someone else stored');
+      expect(await direct.get(`${prefix}{taken}`)).toBe('a string someone else stored');
 
       // Redis publishes in order: once the next batch's wake-up is heard, an earlier one would have been.
       await sendEvents(batch(['marker']), { backend });
@@ -125,7 +125,7 @@ describe.each(['upstash (through the bridge)', 'redis (TCP)'] as const)('all-or-
           (error: Error) => (error instanceof BackendError && /OOM/.test(error.message) ? 'refused' : error.message),
         );
         await direct.config('SET', 'maxmemory', '0');
-        const stored = [await direct.xlen(`${prefix}${a}`), await direct.xlen(`${prefix}${b}`)];
+        const stored = [await direct.xlen(`${prefix}{${a}}`), await direct.xlen(`${prefix}{${b}}`)];
         outcomes.push(`${outcome} ${stored.join('+')}`);
       }
       expect(outcomes.every((outcome) => outcome === 'stored 4+1' || outcome === 'refused 0+0'), outcomes.join(', ')).toBe(true);

@@ -63,7 +63,7 @@ for (const subject of subjects) {
     it("fails one call alone when Redis refuses its script: the others in the request are stored", async () => {
       const { backend, prefix } = subject.make();
       const redis = new IORedis(REDIS_URL);
-      await redis.set(`${prefix}not-a-stream`, 'x');
+      await redis.set(`${prefix}{not-a-stream}`, 'x');
       redis.disconnect();
       const first = backend.append([event('ok', 'first')], RETENTION);
       const results = await Promise.allSettled([

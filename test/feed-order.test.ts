@@ -31,8 +31,8 @@ const FEEDS: [string, (prefix: string) => Backend][] = [
  */
 async function storeAtOnce(prefix: string, events: [channel: string, ms: number][]): Promise<void> {
   const multi = redis.multi();
-  for (const [channel, ms] of events) multi.xadd(`${prefix}${channel}`, `${ms}-1`, 'type', 'n', 'data', String(ms));
-  for (const channel of new Set(events.map(([channel]) => channel))) multi.expire(`${prefix}${channel}`, 60);
+  for (const [channel, ms] of events) multi.xadd(`${prefix}{${channel}}`, `${ms}-1`, 'type', 'n', 'data', String(ms));
+  for (const channel of new Set(events.map(([channel]) => channel))) multi.expire(`${prefix}{${channel}}`, 60);
   const results = await multi.exec();
   for (const [error] of results ?? []) if (error) throw error;
 }

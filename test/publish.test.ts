@@ -177,13 +177,13 @@ describe('idempotency keys', () => {
       expect(timedOut).toBeInstanceOf(Error);
       process.kill(pid, 'SIGCONT');
       // The bridge had sent the script on: Redis runs it once it is back.
-      for (let n = 0; (await redis.xlen('sse:orders')) === 0; n++) {
+      for (let n = 0; (await redis.xlen('sse:{orders}')) === 0; n++) {
         if (n > 200) throw new Error('the timed-out publish was never stored');
         await sleep(10);
       }
-      const [stored] = await redis.xrange('sse:orders', '-', '+');
+      const [stored] = await redis.xrange('sse:{orders}', '-', '+');
       await expect(sendEvent('n', 'order 42', options)).resolves.toBe(stored![0]);
-      expect(await redis.xlen('sse:orders')).toBe(1);
+      expect(await redis.xlen('sse:{orders}')).toBe(1);
     } finally {
       process.kill(pid, 'SIGCONT');
       redis.disconnect();

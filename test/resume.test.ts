@@ -86,7 +86,7 @@ describe('resuming after the history is gone', () => {
     await waitUntil(() => served.requests.length > 0);
     const before = await sse.sendEvent('n', 'before', { channel: 'room' });
     await waitUntil(() => client.received.length === 1);
-    await untilAsync(async () => (await redis.exists(`${prefix}room`)) === 0);
+    await untilAsync(async () => (await redis.exists(`${prefix}{room}`)) === 0);
     // The stream ends every 0.5–0.6 s; EventSource comes back with the id of "before".
     await waitUntil(() => client.gaps.length === 1);
     const after = await sse.sendEvent('n', 'after', { channel: 'room' });

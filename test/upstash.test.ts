@@ -77,12 +77,12 @@ describe('upstashBackend on the wire', () => {
     const sse = createSSE({ backend: upstashBackend({ url: shared.bridge.url, token: TOKEN, prefix }) });
     const redis = new UpstashRedis({ url: shared.bridge.url, token: TOKEN });
     const id = await sse.sendEvent('greeting', { hello: 'wörld' }, { channel: 'interop' });
-    const entries = await redis.xrange(`${prefix}interop`, '-', '+');
+    const entries = await redis.xrange(`${prefix}{interop}`, '-', '+');
     // @upstash/redis deserialises JSON-looking values by default.
     expect(entries).toEqual({ [id]: { type: 'greeting', data: { hello: 'wörld' }, json: 1 } });
 
     const reader = new SSEReader(await sse.handler(streamRequest('?channel=interop', { 'Last-Event-ID': id })));
-    const written = await redis.xadd(`${prefix}interop`, '*', { type: 'note', data: 'from @upstash/redis' });
+    const written = await redis.xadd(`${prefix}{interop}`, '*', { type: 'note', data: 'from @upstash/redis' });
     // Readers in subscribe mode wake on any PUBLISH to `<prefix>!<tag>:<channel>`, the tag being
     // the first 16 hex digits of the SHA-1 of the app id at `<prefix>#id`.
     const appId = await redis.get<string>(`${prefix}#id`);
@@ -165,7 +165,7 @@ describe('upstashBackend cost', () => {
       expect(bridge.stats().requests - before).toBe(2);
       await sse.sendEvent('n', 'cached again');
       expect(bridge.stats().requests - before).toBe(3);
-      expect(await redis.xlen('sse:sse')).toBe(3);
+      expect(await redis.xlen('sse:{sse}')).toBe(3);
     } finally {
       redis.disconnect();
       await bridge.close();

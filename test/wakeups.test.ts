@@ -81,7 +81,7 @@ describe('forged wake-ups', () => {
     try {
       await sse.sendEvent('n', 'first', { channel: 'room' });
       const reader = await listen(sse, 'room');
-      const id = await redis.xadd(`${prefix}room`, '*', 'type', 'n', 'data', 'written by another client');
+      const id = await redis.xadd(`${prefix}{room}`, '*', 'type', 'n', 'data', 'written by another client');
       await redis.publish(await taggedName(redis, prefix, 'room'), 'hint');
       await reader.waitForMessages(1);
       expect(reader.messages.map((m) => [m.id, m.data])).toEqual([[id, 'written by another client']]);

@@ -4,14 +4,17 @@
  *
  * Connections: one for commands and one for blocking reads, per backend — whatever the number
  * of channels and clients. The blocking connection runs one `XREAD BLOCK` over every active channel.
+ * On a Redis Cluster (`cluster`, or REDIS_CLUSTER_NODES): see redis-cluster.ts.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { BackendError, backendTimeout } from '../errors.js';
 import { compareIds } from '../ids.js';
 import { describeCommands, within } from './deadline.js';
 import { runsInIdOrder } from './id-order.js';
 import { resolveEnv } from '../env.js';
 import { wholeNumber } from '../options.js';
+import { type ClusterConnections, clusterBackend } from './redis-cluster.js';
+import { type Seed, clusterSeeds } from './redis-cluster-seeds.js';
 import {
   DEFAULT_PREFIX,
   KeySpace,
@@ -28,11 +31,22 @@ import type { Backend, CallOptions, FeedListener, LiveFeed, StoredEvent } from '
 export interface RedisBackendOptions {
   /** `redis://…` / `rediss://…`; defaults to REDIS_URL, then redis://127.0.0.1:6379. */
   url?: string;
+  /**
+   * Seed nodes of a Redis Cluster, each `redis://host:port` (or `rediss://`, with the same user and
+   * password on all): a few suffice, the others are found. Defaults to REDIS_CLUSTER_NODES (the
+   * same, separated by commas or spaces) when `url` is not given. Not together with `url`.
+   */
+  cluster?: readonly string[];
+  /** Extra ioredis Cluster options, with `cluster` (`redisOptions` apply to each node's connections). */
+  clusterOptions?: ClusterOptions;
   /** Extra ioredis options for the connections edge-sse opens. */
   redisOptions?: RedisOptions;
   /** Key prefix of every channel's stream (default `sse:`). */
   prefix?: string;
-  /** How long one blocking read waits before it is renewed (default 30000). */
+  /**
+   * How long one blocking read waits before it is renewed (default 30000). On a cluster, how often
+   * a reader subscribes again and reads every channel, in case a wake-up was lost.
+   */
   blockMs?: number;
   /**
    * Longest wait for one command, in ms (default 10000); a blocking read gets `blockMs` more.
@@ -43,16 +57,20 @@ export interface RedisBackendOptions {
   env?: Record<string, string | undefined>;
 }
 
+export { PartialPublishError, type PartFailure } from './redis-cluster-append.js';
+
 const READ_BATCH = 100;
 /** A day: any longer is no bound (and timers cannot wait past ~24.8 days). */
 const MAX_TIMEOUT_MS = 86_400_000;
 
 export function redisBackend(options: RedisBackendOptions = {}): Backend {
   const env = resolveEnv(options.env);
-  const url = options.url ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const keys = new KeySpace(options.prefix ?? DEFAULT_PREFIX);
   const blockMs = wholeNumber('blockMs', options.blockMs, 30_000, 10, MAX_TIMEOUT_MS);
   const timeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 10_000, 1, MAX_TIMEOUT_MS);
+  const seeds = clusterSeeds(options.cluster, options.url, env);
+  if (seeds) return clusterBackend(connectCluster(seeds, options), { keys, auditMs: blockMs, timeoutMs });
+  const url = options.url ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const commands = connect(url, options.redisOptions);
   const transport = new IORedisTransport(commands, url, timeoutMs);
   const feeds = new Set<BlockingFeed>();
@@ -92,6 +110,51 @@ function connect(url: string, extra: RedisOptions = {}): Redis {
     // Failures surface on the commands that hit them; without a listener ioredis logs each retry.
   });
   return client;
+}
+
+/**
+ * ioredis's Cluster for commands (auto-pipelined: the commands of one tick to one node leave
+ * together), and a way to open a connection of its own to one master, for subscriptions.
+ */
+function connectCluster(seeds: Seed[], options: RedisBackendOptions): ClusterConnections {
+  const [{ tls, username, password }] = seeds as [Seed];
+  const nodeOptions: RedisOptions = {
+    // RESP2 keeps Redis's own reply shapes (ioredis 6 speaks RESP3 by default).
+    protocol: 2,
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    ...(tls ? { tls: {} } : {}),
+    ...options.redisOptions,
+  } as RedisOptions;
+  const cluster = new Cluster(
+    seeds.map(({ host, port }) => ({ host, port })),
+    {
+      enableAutoPipelining: true,
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      redisOptions: nodeOptions,
+      ...options.clusterOptions,
+    },
+  );
+  cluster.on('error', () => {
+    // Failures surface on the commands that hit them; without a listener ioredis logs each retry.
+  });
+  return {
+    cluster,
+    seeds: seeds.map(({ host, port }) => `${host}:${port}`).join(','),
+    connectTo(node: string): Redis {
+      const colon = node.lastIndexOf(':');
+      const connection = new Redis({
+        ...nodeOptions,
+        host: node.slice(0, colon),
+        port: Number(node.slice(colon + 1)),
+        lazyConnect: true,
+        autoResubscribe: false,
+        retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      });
+      connection.on('error', () => undefined);
+      return connection;
+    },
+  };
 }
 
 class IORedisTransport implements RedisTransport {

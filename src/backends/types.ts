@@ -3,10 +3,11 @@
  * SSE; the handler and hub know nothing about Redis. Positions are stream ids (`ms-seq`, see ids.ts).
  *
  * Redis layout (shared by the Upstash and TCP backends, so both can serve the same channels):
- * each channel is a stream at `<prefix><channel>`; each entry has the fields `type`, `data` and,
- * for JSON data, `json` = `1`. Its stream id is the event id. edge-sse's own keys start with
- * `<prefix>#` (no channel name holds `#`): `#id`, the app id that signs wake-ups and names their
- * pub/sub channels (see publish-script.ts), and `#idem:<key>` for idempotency keys.
+ * each channel is a stream at `<prefix>{<channel>}` (braces: a Redis Cluster hash tag; see KeySpace);
+ * each entry has the fields `type`, `data` and, for JSON data, `json` = `1`. Its stream id is the
+ * event id. edge-sse's own keys start with `<prefix>#` (no prefix or channel name holds `#`): `#id`,
+ * the app id that signs wake-ups and names their pub/sub channels (see publish-script.ts), and
+ * `#idem:<key>` for idempotency keys (on a cluster `<prefix>{<channel>}#idem:<key>`, in a channel's slot).
  */
 import type { BackendError } from '../errors.js';
 
@@ -120,7 +121,7 @@ export interface BackendStats {
 }
 
 export interface Backend {
-  /** `memory`, `upstash`, `redis`: for logs and the demo. */
+  /** `memory`, `upstash`, `redis`, `redis-cluster`: for logs and the demo. */
   readonly name: string;
   /**
    * Whether one process may share a feed between connections. False where a platform forbids

@@ -92,7 +92,7 @@ describe('scripts by default', () => {
     await direct.script('FLUSH');
     expect(await direct.script('EXISTS', ...shas)).toEqual(shas.map(() => 0));
     const second = await backend.append([{ channel: 'c', type: 'greeting', data: 'two', json: false }], RETENTION);
-    expect(await direct.xrange('scripts:c', '-', '+')).toEqual([
+    expect(await direct.xrange('scripts:{c}', '-', '+')).toEqual([
       [first[0], ['type', 'greeting', 'data', 'one']],
       [second[0], ['type', 'greeting', 'data', 'two']],
     ]);

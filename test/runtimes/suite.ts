@@ -122,7 +122,7 @@ export function runtimeSuite(runtime: RuntimeName): void {
             { event: 'update', data: { n: 3 } },
           ]);
           if (backend !== 'memory') {
-            const entries = await redis.xrange(`${prefix}${name}`, '-', '+');
+            const entries = await redis.xrange(`${prefix}{${name}}`, '-', '+');
             expect(entries.map(([id]) => id)).toEqual(ids);
           }
         } finally {
