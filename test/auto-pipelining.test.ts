@@ -138,7 +138,7 @@ it('loads the script once for a request of several calls after Redis forgot it (
     const first = backend.append([event('n', 'first')], RETENTION);
     const rest = Array.from({ length: 5 }, (_, n) => backend.append([event('n', `${n}`)], RETENTION));
     await Promise.all([first, ...rest]);
-    expect(await redis.xrange('sse:n', '-', '+').then((entries) => entries.map(([, fields]) => fields[3]))).toEqual(['warm', 'first', '0', '1', '2', '3', '4']);
+    expect(await redis.xrange('sse:{n}', '-', '+').then((entries) => entries.map(([, fields]) => fields[3]))).toEqual(['warm', 'first', '0', '1', '2', '3', '4']);
   } finally {
     redis.disconnect();
     await bridge.close();
