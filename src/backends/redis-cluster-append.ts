@@ -22,7 +22,8 @@ import type { AppendOptions, NewEvent, Retention } from './types.js';
 
 // KEYS[1]: the idempotency key (the first stream without one); KEYS[2…]: a stream per channel, one slot.
 // ARGV: maxLength, ttlSeconds, idempotency seconds ('0': none); per channel its name and number of
-// events; per event type, data, json flag. Returns {repeated (0 or 1), the ids grouped by channel}.
+// events; per event type, data, json flag. Returns {0, each channel's newest id before (0-0 for
+// none), the ids grouped by channel}, or {1, the ids stored before} for a repeated key.
 export const CLUSTER_SCRIPT = `local channels = #KEYS - 1
 if ARGV[3] ~= '0' then
   local stored = redis.call('GET', KEYS[1])
@@ -32,13 +33,18 @@ if ARGV[3] ~= '0' then
     return result
   end
 end
+local result = {0}
 for c = 1, channels do
   local kind = redis.call('TYPE', KEYS[c + 1]).ok
-  if kind ~= 'stream' and kind ~= 'none' then
+  if kind == 'stream' then
+    local newest = redis.call('XREVRANGE', KEYS[c + 1], '+', '-', 'COUNT', 1)
+    result[c + 1] = newest[1] and newest[1][1] or '0-0'
+  elseif kind == 'none' then
+    result[c + 1] = '0-0'
+  else
     return redis.error_reply('WRONGTYPE channel "' .. ARGV[2 + 2 * c] .. '" is a key of type ' .. kind .. ', not a stream: nothing was published on its slot')
   end
 end
-local result = {0}
 local e = 4 + 2 * channels
 for c = 1, channels do
   local id
@@ -55,7 +61,7 @@ for c = 1, channels do
   redis.call('SPUBLISH', KEYS[c + 1], id)
 end
 if ARGV[3] ~= '0' then
-  redis.call('SET', KEYS[1], table.concat(result, ',', 2), 'EX', ARGV[3])
+  redis.call('SET', KEYS[1], table.concat(result, ',', 2 + channels), 'EX', ARGV[3])
 end
 return result`;
 
@@ -99,7 +105,8 @@ function scriptArguments(keys: KeySpace, part: SlotPart, retention: Retention, c
   return args;
 }
 
-type PartOutcome = { repeated: boolean; ids: string[] } | { error: BackendError };
+/** `previous`: each channel's newest id before the append, in the part's channel order (none when repeated). */
+type PartOutcome = { repeated: boolean; ids: string[]; previous: string[] } | { error: BackendError };
 
 async function appendPart(transport: RedisTransport, keys: KeySpace, part: SlotPart, retention: Retention, call: AppendOptions): Promise<PartOutcome> {
   const args = scriptArguments(keys, part, retention, call);
@@ -108,19 +115,20 @@ async function appendPart(transport: RedisTransport, keys: KeySpace, part: SlotP
     let [reply] = await transport.pipeline([['EVALSHA', await scriptSha, ...args]], call);
     // Nothing ran: sending the script itself is safe, and caches it on that master for next time.
     if (reply instanceof Error && /NOSCRIPT/.test(reply.message)) [reply] = await transport.pipeline([['EVAL', CLUSTER_SCRIPT, ...args]], call);
-    return readReply(reply);
+    return readReply(reply, part.channels.length);
   } catch (error) {
     return { error: error instanceof BackendError ? error : new BackendError('BACKEND_ERROR', String(error), { cause: error }) };
   }
 }
 
-function readReply(reply: RedisReply | Error | undefined): PartOutcome {
+function readReply(reply: RedisReply | Error | undefined, channels: number): PartOutcome {
   if (reply instanceof Error) return { error: new BackendError('BACKEND_ERROR', `Redis refused the publish: ${reply.message}`, { cause: reply }) };
   if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1)) {
     return { error: new BackendError('BACKEND_ERROR', 'Redis answered the publish with something other than the new ids') };
   }
-  const [repeated, ...ids] = reply;
-  return { repeated: repeated === 1, ids: ids.map(String) };
+  const [repeated, ...rest] = reply.map(String);
+  if (repeated === '1') return { repeated: true, ids: rest, previous: [] };
+  return { repeated: false, ids: rest.slice(channels), previous: rest.slice(0, channels) };
 }
 
 const countOf = (part: SlotPart) => part.events.reduce((sum, events) => sum + events.length, 0);
@@ -154,9 +162,23 @@ export async function appendOnCluster(
     let next = 0;
     for (const positions of part.indexes) for (const position of positions) ids[position] = (outcome as { ids: string[] }).ids[next++] as string;
   });
+  reportPrevious(events, parts, outcomes, call);
   if (failures.length === 0) return ids as string[];
   if (failures.length === parts.length) throw (failures.find((failure) => failure.error.code !== 'BACKEND_ERROR') ?? failures[0])!.error;
   throw new PartialPublishError(ids, failures, call.idempotency !== undefined);
+}
+
+/** `onPrevious` for the parts that were stored now, channels in the order the batch names them. */
+function reportPrevious(events: readonly NewEvent[], parts: SlotPart[], outcomes: PartOutcome[], call: AppendOptions): void {
+  if (!call.onPrevious) return;
+  const byChannel = new Map<string, string>();
+  parts.forEach((part, index) => {
+    const outcome = outcomes[index] as PartOutcome;
+    if ('previous' in outcome) part.channels.forEach((channel, at) => outcome.previous[at] !== undefined && byChannel.set(channel, outcome.previous[at]!));
+  });
+  const previous = new Map<string, string>();
+  for (const { channel } of events) if (byChannel.has(channel) && !previous.has(channel)) previous.set(channel, byChannel.get(channel)!);
+  if (previous.size > 0) call.onPrevious(previous);
 }
 
 /** A part whose idempotency key another publish, with other events there, had used: nothing of it was stored. */
