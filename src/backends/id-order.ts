@@ -1,5 +1,5 @@
 import { compareIds } from '../ids.js';
-import type { StoredEvent } from './types.js';
+import type { FeedListener, StoredEvent } from './types.js';
 
 /** Consecutive events of one channel. */
 export interface ChannelRun {
@@ -40,4 +40,33 @@ export function runsInIdOrder(byChannel: ReadonlyMap<string, StoredEvent[]>, ful
     else runs.push({ channel, events: [event] });
   }
   return runs;
+}
+
+/**
+ * A feed's step after one multi-channel read: keeps what is after each followed channel's position,
+ * delivers it in id order across channels, and advances the positions. True when some channel may
+ * have more right away (its read filled `batch`, and events after it were held back for order).
+ * A channel unfollowed meanwhile (no position) is skipped, also while delivering.
+ */
+export function deliverRead(
+  byChannel: ReadonlyMap<string, StoredEvent[]>,
+  asked: ReadonlyMap<string, string>,
+  batch: number,
+  positions: Map<string, string>,
+  listener: Pick<FeedListener, 'onEvents'>,
+): boolean {
+  const fresh = new Map<string, StoredEvent[]>();
+  const fullUpTo: string[] = [];
+  for (const [channel, events] of byChannel) {
+    const position = positions.get(channel);
+    if (position === undefined) continue;
+    if (events.length >= batch && asked.has(channel)) fullUpTo.push((events.at(-1) as StoredEvent).id);
+    fresh.set(channel, events.filter((event) => compareIds(event.id, position) > 0));
+  }
+  for (const { channel, events } of runsInIdOrder(fresh, fullUpTo)) {
+    if (!positions.has(channel)) continue;
+    positions.set(channel, (events.at(-1) as StoredEvent).id);
+    listener.onEvents(channel, events);
+  }
+  return fullUpTo.length > 0;
 }

@@ -1,6 +1,5 @@
 import { BackendError } from '../errors.js';
-import { compareIds } from '../ids.js';
-import { runsInIdOrder } from './id-order.js';
+import { deliverRead } from './id-order.js';
 import { type KeySpace, type RedisTransport, backendFailure, fromXread, xreadCommand } from './redis-streams.js';
 import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from './types.js';
 
@@ -83,25 +82,9 @@ export class PollFeed implements LiveFeed {
     if (!this.closed && this.positions.size > 0) this.schedule(this.interval);
   }
 
-  /**
-   * Delivers what is still wanted, in id order across channels; true when some channel may have
-   * more right away (it filled its batch, or events were held back to keep that order).
-   */
+  /** Delivers what is still wanted; true when some channel may have more right away. */
   private deliver(byChannel: Map<string, StoredEvent[]>, asked: Map<string, string>): boolean {
-    const fresh = new Map<string, StoredEvent[]>();
-    const fullUpTo: string[] = [];
-    for (const [channel, events] of byChannel) {
-      const position = this.positions.get(channel);
-      if (position === undefined) continue;
-      if (events.length >= this.timing.batch && asked.has(channel)) fullUpTo.push((events.at(-1) as StoredEvent).id);
-      fresh.set(channel, events.filter((event) => compareIds(event.id, position) > 0));
-    }
-    for (const { channel, events } of runsInIdOrder(fresh, fullUpTo)) {
-      if (!this.positions.has(channel)) continue; // unfollowed while delivering
-      this.positions.set(channel, (events.at(-1) as StoredEvent).id);
-      this.listener.onEvents(channel, events);
-    }
-    return fullUpTo.length > 0;
+    return deliverRead(byChannel, asked, this.timing.batch, this.positions, this.listener);
   }
 
   private nextInterval(hadNews: boolean): number {

@@ -12,7 +12,7 @@
  */
 import { BackendError } from '../errors.js';
 import { compareIds } from '../ids.js';
-import { runsInIdOrder } from './id-order.js';
+import { deliverRead } from './id-order.js';
 import { slotOfChannel } from './redis-cluster-slots.js';
 import { type Moved, NodeSubscription, type SubscriptionSettings, movedTo } from './redis-cluster-subscription.js';
 import { type RedisReply, backendFailure, fromXread, xreadCommand } from './redis-streams.js';
@@ -216,23 +216,10 @@ export class ClusterFeed implements LiveFeed {
     this.deliver(byChannel, asked);
   }
 
-  /** Delivers in id order across channels; a channel may have been unfollowed or moved on meanwhile. */
   private deliver(byChannel: Map<string, StoredEvent[]>, asked: Map<string, string>): void {
-    const fresh = new Map<string, StoredEvent[]>();
-    const fullUpTo: string[] = [];
-    for (const [channel, events] of byChannel) {
-      const position = this.positions.get(channel);
-      if (position === undefined) continue;
-      if (events.length >= READ_BATCH && asked.has(channel)) fullUpTo.push((events.at(-1) as StoredEvent).id);
-      fresh.set(channel, events.filter((event) => compareIds(event.id, position) > 0));
-    }
-    for (const { channel, events } of runsInIdOrder(fresh, fullUpTo)) {
-      if (!this.positions.has(channel)) continue;
-      this.positions.set(channel, (events.at(-1) as StoredEvent).id);
-      this.listener.onEvents(channel, events);
-    }
     // A full read may have more, and events after the earliest full one's were held back for order.
-    if (fullUpTo.length > 0) for (const channel of fresh.keys()) this.dirty.add(channel);
+    if (!deliverRead(byChannel, asked, READ_BATCH, this.positions, this.listener)) return;
+    for (const channel of byChannel.keys()) if (this.positions.has(channel)) this.dirty.add(channel);
   }
 
   /**

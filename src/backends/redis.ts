@@ -8,9 +8,8 @@
  */
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { BackendError, backendTimeout } from '../errors.js';
-import { compareIds } from '../ids.js';
 import { describeCommands, within } from './deadline.js';
-import { runsInIdOrder } from './id-order.js';
+import { deliverRead } from './id-order.js';
 import { resolveEnv } from '../env.js';
 import { wholeNumber } from '../options.js';
 import { type ClusterConnections, clusterBackend } from './redis-cluster.js';
@@ -325,21 +324,8 @@ class BlockingFeed implements LiveFeed {
     }
   }
 
-  /** Delivers in id order across channels; a channel may have been unfollowed meanwhile. */
   private deliver(byChannel: Map<string, StoredEvent[]>, asked: Map<string, string>): void {
-    const fresh = new Map<string, StoredEvent[]>();
-    const fullUpTo: string[] = [];
-    for (const [channel, events] of byChannel) {
-      const position = this.positions.get(channel);
-      if (position === undefined) continue;
-      if (events.length >= READ_BATCH && asked.has(channel)) fullUpTo.push((events.at(-1) as StoredEvent).id);
-      fresh.set(channel, events.filter((event) => compareIds(event.id, position) > 0));
-    }
-    for (const { channel, events } of runsInIdOrder(fresh, fullUpTo)) {
-      if (!this.positions.has(channel)) continue;
-      this.positions.set(channel, (events.at(-1) as StoredEvent).id);
-      this.listener.onEvents(channel, events);
-    }
+    deliverRead(byChannel, asked, READ_BATCH, this.positions, this.listener);
   }
 
   private async blockingConnection(): Promise<Redis> {
