@@ -19,7 +19,7 @@ import { EVENT_TYPE, makeEvents } from './events.js';
 import { median, percentile, sleep } from './stats.js';
 import { type Cell, formatMs, formatNumber, formatRatio, printTable } from './table.js';
 import type { SSE } from '../src/index.js';
-import { slotOfChannel } from '../src/backends/redis-cluster-slots.js';
+import { slotOfChannel } from '../src/backends/redis/cluster/slots.js';
 import { type OwnCluster, startOwnCluster } from '../test/helpers/redis-cluster.js';
 import { type OwnRedis, startOwnRedis } from '../test/helpers/redis-server.js';
 

@@ -5,9 +5,9 @@
 import { Connection, EventBuffer, createSession } from 'better-sse';
 import { createParser } from 'eventsource-parser';
 import { SSEStreamingApi } from 'hono/streaming';
-import { formatCursor } from '../src/cursor.js';
-import { type SSEFrame, encodeText, formatEvent } from '../src/frames.js';
-import { prepareEvent } from '../src/publish.js';
+import { formatCursor } from '../src/wire/cursor.js';
+import { type SSEFrame, encodeText, formatEvent } from '../src/wire/frames.js';
+import { prepareEvent } from '../src/publish/publish.js';
 import { type BenchEvent, EVENT_TYPE, makeEvents } from './events.js';
 import { encodePooled, formatEventFast } from './prototype.js';
 import { max, median } from './stats.js';
@@ -67,7 +67,7 @@ function edgeSSEFormatOnly(): Encode {
   };
 }
 
-/** The change proposed for src/frames.ts: encodeInto a shared slab (optionally with a one-template formatter). */
+/** The change proposed for src/wire/frames.ts: encodeInto a shared slab (optionally with a one-template formatter). */
 function edgeSSEPrototype(format: (frame: SSEFrame) => string): Encode {
   return (events, count, sink) => {
     const sent = ['0-0'];

@@ -67,7 +67,7 @@ type Fetch = (request: Request) => Promise<Response>;
 async function serveEdge(handler: Fetch): Promise<{ port: number; close(): Promise<void> }> {
   switch (contender) {
     case 'edge-sse/node direct': {
-      const node = (await import(dist('node'))) as typeof import('../src/node.js');
+      const node = (await import(dist('node'))) as typeof import('../src/adapters/node.js');
       const server = await node.serve(handler, { onError: () => {} });
       return { port: Number(new URL(server.url).port), close: server.close };
     }

@@ -1,12 +1,12 @@
 /**
- * A faster frame encoder, prototyped here (not in src/) as the change proposed for src/frames.ts.
+ * A faster frame encoder, prototyped here (not in src/) as the change proposed for src/wire/frames.ts.
  *
  * Most of the time of `encodeText(formatEvent(...))` goes to `TextEncoder.encode`, which allocates
  * a new ArrayBuffer (a separate backing store) for every ~170-byte frame. Encoding into a shared
  * slab with `encodeInto` and handing out `subarray` views amortises that allocation, the way
  * Node's Buffer pool does for `Buffer.from` (which edge runtimes do not have).
  */
-import type { SSEFrame } from '../src/frames.js';
+import type { SSEFrame } from '../src/wire/frames.js';
 
 const SLAB_BYTES = 64 * 1024;
 const encoder = new TextEncoder();

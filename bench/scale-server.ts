@@ -11,7 +11,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createChannel, createSession } from 'better-sse';
-import type { CloseReason } from '../src/session.js';
+import type { CloseReason } from '../src/server/session.js';
 import { core, node, redis, upstash } from './subject.js';
 import { EVENT_TYPE, makeEvents } from './events.js';
 import { startSocketFloor } from './socket-floor.js';

@@ -13,6 +13,6 @@ async function built<T>(entry: string): Promise<T> {
 }
 
 export const core = await built<typeof import('../src/index.js')>('index');
-export const node = await built<typeof import('../src/node.js')>('node');
-export const redis = await built<typeof import('../src/backends/redis.js')>('redis');
-export const upstash = await built<typeof import('../src/backends/upstash.js')>('upstash');
+export const node = await built<typeof import('../src/adapters/node.js')>('node');
+export const redis = await built<typeof import('../src/backends/redis/index.js')>('redis');
+export const upstash = await built<typeof import('../src/backends/upstash/index.js')>('upstash');

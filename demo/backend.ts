@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { redisBackend } from '../src/backends/redis.ts';
-import { upstashBackend } from '../src/backends/upstash.ts';
+import { redisBackend } from '../src/backends/redis/index.ts';
+import { upstashBackend } from '../src/backends/upstash/index.ts';
 import { type Bridge, createBridge } from '../src/bridge/index.ts';
 import { type Backend, memoryBackend } from '../src/index.ts';
 

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Backend, type SSE, type SSEOptions, ValidationError, createSSE } from '../src/index.ts';
-import { type RunningServer, serve } from '../src/node.ts';
+import { type RunningServer, serve } from '../src/adapters/node.ts';
 import { bridgedBackend, pickBackend } from './backend.ts';
 
 export interface DemoOptions {

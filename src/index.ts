@@ -5,7 +5,7 @@ export {
   type SSEOptions,
   type TypedEventInput,
   type TypedSSEOptions,
-} from './sse.js';
+} from './publish/sse.js';
 export {
   SchemaValidationError,
   type AnyEvents,
@@ -14,14 +14,14 @@ export {
   type SchemaMap,
   type SchemaOutputs,
   type StandardSchemaV1,
-} from './schema.js';
+} from './publish/schema.js';
 export {
   createStreamHandler,
   type Authorize,
   type AuthorizeResult,
   type StreamHandler,
   type StreamHandlerOptions,
-} from './handler.js';
+} from './server/handler.js';
 export {
   sendEvent,
   sendEvents,
@@ -29,12 +29,12 @@ export {
   type IdempotencyOptions,
   type PublishOptions,
   type SendEventOptions,
-} from './publish.js';
-export { memoryBackend, type MemoryBackendOptions } from './backends/memory.js';
-export type * from './backends/types.js';
-export type { CorsOption } from './cors.js';
-export type { CloseReason } from './session.js';
-export type { StreamHooks, StreamInfo, StreamStats } from './observe.js';
+} from './publish/publish.js';
+export { memoryBackend, type MemoryBackendOptions } from './backends/memory/index.js';
+export type * from './backends/contract.js';
+export type { CorsOption } from './server/cors.js';
+export type { CloseReason } from './server/session.js';
+export type { StreamHooks, StreamInfo, StreamStats } from './server/observe.js';
 export {
   channelTokenAuthorizer,
   createChannelToken,
@@ -42,9 +42,9 @@ export {
   type ChannelGrant,
   type ChannelTokenAuthorizerOptions,
   type ChannelTokenOptions,
-} from './token.js';
-export { BackendError, EdgeSSEError, ValidationError, type EdgeSSEErrorCode } from './errors.js';
-export { formatComment, formatData, formatEvent, formatRetry, type SSEFrame } from './frames.js';
-export { formatCursor, parseCursor } from './cursor.js';
-export { compareIds } from './ids.js';
-export { DEFAULT_CHANNEL } from './names.js';
+} from './server/token.js';
+export { BackendError, EdgeSSEError, ValidationError, type EdgeSSEErrorCode } from './common/errors.js';
+export { formatComment, formatData, formatEvent, formatRetry, type SSEFrame } from './wire/frames.js';
+export { formatCursor, parseCursor } from './wire/cursor.js';
+export { compareIds } from './wire/ids.js';
+export { DEFAULT_CHANNEL } from './wire/names.js';

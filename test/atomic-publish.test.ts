@@ -6,8 +6,8 @@
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Bridge, createBridge } from '../src/bridge/index.js';
-import { redisBackend } from '../src/backends/redis.js';
-import { upstashBackend } from '../src/backends/upstash.js';
+import { redisBackend } from '../src/backends/redis/index.js';
+import { upstashBackend } from '../src/backends/upstash/index.js';
 import { type Backend, BackendError, type EventInput, sendEvents } from '../src/index.js';
 import { deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';
 import { type OwnRedis, startOwnRedis } from './helpers/redis-server.js';

@@ -5,9 +5,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Bridge, createBridge } from '../src/bridge/index.js';
-import { parseCursor } from '../src/cursor.js';
-import { assertChannel } from '../src/names.js';
-import { formatEvent } from '../src/frames.js';
+import { parseCursor } from '../src/wire/cursor.js';
+import { assertChannel } from '../src/wire/names.js';
+import { formatEvent } from '../src/wire/frames.js';
 import { type EventSourceMessage, createParser } from 'eventsource-parser';
 import { EdgeSSEError, ValidationError, createSSE, memoryBackend, sendEvents } from '../src/index.js';
 
@@ -179,7 +179,7 @@ describe('bridge', () => {
   });
 });
 
-/** The stream id shape, restated independently of src/ids.ts: canonical decimals, each below 10^16. */
+/** The stream id shape, restated independently of src/wire/ids.ts: canonical decimals, each below 10^16. */
 const STREAM_ID = /^(0|[1-9][0-9]{0,15})-(0|[1-9][0-9]{0,15})$/;
 const streamId = fc
   .tuple(fc.bigInt({ min: 0n, max: 10n ** 16n - 1n }), fc.bigInt({ min: 0n, max: 10n ** 16n - 1n }))

@@ -5,9 +5,9 @@
  */
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redisBackend } from '../src/backends/redis.js';
+import { redisBackend } from '../src/backends/redis/index.js';
 import { type Backend, type SSE, createSSE } from '../src/index.js';
-import type { StoredEvent } from '../src/backends/types.js';
+import type { StoredEvent } from '../src/backends/contract.js';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';
 import { startOwnRedis } from './helpers/redis-server.js';
 import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';

@@ -8,12 +8,12 @@ import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisBackend } from '../src/backends/redis.js';
-import type { ChannelRead, StoredEvent } from '../src/backends/types.js';
-import { HistoryMerge, ReadSizer } from '../src/catch-up.js';
-import { compareIds } from '../src/ids.js';
+import { redisBackend } from '../src/backends/redis/index.js';
+import type { ChannelRead, StoredEvent } from '../src/backends/contract.js';
+import { HistoryMerge, ReadSizer } from '../src/server/catch-up.js';
+import { compareIds } from '../src/wire/ids.js';
 import { type Backend, type CloseReason, type SSE, createSSE, memoryBackend } from '../src/index.js';
-import { serve } from '../src/node.js';
+import { serve } from '../src/adapters/node.js';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';
 import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
 

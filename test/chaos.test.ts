@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createBridge } from '../src/bridge/index.js';
-import { redisBackend } from '../src/backends/redis.js';
-import { upstashBackend } from '../src/backends/upstash.js';
+import { redisBackend } from '../src/backends/redis/index.js';
+import { upstashBackend } from '../src/backends/upstash/index.js';
 import { type Backend, type SSE, createSSE, memoryBackend } from '../src/index.js';
 import { useBridge } from './helpers/bridge.js';
 import { REDIS_URL } from './helpers/redis.js';

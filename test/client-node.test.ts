@@ -5,9 +5,9 @@
 import { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ConnectionState, type EventMeta, type Gap, type SubscribeOptions, subscribe } from '../src/client/index.js';
-import { compareIds } from '../src/ids.js';
+import { compareIds } from '../src/wire/ids.js';
 import { type SSE, createSSE, memoryBackend } from '../src/index.js';
-import { type RunningServer, serve } from '../src/node.js';
+import { type RunningServer, serve } from '../src/adapters/node.js';
 import { waitUntil } from './helpers/sse.js';
 
 type Events = { tick: { n: number }; text: string };

@@ -5,10 +5,10 @@
  * that lose nothing acknowledged while a slot moves or a master fails over.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PartialPublishError, redisBackend } from '../src/backends/redis.js';
-import { slotOfChannel, slotOfKey } from '../src/backends/redis-cluster-slots.js';
+import { PartialPublishError, redisBackend } from '../src/backends/redis/index.js';
+import { slotOfChannel, slotOfKey } from '../src/backends/redis/cluster/slots.js';
 import { type Backend, BackendError, type SSE, ValidationError, createSSE, sendEvents } from '../src/index.js';
-import type { NewEvent } from '../src/backends/types.js';
+import type { NewEvent } from '../src/backends/contract.js';
 import { freePort } from './helpers/redis-server.js';
 import { uniquePrefix } from './helpers/redis.js';
 import { type OwnCluster, startOwnCluster } from './helpers/redis-cluster.js';

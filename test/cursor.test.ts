@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatCursor, parseCursor } from '../src/cursor.js';
-import { EdgeSSEError, ValidationError } from '../src/errors.js';
-import { compareIds, isStreamId } from '../src/ids.js';
+import { formatCursor, parseCursor } from '../src/wire/cursor.js';
+import { EdgeSSEError, ValidationError } from '../src/common/errors.js';
+import { compareIds, isStreamId } from '../src/wire/ids.js';
 
 describe('cursor', () => {
   it('is the stream id itself for one channel', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Bridge, createBridge } from '../src/bridge/index.js';
-import { redisBackend } from '../src/backends/redis.js';
-import { upstashBackend } from '../src/backends/upstash.js';
+import { redisBackend } from '../src/backends/redis/index.js';
+import { upstashBackend } from '../src/backends/upstash/index.js';
 import { type Backend, BackendError, type CloseReason, createSSE } from '../src/index.js';
 import { type OwnRedis, startOwnRedis } from './helpers/redis-server.js';
 import { SSEReader, sleep, streamRequest } from './helpers/sse.js';

@@ -5,7 +5,7 @@
  */
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redisBackend } from '../src/backends/redis.js';
+import { redisBackend } from '../src/backends/redis/index.js';
 import { type Backend, createSSE } from '../src/index.js';
 import { useBridge } from './helpers/bridge.js';
 import { REDIS_URL } from './helpers/redis.js';

@@ -1,8 +1,8 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../src/errors.js';
-import { formatComment, formatData, formatEvent, formatRetry } from '../src/frames.js';
+import { ValidationError } from '../src/common/errors.js';
+import { formatComment, formatData, formatEvent, formatRetry } from '../src/wire/frames.js';
 import { TRICKY_PAYLOADS } from './helpers/payloads.js';
 
 /** Parses SSE text with eventsource-parser, feeding it in `chunkSize` pieces. */

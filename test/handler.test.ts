@@ -12,8 +12,8 @@ import {
   memoryBackend,
   type StreamHandlerOptions,
 } from '../src/index.js';
-import { type ServeDirect, SERVE_DIRECT } from '../src/direct.js';
-import { incomingFrom } from '../src/incoming.js';
+import { type ServeDirect, SERVE_DIRECT } from '../src/server/direct.js';
+import { incomingFrom } from '../src/server/incoming.js';
 import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
 import { spyBackend } from './helpers/spy-backend.js';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BackendError } from '../src/index.js';
-import { memoryBackend } from '../src/backends/memory.js';
-import type { FeedListener, LiveFeed } from '../src/backends/types.js';
-import { Hub, type HubListener } from '../src/hub.js';
+import { memoryBackend } from '../src/backends/memory/index.js';
+import type { FeedListener, LiveFeed } from '../src/backends/contract.js';
+import { Hub, type HubListener } from '../src/server/hub.js';
 import { spyBackend } from './helpers/spy-backend.js';
 
 /** A feed that listens first and reports the head when told to: the shape of the Upstash subscribe feed. */

@@ -6,8 +6,8 @@
  */
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redisBackend } from '../src/backends/redis.js';
-import { upstashBackend } from '../src/backends/upstash.js';
+import { redisBackend } from '../src/backends/redis/index.js';
+import { upstashBackend } from '../src/backends/upstash/index.js';
 import { type Backend, ValidationError, createSSE } from '../src/index.js';
 import { useBridge } from './helpers/bridge.js';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';

@@ -6,7 +6,7 @@
 import { type IncomingMessage, request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CloseReason, createSSE, memoryBackend } from '../src/index.js';
-import { type RunningServer, serve } from '../src/node.js';
+import { type RunningServer, serve } from '../src/adapters/node.js';
 import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
 
 const retention = { maxLength: 10, ttlSeconds: 1 };

@@ -2,7 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackendError, createSSE, memoryBackend, type StreamInfo } from '../src/index.ts';
-import { serve, type FetchHandler, type RunningServer, type ServeOptions } from '../src/node.ts';
+import { serve, type FetchHandler, type RunningServer, type ServeOptions } from '../src/adapters/node.ts';
 import { ensureBuilt } from './examples/helpers.ts';
 import { SSEReader, waitUntil } from './helpers/sse.ts';
 import { spyBackend } from './helpers/spy-backend.ts';
@@ -364,7 +364,7 @@ describe("serve with edge-sse's own streams (the direct path)", () => {
   it('attaches across builds: a body from the CJS build, served by the ESM edge-sse/node', async () => {
     await ensureBuilt();
     const cjs = createRequire(import.meta.url)('../dist/index.cjs') as typeof import('../src/index.ts');
-    const esmNode = (await import('../dist/node.js' as string)) as typeof import('../src/node.ts');
+    const esmNode = (await import('../dist/node.js' as string)) as typeof import('../src/adapters/node.ts');
     const sse = cjs.createSSE({ backend: cjs.memoryBackend() });
     const bodies: ReadableStream[] = [];
     const server = await esmNode.serve(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { redisBackend } from '../src/backends/redis.js';
+import { redisBackend } from '../src/backends/redis/index.js';
 import { type Backend, type CloseReason, createStreamHandler, memoryBackend, sendEvent } from '../src/index.js';
-import type { StreamInfo } from '../src/observe.js';
+import type { StreamInfo } from '../src/server/observe.js';
 import { useBridge } from './helpers/bridge.js';
 import { REDIS_URL } from './helpers/redis.js';
 import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';

@@ -1,6 +1,6 @@
 import { Redis as IORedis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { upstashBackend } from '../src/backends/upstash.js';
+import { upstashBackend } from '../src/backends/upstash/index.js';
 import { createBridge } from '../src/bridge/index.js';
 import {
   EdgeSSEError,

@@ -12,7 +12,7 @@ import {
   createPublishHandler,
   scheduleEvent,
 } from '../src/qstash/index.js';
-import { serve } from '../src/node.js';
+import { serve } from '../src/adapters/node.js';
 import { SSEReader, streamRequest } from './helpers/sse.js';
 
 const CURRENT_KEY = 'sig_current_4b9Qm2Lx7Vd1';

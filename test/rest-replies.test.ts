@@ -6,7 +6,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upstashBackend } from '../src/backends/upstash.js';
+import { upstashBackend } from '../src/backends/upstash/index.js';
 import { BackendError, createSSE } from '../src/index.js';
 import { useBridge } from './helpers/bridge.js';
 import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';

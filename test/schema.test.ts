@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ValidationError, createSSE, memoryBackend } from '../src/index.js';
-import { SchemaValidationError, type StandardSchemaV1, validateData } from '../src/schema.js';
+import { SchemaValidationError, type StandardSchemaV1, validateData } from '../src/publish/schema.js';
 
 const schemas = {
   'order.updated': z.object({ id: z.string(), total: z.number().nonnegative(), items: z.array(z.object({ sku: z.string() })) }),

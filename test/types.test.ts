@@ -6,7 +6,7 @@ import { describe, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { type EventMeta, type Unsubscribe, subscribe } from '../src/client/index.js';
 import { createSSE, memoryBackend } from '../src/index.js';
-import type { EventsOf, SSE } from '../src/sse.js';
+import type { EventsOf, SSE } from '../src/publish/sse.js';
 
 type AppEvents = {
   'order.updated': { id: string; total: number };

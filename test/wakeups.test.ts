@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Bridge, createBridge } from '../src/bridge/index.js';
-import { upstashBackend } from '../src/backends/upstash.js';
+import { upstashBackend } from '../src/backends/upstash/index.js';
 import { type Backend, type SSE, createSSE } from '../src/index.js';
 import { useBridge } from './helpers/bridge.js';
 import { REDIS_URL, uniquePrefix } from './helpers/redis.js';

@@ -1,7 +1,7 @@
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSSE, memoryBackend, type SSE } from '../src/index.js';
-import { type RunningServer, serve } from '../src/node.js';
+import { type RunningServer, serve } from '../src/adapters/node.js';
 import { TRICKY_PAYLOADS } from './helpers/payloads.js';
 import { waitUntil } from './helpers/sse.js';
 

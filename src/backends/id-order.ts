@@ -1,5 +1,5 @@
-import { compareIds } from '../ids.js';
-import type { FeedListener, StoredEvent } from './types.js';
+import { compareIds } from '../wire/ids.js';
+import type { FeedListener, StoredEvent } from './contract.js';
 
 /** Consecutive events of one channel. */
 export interface ChannelRun {

@@ -1,4 +1,4 @@
-import { EDGE_SSE_SCRIPTS } from '../backends/scripts.js';
+import { EDGE_SSE_SCRIPTS } from '../backends/redis-streams/scripts.js';
 import { createScriptGuard } from './scripts.js';
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { EDGE_SSE_SCRIPTS } from '../backends/scripts.js';
+import { EDGE_SSE_SCRIPTS } from '../backends/redis-streams/scripts.js';
 import type { CommandArg } from './commands.js';
 
 /**

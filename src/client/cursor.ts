@@ -1,4 +1,4 @@
-import { compareIds } from '../ids.js';
+import { compareIds } from '../wire/ids.js';
 
 const JSON_MARKER = ';json';
 

@@ -17,6 +17,6 @@ export type {
   SubscribeOptions,
   Unsubscribe,
 } from './types.js';
-export { EdgeSSEError, ValidationError } from '../errors.js';
-export { SchemaValidationError } from '../schema.js';
-export type { AnyEvents, EventMap, SchemaMap, SchemaOutputs, StandardSchemaV1 } from '../schema.js';
+export { EdgeSSEError, ValidationError } from '../common/errors.js';
+export { SchemaValidationError } from '../publish/schema.js';
+export type { AnyEvents, EventMap, SchemaMap, SchemaOutputs, StandardSchemaV1 } from '../publish/schema.js';

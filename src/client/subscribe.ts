@@ -1,5 +1,5 @@
-import { ValidationError } from '../errors.js';
-import { type AnyEvents, type EventMap, type SchemaMap, validateData } from '../schema.js';
+import { ValidationError } from '../common/errors.js';
+import { type AnyEvents, type EventMap, type SchemaMap, validateData } from '../publish/schema.js';
 import { CursorTracker, decodeData } from './cursor.js';
 import { orderedDelivery } from './ordered.js';
 import { defaultReconnect } from './reconnect.js';

@@ -1,4 +1,4 @@
-import type { AnyEvents, EventMap, SchemaMap, SchemaOutputs } from '../schema.js';
+import type { AnyEvents, EventMap, SchemaMap, SchemaOutputs } from '../publish/schema.js';
 
 /**
  * `connecting`: first connection, no cursor yet. `open`: streaming. `resuming`: reconnecting from

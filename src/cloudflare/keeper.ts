@@ -4,7 +4,7 @@
  * While it is open the channel keeps its reader; releasing it lets the reader go (when no
  * listener is left), which is how the object lingers after its last listener and then lets go.
  */
-import type { StreamHandler } from '../handler.js';
+import type { StreamHandler } from '../server/handler.js';
 
 export class Keeper {
   private holding: Promise<void> | undefined;

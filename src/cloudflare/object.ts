@@ -4,12 +4,12 @@
  * readers shared, which Durable Objects allow: all requests to one object share its I/O.
  */
 import { DurableObject, type DurableObjectStateLike } from 'cloudflare:workers';
-import type { Backend } from '../backends/types.js';
-import { channelsFromUrl } from '../channels.js';
-import { ValidationError, invalidOption } from '../errors.js';
-import { type StreamHandler, type StreamHandlerOptions, createStreamHandler } from '../handler.js';
-import type { StreamStats } from '../observe.js';
-import { wholeNumber } from '../options.js';
+import type { Backend } from '../backends/contract.js';
+import { channelsFromUrl } from '../server/channels.js';
+import { ValidationError, invalidOption } from '../common/errors.js';
+import { type StreamHandler, type StreamHandlerOptions, createStreamHandler } from '../server/handler.js';
+import type { StreamStats } from '../server/observe.js';
+import { wholeNumber } from '../common/options.js';
 import { Keeper } from './keeper.js';
 import { relayBackend } from './relay-feed.js';
 import { resilientBackend } from './resilient-feed.js';

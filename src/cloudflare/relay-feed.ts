@@ -4,10 +4,10 @@
  * reader however many channel sets include it. Catching up after a cursor still reads Redis
  * directly (the wrapped backend's `read`); only the live feed is relayed.
  */
-import { BackendError } from '../errors.js';
-import { compareIds, isStreamId } from '../ids.js';
-import { JSON_MARKER } from '../cursor.js';
-import type { Backend, FeedListener, LiveFeed, StoredEvent } from '../backends/types.js';
+import { BackendError } from '../common/errors.js';
+import { compareIds, isStreamId } from '../wire/ids.js';
+import { JSON_MARKER } from '../wire/cursor.js';
+import type { Backend, FeedListener, LiveFeed, StoredEvent } from '../backends/contract.js';
 import { type ParsedMessage, SSEParser } from './sse-parser.js';
 
 /** Opens the stream of one channel's object, resuming after `lastEventId` when given. */

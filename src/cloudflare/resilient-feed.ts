@@ -4,8 +4,8 @@
  * (so nothing published meanwhile is lost) instead of ending every listener's stream. Only after
  * `giveUpMs` of failing are the listeners told, and their streams end with a retry hint.
  */
-import type { BackendError } from '../errors.js';
-import type { Backend, CallOptions, FeedListener, LiveFeed, StoredEvent } from '../backends/types.js';
+import type { BackendError } from '../common/errors.js';
+import type { Backend, CallOptions, FeedListener, LiveFeed, StoredEvent } from '../backends/contract.js';
 
 export interface ResilienceTiming {
   /** How long to keep following again before the channel's listeners are told. */

@@ -4,13 +4,13 @@
  * stream to the Durable Object of its channel set and passes its body through untouched. The
  * Worker reads nothing from Redis, so no subrequest budget applies to the stream.
  */
-import { type CorsOption, corsHeaders } from '../cors.js';
-import { invalidOption } from '../errors.js';
-import { type Authorize, createAdmission } from '../handler.js';
-import { formatRetry } from '../frames.js';
-import type { StreamStats } from '../observe.js';
-import { DEFAULT_CHANNEL } from '../names.js';
-import { wholeNumber } from '../options.js';
+import { type CorsOption, corsHeaders } from '../server/cors.js';
+import { invalidOption } from '../common/errors.js';
+import { type Authorize, createAdmission } from '../server/handler.js';
+import { formatRetry } from '../wire/frames.js';
+import type { StreamStats } from '../server/observe.js';
+import { DEFAULT_CHANNEL } from '../wire/names.js';
+import { wholeNumber } from '../common/options.js';
 import { EXPIRES_AT_HEADER, type StreamObjectNamespace, stubFor } from './routing.js';
 
 export interface DurableStreamHandlerOptions {

@@ -1,6 +1,6 @@
 import { Client } from '@upstash/qstash';
-import { invalidOption } from '../errors.js';
-import type { Env } from '../env.js';
+import { invalidOption } from '../common/errors.js';
+import type { Env } from '../common/env.js';
 
 /** The QStash client to send with: the one given, or one made from a token (default QSTASH_TOKEN). */
 export function resolveClient(qstash: Client | string | undefined, env: Env): Client {

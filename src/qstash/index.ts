@@ -10,4 +10,4 @@ export {
   type PublishHandlerOptions,
 } from './publish-handler.js';
 export { scheduleEvent, type Delay, type ScheduleEventOptions } from './schedule.js';
-export type { Env } from '../env.js';
+export type { Env } from '../common/env.js';

@@ -2,9 +2,9 @@
  * The body of a QStash message that publishes an event: `{ "type", "data", "channel"? }` as JSON.
  * `data` that is a JSON string is published verbatim; anything else as JSON, as with `sendEvent`.
  */
-import type { NewEvent } from '../backends/types.js';
-import { ValidationError } from '../errors.js';
-import type { EventInput } from '../publish.js';
+import type { NewEvent } from '../backends/contract.js';
+import { ValidationError } from '../common/errors.js';
+import type { EventInput } from '../publish/publish.js';
 
 const FIELDS = new Set(['type', 'data', 'channel']);
 const SHAPE = 'send a JSON object { "type": string, "data": any, "channel"?: string }';

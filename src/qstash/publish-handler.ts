@@ -1,14 +1,14 @@
-import { BackendError, ValidationError, invalidOption } from '../errors.js';
-import { wholeNumber } from '../options.js';
+import { BackendError, ValidationError, invalidOption } from '../common/errors.js';
+import { wholeNumber } from '../common/options.js';
 import {
   DEFAULT_MAX_EVENT_BYTES,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   type EventInput,
   type PublishOptions,
   publishEvents,
-} from '../publish.js';
-import { type Env, resolveEnv } from '../env.js';
-import { readTextUpTo } from '../body-limit.js';
+} from '../publish/publish.js';
+import { type Env, resolveEnv } from '../common/env.js';
+import { readTextUpTo } from '../common/body-limit.js';
 import { parseMessage } from './message.js';
 import { methodNotAllowed, published, rejected, tooLarge, unauthorized, unavailable } from './responses.js';
 import { SIGNATURE_HEADER, signatureCheck } from './signature.js';

@@ -1,10 +1,10 @@
 import type { Client } from '@upstash/qstash';
-import { invalidOption } from '../errors.js';
-import { describe } from '../names.js';
-import { wholeNumber } from '../options.js';
-import { DEFAULT_MAX_EVENT_BYTES, prepareEvent } from '../publish.js';
+import { invalidOption } from '../common/errors.js';
+import { describe } from '../wire/names.js';
+import { wholeNumber } from '../common/options.js';
+import { DEFAULT_MAX_EVENT_BYTES, prepareEvent } from '../publish/publish.js';
 import { resolveClient } from './client.js';
-import { type Env, resolveEnv } from '../env.js';
+import { type Env, resolveEnv } from '../common/env.js';
 import { formatMessage } from './message.js';
 import { type Timing, type TimingOptions, resolveTiming } from './timing.js';
 import { absoluteUrl } from './url.js';

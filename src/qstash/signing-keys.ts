@@ -1,5 +1,5 @@
-import { invalidOption } from '../errors.js';
-import type { Env } from '../env.js';
+import { invalidOption } from '../common/errors.js';
+import type { Env } from '../common/env.js';
 
 export interface SigningKeys {
   currentSigningKey: string;

@@ -1,5 +1,5 @@
-import { invalidOption } from '../errors.js';
-import { describe } from '../names.js';
+import { invalidOption } from '../common/errors.js';
+import { describe } from '../wire/names.js';
 
 /** Seconds, or a QStash duration such as `30s`, `10m`, `2h`, `1d`. */
 export type Delay = number | `${bigint}${'s' | 'm' | 'h' | 'd'}`;

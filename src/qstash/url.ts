@@ -1,5 +1,5 @@
-import { invalidOption } from '../errors.js';
-import { describe } from '../names.js';
+import { invalidOption } from '../common/errors.js';
+import { describe } from '../wire/names.js';
 
 /**
  * An absolute http(s) URL in its normal form. QStash signs the destination exactly as it was

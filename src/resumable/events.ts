@@ -10,7 +10,7 @@
  * - `rs.follow`  someone follows: the producer then sends its text at the shorter interval.
  * - `rs.done`    the stream ended well; `rs.error` with the reason: it failed.
  */
-import type { NewEvent, StoredEvent } from '../backends/types.js';
+import type { NewEvent, StoredEvent } from '../backends/contract.js';
 
 export const START = 'rs.start';
 export const TEXT = 'rs.text';

@@ -9,10 +9,10 @@
  * gone (its process died, or it lost the store): the follower marks the stream failed, for
  * itself and every other follower, and ends with that error.
  */
-import type { Backend, ChannelRead, Retention, StoredEvent } from '../backends/types.js';
-import type { BackendError } from '../errors.js';
-import { type Hub, type HubListener } from '../hub.js';
-import { ZERO_ID, compareIds } from '../ids.js';
+import type { Backend, ChannelRead, Retention, StoredEvent } from '../backends/contract.js';
+import type { BackendError } from '../common/errors.js';
+import { type Hub, type HubListener } from '../server/hub.js';
+import { ZERO_ID, compareIds } from '../wire/ids.js';
 import { DONE, FAILED, FOLLOW, START, TEXT, endEvents, plainEvent, readText, readTimeout, writtenAt } from './events.js';
 import type { StreamChannels } from './names.js';
 import { BoundedOutput } from './output.js';

@@ -10,13 +10,13 @@
  * can be resumed on any instance, also after its producer's process died (the stream is then
  * marked failed after `producerTimeoutMs`, and followers end).
  */
-import type { Backend, Retention } from '../backends/types.js';
-import { ValidationError, invalidOption } from '../errors.js';
-import { Hub, sharedHub } from '../hub.js';
-import { ZERO_ID, isStreamId } from '../ids.js';
-import { describe } from '../names.js';
-import { wholeNumber } from '../options.js';
-import { isCloudflareWorkers } from '../runtime.js';
+import type { Backend, Retention } from '../backends/contract.js';
+import { ValidationError, invalidOption } from '../common/errors.js';
+import { Hub, sharedHub } from '../server/hub.js';
+import { ZERO_ID, isStreamId } from '../wire/ids.js';
+import { describe } from '../wire/names.js';
+import { wholeNumber } from '../common/options.js';
+import { isCloudflareWorkers } from '../common/runtime.js';
 import { startEvent } from './events.js';
 import { type Chunk, type FollowerSettings, type ResumePoint, follow } from './follower.js';
 import { DEFAULT_KEY_PREFIX, type StreamChannels, assertKeyPrefix, channelsOf } from './names.js';

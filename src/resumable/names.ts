@@ -9,8 +9,8 @@
  * Ids come from users (a chat id in a URL): they may hold `A-Z a-z 0-9 _ - . : @`, no `..`,
  * and neither `/` nor `~`, so that no id names another id's channel or another prefix's.
  */
-import { ValidationError, invalidOption } from '../errors.js';
-import { MAX_NAME_LENGTH, describe } from '../names.js';
+import { ValidationError, invalidOption } from '../common/errors.js';
+import { MAX_NAME_LENGTH, describe } from '../wire/names.js';
 
 export const DEFAULT_KEY_PREFIX = 'resumable-stream';
 const END_SUFFIX = '~end';

@@ -5,7 +5,7 @@
  * However the source ends (done, an error, a cancellation), the stream is marked ended so that
  * followers end too.
  */
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../common/errors.js';
 import { BoundedOutput } from './output.js';
 import type { StreamWriter } from './writer.js';
 

@@ -12,7 +12,7 @@
  * While its source is silent it appends a heartbeat every third of `timeoutMs`, so followers can
  * tell a quiet producer from a dead one.
  */
-import type { Backend, NewEvent, Retention } from '../backends/types.js';
+import type { Backend, NewEvent, Retention } from '../backends/contract.js';
 import { endEvents, plainEvent, textEvent, TICK } from './events.js';
 import type { StreamChannels } from './names.js';
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upstashBackend } from '../../src/backends/upstash.js';
-import { EDGE_SSE_SCRIPTS } from '../../src/backends/scripts.js';
+import { upstashBackend } from '../../src/backends/upstash/index.js';
+import { EDGE_SSE_SCRIPTS } from '../../src/backends/redis-streams/scripts.js';
 import { createBridge, type Bridge } from '../../src/bridge/index.js';
 import { type OwnRedis, startOwnRedis } from '../helpers/redis-server.js';
 import { post, TOKEN, upstashClient } from './support.js';

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EDGE_SSE_SCRIPTS } from '../../src/backends/scripts.js';
+import { EDGE_SSE_SCRIPTS } from '../../src/backends/redis-streams/scripts.js';
 import { createBridge, type Bridge } from '../../src/bridge/index.js';
 import { deleteKeysWithPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { post, TOKEN, upstashClient } from './support.js';

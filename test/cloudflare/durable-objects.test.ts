@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upstashBackend } from '../../src/backends/upstash.ts';
+import { upstashBackend } from '../../src/backends/upstash/index.ts';
 import type { Bridge } from '../../src/bridge/index.ts';
 import { type Backend, createChannelToken, sendEvent } from '../../src/index.ts';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from '../helpers/redis.ts';

@@ -7,7 +7,7 @@
  *   /tight/stream (small queues),
  *   /broken/stream, /shared/stream (misconfigured), /plain/stream (createStreamHandler per connection), /stats
  */
-import { upstashBackend } from '../../src/backends/upstash.ts';
+import { upstashBackend } from '../../src/backends/upstash/index.ts';
 import { createDurableStreamHandler, createStreamObject, type StreamObjectNamespace } from '../../src/cloudflare/index.ts';
 import { channelTokenAuthorizer, createStreamHandler } from '../../src/index.ts';
 

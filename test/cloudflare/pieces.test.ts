@@ -5,9 +5,9 @@
  * are real web streams of the frames a channel's object sends.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { BackendError } from '../../src/errors.ts';
-import type { FeedListener, LiveFeed, StoredEvent } from '../../src/backends/types.ts';
-import { formatComment, formatEvent, formatRetry } from '../../src/frames.ts';
+import type { BackendError } from '../../src/common/errors.ts';
+import type { FeedListener, LiveFeed, StoredEvent } from '../../src/backends/contract.ts';
+import { formatComment, formatEvent, formatRetry } from '../../src/wire/frames.ts';
 import { RelayFeed } from '../../src/cloudflare/relay-feed.ts';
 import { ResilientFeed } from '../../src/cloudflare/resilient-feed.ts';
 import { Keeper } from '../../src/cloudflare/keeper.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSSE } from '../../src/index.js';
 import type { Backend, NewEvent, Retention, StoredEvent } from '../../src/index.js';
-import { compareIds } from '../../src/ids.js';
+import { compareIds } from '../../src/wire/ids.js';
 import { SSEReader, sleep, streamRequest, waitUntil } from '../helpers/sse.js';
 
 export interface ContractSubject {

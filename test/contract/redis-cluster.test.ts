@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { redisBackend } from '../../src/backends/redis.js';
+import { redisBackend } from '../../src/backends/redis/index.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { type OwnCluster, startOwnCluster } from '../helpers/redis-cluster.js';
 import { runBackendContract } from './backend-contract.js';

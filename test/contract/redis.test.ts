@@ -1,5 +1,5 @@
 import { Redis as IORedis } from 'ioredis';
-import { redisBackend } from '../../src/backends/redis.js';
+import { redisBackend } from '../../src/backends/redis/index.js';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from '../helpers/redis.js';
 import { runBackendContract } from './backend-contract.js';
 

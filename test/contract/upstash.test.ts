@@ -1,6 +1,6 @@
 import { Redis as IORedis } from 'ioredis';
 import { type Bridge, createBridge } from '../../src/bridge/index.js';
-import { upstashBackend } from '../../src/backends/upstash.js';
+import { upstashBackend } from '../../src/backends/upstash/index.js';
 import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/redis.js';
 import { runBackendContract } from './backend-contract.js';
 

@@ -9,11 +9,11 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const SUBPATHS: Record<string, string> = {
   'edge-sse': 'src/index.ts',
   'edge-sse/client': 'src/client/index.ts',
-  'edge-sse/upstash': 'src/backends/upstash.ts',
-  'edge-sse/redis': 'src/backends/redis.ts',
+  'edge-sse/upstash': 'src/backends/upstash/index.ts',
+  'edge-sse/redis': 'src/backends/redis/index.ts',
   'edge-sse/qstash': 'src/qstash/index.ts',
   'edge-sse/bridge': 'src/bridge/index.ts',
-  'edge-sse/node': 'src/node.ts',
+  'edge-sse/node': 'src/adapters/node.ts',
   'edge-sse/cloudflare': 'src/cloudflare/index.ts',
   'edge-sse/resumable': 'src/resumable/index.ts',
 };

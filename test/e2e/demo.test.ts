@@ -6,7 +6,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoOptions, type RunningDemo, startDemo } from '../../demo/server.ts';
-import { compareIds } from '../../src/ids.js';
+import { compareIds } from '../../src/wire/ids.js';
 import { memoryBackend } from '../../src/index.js';
 import { ARTIFACTS, type Browser, launchChromium } from './browser.js';
 import { openDemo, publishWithForm, shown, states } from './demo-page.js';

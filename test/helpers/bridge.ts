@@ -1,6 +1,6 @@
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
-import { type UpstashBackendOptions, upstashBackend } from '../../src/backends/upstash.js';
+import { type UpstashBackendOptions, upstashBackend } from '../../src/backends/upstash/index.js';
 import { type Bridge, type BridgeOptions, createBridge } from '../../src/bridge/index.js';
 import type { Backend } from '../../src/index.js';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './redis.js';

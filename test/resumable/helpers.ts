@@ -1,6 +1,6 @@
 import { Redis as IORedis } from 'ioredis';
 import { afterAll } from 'vitest';
-import { redisBackend } from '../../src/backends/redis.js';
+import { redisBackend } from '../../src/backends/redis/index.js';
 import type { Backend } from '../../src/index.js';
 import { memoryBackend } from '../../src/index.js';
 import { useBridge } from '../helpers/bridge.js';

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, expect, it } from 'vitest';
-import { redisBackend } from '../../src/backends/redis.js';
+import { redisBackend } from '../../src/backends/redis/index.js';
 import { ResumableStreamError, createResumableStreamContext } from '../../src/resumable/index.js';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from '../helpers/redis.js';
 import { readUntil } from './helpers.js';

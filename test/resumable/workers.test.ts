@@ -12,7 +12,7 @@ import { build } from 'esbuild';
 import { Redis } from 'ioredis';
 import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { redisBackend } from '../../src/backends/redis.ts';
+import { redisBackend } from '../../src/backends/redis/index.ts';
 import { type Bridge, createBridge } from '../../src/bridge/index.ts';
 import { ROOT, ensureBuilt } from '../examples/helpers.ts';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from '../helpers/redis.ts';

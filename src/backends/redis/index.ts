@@ -1,0 +1,405 @@
+/**
+ * edge-sse/redis — events in Redis Streams over TCP (ioredis), for long-running Node servers.
+ * Same keys and ids as edge-sse/upstash, so both can serve the same channels at once.
+ *
+ * Connections: one for commands and one for blocking reads, per backend — whatever the number
+ * of channels and clients. The blocking connection runs one `XREAD BLOCK` over every active channel.
+ * On a Redis Cluster (`cluster`, or REDIS_CLUSTER_NODES): see cluster/index.ts.
+ */
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { BackendError, backendTimeout } from '../../common/errors.js';
+import { describeCommands, within } from '../deadline.js';
+import { deliverRead } from '../id-order.js';
+import { resolveEnv } from '../../common/env.js';
+import { wholeNumber } from '../../common/options.js';
+import { type ClusterConnections, clusterBackend } from './cluster/index.js';
+import { type Seed, clusterSeeds } from './cluster/seeds.js';
+import {
+  DEFAULT_PREFIX,
+  KeySpace,
+  type RedisCommand,
+  type RedisReply,
+  type RedisTransport,
+  backendFailure,
+  fromXread,
+  streamsBackend,
+  xreadCommand,
+} from '../redis-streams/backend.js';
+import type { Backend, CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
+
+export interface RedisBackendOptions {
+  /** `redis://…` / `rediss://…`; defaults to REDIS_URL, then redis://127.0.0.1:6379. */
+  url?: string;
+  /**
+   * Seed nodes of a Redis Cluster, each `redis://host:port` (or `rediss://`, with the same user and
+   * password on all): a few suffice, the others are found. Defaults to REDIS_CLUSTER_NODES (the
+   * same, separated by commas or spaces) when `url` is not given. Not together with `url`.
+   */
+  cluster?: readonly string[];
+  /** Extra ioredis Cluster options, with `cluster` (`redisOptions` apply to each node's connections). */
+  clusterOptions?: ClusterOptions;
+  /** Extra ioredis options for the connections edge-sse opens. */
+  redisOptions?: RedisOptions;
+  /** Key prefix of every channel's stream (default `sse:`). */
+  prefix?: string;
+  /**
+   * How long one blocking read waits before it is renewed (default 30000). On a cluster, how often
+   * a reader subscribes again and reads every channel, in case a wake-up was lost.
+   */
+  blockMs?: number;
+  /**
+   * Longest wait for one command, in ms (default 10000); a blocking read gets `blockMs` more.
+   * Past it the call fails with a BackendError `BACKEND_TIMEOUT` (a blocking read's connection
+   * is dropped, and made again for the next one).
+   */
+  timeoutMs?: number;
+  env?: Record<string, string | undefined>;
+}
+
+export { PartialPublishError, type PartFailure } from './cluster/append.js';
+
+const READ_BATCH = 100;
+/** A day: any longer is no bound (and timers cannot wait past ~24.8 days). */
+const MAX_TIMEOUT_MS = 86_400_000;
+
+export function redisBackend(options: RedisBackendOptions = {}): Backend {
+  const env = resolveEnv(options.env);
+  const keys = new KeySpace(options.prefix ?? DEFAULT_PREFIX);
+  const blockMs = wholeNumber('blockMs', options.blockMs, 30_000, 10, MAX_TIMEOUT_MS);
+  const timeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 10_000, 1, MAX_TIMEOUT_MS);
+  const seeds = clusterSeeds(options.cluster, options.url, env);
+  if (seeds) return clusterBackend(connectCluster(seeds, options), { keys, auditMs: blockMs, timeoutMs });
+  const url = options.url ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const commands = connect(url, options.redisOptions);
+  const transport = new IORedisTransport(commands, url, timeoutMs);
+  const feeds = new Set<BlockingFeed>();
+  return streamsBackend({
+    name: 'redis',
+    transport,
+    keys,
+    shareable: true,
+    createFeed(listener, call) {
+      const feed = new BlockingFeed(commands, transport, keys, listener, { blockMs, timeoutMs }, () => feeds.delete(feed), call);
+      feeds.add(feed);
+      return feed;
+    },
+    requests: () => transport.requests,
+    subscriptions: () => [...feeds].filter((feed) => feed.isReading).length,
+    async close() {
+      for (const feed of feeds) feed.close();
+      commands.disconnect();
+    },
+  });
+}
+
+/**
+ * Commands fail at once while Redis is away (no offline queue) instead of hanging a request;
+ * the connection reconnects by itself.
+ */
+function connect(url: string, extra: RedisOptions = {}): Redis {
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    // ioredis 6 speaks RESP3 by default and reshapes stream replies; RESP2 keeps Redis's own shapes.
+    protocol: 2,
+    ...extra,
+  } as RedisOptions);
+  client.on('error', () => {
+    // Failures surface on the commands that hit them; without a listener ioredis logs each retry.
+  });
+  return client;
+}
+
+/**
+ * ioredis's Cluster for commands (auto-pipelined: the commands of one tick to one node leave
+ * together), and a way to open a connection of its own to one master, for subscriptions.
+ */
+function connectCluster(seeds: Seed[], options: RedisBackendOptions): ClusterConnections {
+  const [{ tls, username, password }] = seeds as [Seed];
+  const nodeOptions: RedisOptions = {
+    // RESP2 keeps Redis's own reply shapes (ioredis 6 speaks RESP3 by default).
+    protocol: 2,
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    ...(tls ? { tls: {} } : {}),
+    ...options.redisOptions,
+  } as RedisOptions;
+  const cluster = new Cluster(
+    seeds.map(({ host, port }) => ({ host, port })),
+    {
+      enableAutoPipelining: true,
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      redisOptions: nodeOptions,
+      ...options.clusterOptions,
+    },
+  );
+  cluster.on('error', () => {
+    // Failures surface on the commands that hit them; without a listener ioredis logs each retry.
+  });
+  return {
+    cluster,
+    seeds: seeds.map(({ host, port }) => `${host}:${port}`).join(','),
+    connectTo(node: string): Redis {
+      const colon = node.lastIndexOf(':');
+      const connection = new Redis({
+        ...nodeOptions,
+        host: node.slice(0, colon),
+        port: Number(node.slice(colon + 1)),
+        lazyConnect: true,
+        autoResubscribe: false,
+        retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      });
+      connection.on('error', () => undefined);
+      return connection;
+    },
+  };
+}
+
+class IORedisTransport implements RedisTransport {
+  requests = 0;
+
+  constructor(
+    private client: Redis,
+    private url: string,
+    readonly timeoutMs: number,
+  ) {}
+
+  async pipeline(commands: RedisCommand[], options: CallOptions = {}): Promise<(RedisReply | Error)[]> {
+    options.onRequest?.();
+    this.requests++;
+    const called = describeCommands(commands);
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await this.bounded(this.exec(commands), called.names, called.publishes);
+    } catch (error) {
+      throw error instanceof BackendError ? error : unreachable(this.url, error);
+    }
+    if (!results) throw unreachable(this.url, new Error('the pipeline was discarded'));
+    return results.map(([error, reply]) => toReply(error, reply, this.url));
+  }
+
+  /** `work` on Redis, failing with BACKEND_TIMEOUT after `timeoutMs` (its reply, if it comes, is dropped). */
+  bounded<T>(work: Promise<T>, what: string, publishes = false, ms = this.timeoutMs): Promise<T> {
+    return within(work, ms, () => backendTimeout(`Redis at ${withoutPassword(this.url)} (${what})`, ms, publishes));
+  }
+
+  private async exec(commands: RedisCommand[]): Promise<[Error | null, unknown][] | null> {
+    await whenReady(this.client);
+    return this.client.pipeline(commands.map(([name, ...args]) => [String(name).toLowerCase(), ...args])).exec();
+  }
+}
+
+const READY_TIMEOUT_MS = 2000;
+
+/** Commands are not queued while disconnected, so wait (briefly) for the connection first. */
+async function whenReady(client: Redis): Promise<void> {
+  if (client.status === 'ready') return;
+  if (client.status === 'wait') void client.connect().catch(() => undefined);
+  if (client.status === 'end') throw new Error('the connection was closed');
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`no connection within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    const onReady = () => done();
+    function done(error?: Error) {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      if (error) reject(error);
+      else resolve();
+    }
+    client.once('ready', onReady);
+  });
+}
+
+function toReply(error: Error | null, reply: unknown, url: string): RedisReply | Error {
+  if (!error) return reply as RedisReply;
+  if (/Connection is closed|Stream isn't writeable|ECONNREFUSED|ETIMEDOUT/i.test(error.message)) throw unreachable(url, error);
+  return error;
+}
+
+function withoutPassword(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//');
+}
+
+function unreachable(url: string, cause: unknown): BackendError {
+  return new BackendError('BACKEND_UNAVAILABLE', `Redis is unreachable at ${withoutPassword(url)}: ${(cause as Error).message}`, { cause });
+}
+
+interface BlockingTiming {
+  blockMs: number;
+  timeoutMs: number;
+}
+
+interface BlockedRead {
+  asked: Map<string, string>;
+  /** Settles when its reply (or failure) is in. */
+  ended: Promise<void>;
+}
+
+/**
+ * One `XREAD BLOCK` over every followed channel on a dedicated connection. Following a new
+ * channel interrupts the read with `CLIENT UNBLOCK` so it is re-issued with the new set.
+ */
+class BlockingFeed implements LiveFeed {
+  private positions = new Map<string, string>();
+  private connection: Redis | undefined;
+  private connectionId: number | undefined;
+  /** The read waiting on Redis now. */
+  private reading: BlockedRead | undefined;
+  private interrupting = false;
+  private running = false;
+  private closed = false;
+
+  /** Whether a blocking read is waiting on Redis now. */
+  get isReading(): boolean {
+    return this.reading !== undefined;
+  }
+
+  constructor(
+    private commands: Redis,
+    private transport: IORedisTransport,
+    private keys: KeySpace,
+    private listener: FeedListener,
+    private timing: BlockingTiming,
+    private onClose: () => void,
+    private call: CallOptions = {},
+  ) {}
+
+  follow(channel: string, after: string): void {
+    this.positions.set(channel, after);
+    if (!this.running) void this.run();
+    else void this.interrupt();
+  }
+
+  unfollow(channel: string): void {
+    this.positions.delete(channel);
+    if (this.positions.size === 0) void this.interrupt();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.positions.clear();
+    this.connection?.disconnect();
+    this.connection = undefined;
+    this.onClose();
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (!this.closed && this.positions.size > 0) {
+        const connection = await this.blockingConnection();
+        if (this.closed || this.positions.size === 0) break;
+        // Taken once connected: a channel followed while connecting is in this read, not the next.
+        const asked = new Map(this.positions);
+        let ended!: () => void;
+        this.reading = { asked, ended: new Promise((resolve) => (ended = resolve)) };
+        let reply: RedisReply;
+        try {
+          reply = await this.blockingRead(connection, asked);
+        } finally {
+          this.reading = undefined;
+          ended();
+        }
+        this.transport.requests++;
+        this.deliver(fromXread(this.keys, reply), asked);
+      }
+    } catch (error) {
+      if (!this.closed) this.fail(error);
+    } finally {
+      this.reading = undefined;
+      this.running = false;
+    }
+  }
+
+  /** Bounded by the block itself plus `timeoutMs`; past that the connection is dropped. */
+  private async blockingRead(connection: Redis, asked: Map<string, string>): Promise<RedisReply> {
+    const { blockMs, timeoutMs } = this.timing;
+    const [name, ...args] = xreadCommand(this.keys, asked, READ_BATCH, blockMs);
+    this.call.onRequest?.();
+    try {
+      return (await this.transport.bounded(connection.call(String(name), ...args), `XREAD BLOCK ${blockMs}`, false, blockMs + timeoutMs)) as RedisReply;
+    } catch (error) {
+      if (error instanceof BackendError && error.code === 'BACKEND_TIMEOUT') this.dropConnection(connection);
+      throw error;
+    }
+  }
+
+  private deliver(byChannel: Map<string, StoredEvent[]>, asked: Map<string, string>): void {
+    deliverRead(byChannel, asked, READ_BATCH, this.positions, this.listener);
+  }
+
+  private async blockingConnection(): Promise<Redis> {
+    if (this.connection && this.connection.status === 'ready' && this.connectionId !== undefined) return this.connection;
+    this.connection?.disconnect();
+    this.connectionId = undefined;
+    const connection = (this.connection = this.commands.duplicate({ lazyConnect: true, retryStrategy: () => null }));
+    connection.on('error', () => undefined);
+    const connecting = (async () => {
+      await connection.connect();
+      return Number(await connection.call('CLIENT', 'ID'));
+    })();
+    try {
+      this.connectionId = await this.transport.bounded(connecting, 'connecting for XREAD BLOCK');
+    } catch (error) {
+      this.dropConnection(connection);
+      throw error;
+    }
+    return connection;
+  }
+
+  private dropConnection(connection: Redis): void {
+    connection.disconnect();
+    if (this.connection !== connection) return;
+    this.connection = undefined;
+    this.connectionId = undefined;
+  }
+
+  /**
+   * Wakes the blocked read so it restarts with the current channels. The UNBLOCK may overtake the
+   * XREAD on its way to Redis; then it finds nothing to unblock and is sent again, until that
+   * read has ended (it is bounded, so this is too). Then the next read is checked the same way.
+   */
+  private async interrupt(): Promise<void> {
+    if (this.interrupting) return; // the loop running now looks at the current channels each time
+    this.interrupting = true;
+    try {
+      for (let attempt = 1; this.reading && this.isStale(this.reading.asked); attempt++) {
+        const read = this.reading;
+        const id = this.connectionId;
+        const unblock = id === undefined ? Promise.resolve(0) : this.commands.call('CLIENT', 'UNBLOCK', id);
+        const unblocked = await this.transport.bounded(unblock, 'CLIENT UNBLOCK').catch(() => 0);
+        this.transport.requests++;
+        if (Number(unblocked) === 1) {
+          await read.ended;
+          attempt = 0;
+        } else {
+          await Promise.race([read.ended, new Promise((resolve) => setTimeout(resolve, Math.min(2 * attempt, 50)))]);
+        }
+      }
+    } finally {
+      this.interrupting = false;
+    }
+  }
+
+  /** Whether the read in flight misses a followed channel or position, or has nobody left to read for. */
+  private isStale(reading: Map<string, string>): boolean {
+    if (this.positions.size === 0) return true;
+    for (const [channel, position] of this.positions) if (reading.get(channel) !== position) return true;
+    return false;
+  }
+
+  private fail(error: unknown): void {
+    const failure = error instanceof BackendError ? error : backendFailure(error as Error);
+    const unavailable =
+      failure.code === 'BACKEND_ERROR' && /closed|ECONNREFUSED|ECONNRESET/i.test(failure.message)
+        ? new BackendError('BACKEND_UNAVAILABLE', `Redis went away: ${failure.message}`, { cause: error })
+        : failure;
+    const channels = [...this.positions.keys()];
+    this.positions.clear();
+    this.connection?.disconnect();
+    this.connection = undefined;
+    for (const channel of channels) this.listener.onError(channel, unavailable);
+  }
+}
+
+export type { Backend } from '../contract.js';
