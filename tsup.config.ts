@@ -3,6 +3,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    backend: 'src/backends/index.ts',
     client: 'src/client/index.ts',
     upstash: 'src/backends/upstash/index.ts',
     redis: 'src/backends/redis/index.ts',

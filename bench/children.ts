@@ -18,12 +18,12 @@ const DELIVERY_TIMEOUT_MS = 30_000;
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-export const now = () => performance.timeOrigin + performance.now();
+const now = () => performance.timeOrigin + performance.now();
 
 type Reply = { id: number; type: string };
 
 /** A child process driven over IPC: `call` sends a command and resolves to the reply with its id. */
-export class Child<Command extends { type: string }, Answer extends Reply> {
+class Child<Command extends { type: string }, Answer extends Reply> {
   private nextId = 1;
   private waiting = new Map<number, { resolve: (reply: Answer) => void; reject: (error: Error) => void }>();
   private exited: Promise<void>;

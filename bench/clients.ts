@@ -14,7 +14,7 @@ export interface Listener {
 }
 
 /** Splits text into frames (at blank lines) and looks at each; the same work for every server. */
-export class FrameReader {
+class FrameReader {
   private buffered = '';
 
   constructor(private listener: Listener) {}

@@ -8,7 +8,7 @@ import { Realtime, handle } from '@upstash/realtime';
 import { Redis as UpstashRedis } from '@upstash/redis';
 import { Redis as IORedis } from 'ioredis';
 import * as z from 'zod';
-import { type Bridge, type BridgeStats, createBridge } from '../src/bridge/index.js';
+import { type Bridge, createBridge } from '../src/bridge/index.js';
 import type { SSE } from '../src/index.js';
 import { core, upstash } from './subject.js';
 
@@ -16,7 +16,7 @@ export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const TOKEN = `bench-${randomBytes(12).toString('hex')}`;
 /** Every key of this run starts with it; `cleanUp` deletes them all. */
 export const RUN_PREFIX = `esse-bench-${process.pid}-${randomBytes(3).toString('hex')}`;
-export const BASE_URL = 'http://bench.local';
+const BASE_URL = 'http://bench.local';
 
 export type Mode = 'subscribe' | 'poll';
 
@@ -26,10 +26,6 @@ export function startBridge(allow: string[] = []): Promise<Bridge> {
 }
 
 /** The requests a bridge received since `before`. */
-export function requestsSince(bridge: Bridge, before: BridgeStats): number {
-  return bridge.stats().requests - before.requests;
-}
-
 /** A prefix under this run's, e.g. `esse-bench-123-ab12cd:idle-sub-100:`. */
 export function prefixFor(name: string): string {
   return `${RUN_PREFIX}:${name}:`;

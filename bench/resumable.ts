@@ -21,7 +21,7 @@ import type { Bridge } from '../src/bridge/index.js';
 import type { Backend } from '../src/index.js';
 import { REDIS_URL, RUN_PREFIX, TOKEN, cleanUp, prefixFor, startBridge } from './redis-common.js';
 import { percentile, median, sleep } from './stats.js';
-import { type Cell, formatMs, formatNumber, formatRatio, printTable } from './table.js';
+import { formatMs, formatNumber, formatRatio, printTable } from './table.js';
 import { redis as edgeRedis, upstash as edgeUpstash } from './subject.js';
 
 const resumableModule = await import(new URL('../dist/resumable.js', import.meta.url).href) as typeof import('../src/resumable/index.js');

@@ -35,7 +35,7 @@ const gc = findGc();
 export const gcSource = (globalThis as { gc?: unknown }).gc ? '--expose-gc' : gc ? 'v8.setFlagsFromString' : 'none';
 
 /** Runs a full garbage collection; false when no way to do so was found. */
-export function collectGarbage(): boolean {
+function collectGarbage(): boolean {
   if (!gc) return false;
   gc();
   gc();
@@ -49,7 +49,7 @@ export async function settledHeap(): Promise<number> {
 }
 
 /** TCP sockets and servers this process holds open (libuv handles). */
-export function openSockets(): number {
+function openSockets(): number {
   return process.getActiveResourcesInfo().filter((resource) => resource === 'TCPSocketWrap' || resource === 'TCPServerWrap').length;
 }
 

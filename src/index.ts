@@ -31,7 +31,7 @@ export {
   type SendEventOptions,
 } from './publish/publish.js';
 export { memoryBackend, type MemoryBackendOptions } from './backends/memory/index.js';
-export type * from './backends/contract.js';
+export type { Backend } from './backends/contract.js';
 export type { CorsOption } from './server/cors.js';
 export type { CloseReason } from './server/session.js';
 export type { StreamHooks, StreamInfo, StreamStats } from './server/observe.js';
@@ -44,7 +44,3 @@ export {
   type ChannelTokenOptions,
 } from './server/token.js';
 export { BackendError, EdgeSSEError, ValidationError, type EdgeSSEErrorCode } from './common/errors.js';
-export { formatComment, formatData, formatEvent, formatRetry, type SSEFrame } from './wire/frames.js';
-export { formatCursor, parseCursor } from './wire/cursor.js';
-export { compareIds } from './wire/ids.js';
-export { DEFAULT_CHANNEL } from './wire/names.js';

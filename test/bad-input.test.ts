@@ -9,7 +9,7 @@ import { parseCursor } from '../src/wire/cursor.js';
 import { assertChannel } from '../src/wire/names.js';
 import { formatEvent } from '../src/wire/frames.js';
 import { type EventSourceMessage, createParser } from 'eventsource-parser';
-import { EdgeSSEError, ValidationError, createSSE, memoryBackend, sendEvents } from '../src/index.js';
+import { type EdgeSSEError, ValidationError, createSSE, memoryBackend, sendEvents } from '../src/index.js';
 
 const sse = createSSE({ backend: memoryBackend(), maxChannels: 16 });
 const TOKEN = 'bad-input-token';

@@ -126,7 +126,7 @@ async function listenWithCursor(sse: SSE, query: string, cursor: string, total: 
     await reader.cancel();
     for (const event of reader.messages) {
       const positions = event.id!.split(',');
-      const channel = channels.find((name, index) => positions[index] !== position.replace(/;json$/, '').split(',')[index])!;
+      const channel = channels.find((_name, index) => positions[index] !== position.replace(/;json$/, '').split(',')[index])!;
       byChannel.set(channel, [...(byChannel.get(channel) ?? []), event.data]);
       position = event.id!;
       count++;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatCursor, parseCursor } from '../src/wire/cursor.js';
-import { EdgeSSEError, ValidationError } from '../src/common/errors.js';
+import { type EdgeSSEError, ValidationError } from '../src/common/errors.js';
 import { compareIds, isStreamId } from '../src/wire/ids.js';
 
 describe('cursor', () => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { EventSource } from 'eventsource';
+import type { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pickBackend } from '../demo/backend.ts';
 import { type DemoOptions, type RunningDemo, startDemo } from '../demo/server.ts';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { upstashBackend } from '../src/backends/upstash/index.js';
 import { createBridge } from '../src/bridge/index.js';
 import {
-  EdgeSSEError,
+  type EdgeSSEError,
   ValidationError,
   createSSE,
   memoryBackend,

@@ -645,7 +645,7 @@ describe('scheduleEvent through QStash to the publish handler', () => {
     const sent = lastRequest();
     expect(sent.method).toBe('POST');
     expect(sent.path).toBe(`/v2/publish/${ENDPOINT}`);
-    expect(sent.headers['authorization']).toBe('Bearer qstash-test-token');
+    expect(sent.headers.authorization).toBe('Bearer qstash-test-token');
     expect(sent.headers['upstash-delay']).toBe('90s');
     expect(sent.headers['upstash-method']).toBe('POST');
     expect(sent.headers['content-type']).toBe('application/json');
@@ -729,9 +729,9 @@ describe('scheduleEvent through QStash to the publish handler', () => {
     const env = { EDGE_SSE_PUBLISH_URL: 'https://env.example.com/publish', QSTASH_TOKEN: 'env-token', QSTASH_URL: qstash.url };
     await scheduleEvent('notice', 1, { env });
     expect(lastRequest().path).toBe('/v2/publish/https://env.example.com/publish');
-    expect(lastRequest().headers['authorization']).toBe('Bearer env-token');
+    expect(lastRequest().headers.authorization).toBe('Bearer env-token');
     await scheduleEvent('notice', 1, { env: { ...env, QSTASH_TOKEN: undefined }, qstash: 'given-token' });
-    expect(lastRequest().headers['authorization']).toBe('Bearer given-token');
+    expect(lastRequest().headers.authorization).toBe('Bearer given-token');
   });
 
   it('validates everything before calling QStash', async () => {

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { parseBridgeArgs, USAGE } from './args.js';
+import { type CliCommand, parseBridgeArgs, USAGE } from './args.js';
 import { createBridge } from './server.js';
 
 async function main(): Promise<void> {
-  let command;
+  let command: CliCommand;
   try {
     command = parseBridgeArgs(process.argv.slice(2), process.env);
   } catch (error) {

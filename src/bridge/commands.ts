@@ -106,7 +106,7 @@ export function createCommandPolicy(options: CommandPolicyOptions = {}): Command
 }
 
 /** Throws when asked to allow a command that can never work through the bridge. */
-export function assertAllowable(names: readonly string[]): void {
+function assertAllowable(names: readonly string[]): void {
   for (const name of names) {
     if (!/^[A-Z][A-Z0-9_.|-]*$/.test(name)) throw new Error(`Invalid command name to allow: "${name}"`);
     const reason = UNSUPPORTED.get(name);

@@ -31,7 +31,7 @@ export function outcomesToJson(outcomes: readonly CommandOutcome[], base64: bool
   return `[${outcomes.map((outcome) => outcomeToJson(outcome, base64)).join(',')}]`;
 }
 
-export function replyToJson(reply: RedisReply, base64: boolean): string {
+function replyToJson(reply: RedisReply, base64: boolean): string {
   if (base64 && Buffer.isBuffer(reply) && reply.length === 2 && reply.toString('latin1') === 'OK') return '"OK"';
   return valueToJson(reply, base64);
 }

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 
 /** Every bridge answer except a live subscription and a RESP2 reply is JSON, errors included. */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   sendJsonText(res, status, JSON.stringify(body), headers);
 }
 

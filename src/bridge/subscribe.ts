@@ -123,7 +123,7 @@ function frameOf(kind: SubscriptionKind, message: Message): string {
 }
 
 /** A channel name that cannot end a line or shift a field; decodeURIComponent reverses it. */
-export function encodeChannel(channel: string): string {
+function encodeChannel(channel: string): string {
   return channel.replace(/[%,\r\n]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 

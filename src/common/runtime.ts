@@ -4,7 +4,7 @@ export function isCloudflareWorkers(): boolean {
 }
 
 /** Bun.serve cuts a connection after 10 s without traffic (its default `idleTimeout`). */
-export function isBun(): boolean {
+function isBun(): boolean {
   return typeof navigator !== 'undefined' && typeof navigator.userAgent === 'string' && navigator.userAgent.startsWith('Bun/');
 }
 

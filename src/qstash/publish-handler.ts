@@ -40,7 +40,7 @@ export interface PublishHandlerOptions extends Omit<PublishOptions, 'idempotency
 
 export type PublishHandler = (request: Request) => Promise<Response>;
 
-export const MESSAGE_ID_HEADER = 'Upstash-Message-Id';
+const MESSAGE_ID_HEADER = 'Upstash-Message-Id';
 export const DEFAULT_IDEMPOTENCY_SECONDS = 2 * 86_400;
 const KEY_PREFIX = 'qstash:';
 const MAX_MESSAGE_ID_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH - KEY_PREFIX.length;
@@ -50,7 +50,7 @@ const MESSAGE_ID = /^[\x20-\x7e]+$/;
  * JSON escaping makes string data at most 6 times longer (`\u0001` for one byte); the type and
  * channel (128 characters each, up to 768 escaped) and the envelope fit in the 4096 bytes more.
  */
-export function defaultMaxBodyBytes(maxEventBytes: number): number {
+function defaultMaxBodyBytes(maxEventBytes: number): number {
   return 6 * maxEventBytes + 4096;
 }
 

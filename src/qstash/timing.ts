@@ -21,7 +21,7 @@ export interface Timing {
 }
 
 const DURATION = /^\d+[smhd]$/;
-const CRON = /^(CRON_TZ=[A-Za-z0-9_+\-/]+ +)?[0-9A-Za-z*?,/#\-]+( +[0-9A-Za-z*?,/#\-]+){4}$/;
+const CRON = /^(CRON_TZ=[A-Za-z0-9_+\-/]+ +)?[0-9A-Za-z*?,/#-]+( +[0-9A-Za-z*?,/#-]+){4}$/;
 // Unix seconds reach this in the year 2286; a larger number is milliseconds by mistake.
 const MAX_UNIX_SECONDS = 9_999_999_999;
 

@@ -31,7 +31,7 @@ export function plainEvent(channel: string, type: typeof TICK | typeof FOLLOW | 
   return { channel, type, data: '', json: false };
 }
 
-export function failedEvent(channel: string, reason: string): NewEvent {
+function failedEvent(channel: string, reason: string): NewEvent {
   return { channel, type: FAILED, data: reason, json: false };
 }
 
@@ -40,10 +40,6 @@ export function endEvents(channels: { stream: string; end: string }, reason?: st
   return [channels.stream, channels.end].map((channel) =>
     reason === undefined ? plainEvent(channel, DONE) : failedEvent(channel, reason),
   );
-}
-
-export function isEnd(event: StoredEvent): boolean {
-  return event.type === DONE || event.type === FAILED;
 }
 
 /** A text event's number and text; undefined for anything else or a malformed one. */

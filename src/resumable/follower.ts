@@ -11,7 +11,7 @@
  */
 import type { Backend, ChannelRead, Retention, StoredEvent } from '../backends/contract.js';
 import type { BackendError } from '../common/errors.js';
-import { type Hub, type HubListener } from '../server/hub.js';
+import type { Hub, HubListener } from '../server/hub.js';
 import { ZERO_ID, compareIds } from '../wire/ids.js';
 import { DONE, FAILED, FOLLOW, START, TEXT, endEvents, plainEvent, readText, readTimeout, writtenAt } from './events.js';
 import type { StreamChannels } from './names.js';

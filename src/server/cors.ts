@@ -18,7 +18,7 @@ export function corsHeaders(cors: CorsOption | undefined, origin: string | null)
   const allowed = typeof cors === 'string' ? cors : allowedOrigin(cors.origin, origin);
   if (!allowed) return {};
   const headers: Record<string, string> = { 'Access-Control-Allow-Origin': allowed };
-  if (allowed !== '*') headers['Vary'] = 'Origin';
+  if (allowed !== '*') headers.Vary = 'Origin';
   if (typeof cors === 'object' && cors.credentials) headers['Access-Control-Allow-Credentials'] = 'true';
   return headers;
 }

@@ -42,7 +42,7 @@ export function parseCursor(text: string, channelCount: number): ParsedCursor {
 }
 
 /** The longest cursor `formatCursor` writes for `channelCount` channels: checked before splitting anything. */
-export function maxCursorLength(channelCount: number): number {
+function maxCursorLength(channelCount: number): number {
   return channelCount * (MAX_ID_LENGTH + 1) - 1 + JSON_MARKER.length;
 }
 

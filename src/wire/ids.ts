@@ -36,7 +36,3 @@ export function compareIds(a: string, b: string): number {
   }
   return 0;
 }
-
-export function maxId(a: string, b: string): string {
-  return compareIds(a, b) >= 0 ? a : b;
-}

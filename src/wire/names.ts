@@ -1,7 +1,7 @@
 import { ValidationError } from '../common/errors.js';
 
 export const MAX_NAME_LENGTH = 128;
-export const RESERVED_PREFIX = 'sse:';
+const RESERVED_PREFIX = 'sse:';
 export const DEFAULT_CHANNEL = 'sse';
 
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */

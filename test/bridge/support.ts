@@ -11,6 +11,7 @@ export interface RawAnswer {
   type: string | null;
   text: string;
   /** The body parsed as JSON, or undefined when it is not JSON. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests read into replies of every shape
   json: any;
   headers: Headers;
 }

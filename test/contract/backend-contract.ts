@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSSE } from '../../src/index.js';
-import type { Backend, NewEvent, Retention, StoredEvent } from '../../src/index.js';
+import type { Backend, NewEvent, Retention, StoredEvent } from '../../src/backends/index.js';
 import { compareIds } from '../../src/wire/ids.js';
 import { SSEReader, sleep, streamRequest, waitUntil } from '../helpers/sse.js';
 

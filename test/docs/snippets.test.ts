@@ -8,6 +8,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 
 const SUBPATHS: Record<string, string> = {
   'edge-sse': 'src/index.ts',
+  'edge-sse/backend': 'src/backends/index.ts',
   'edge-sse/client': 'src/client/index.ts',
   'edge-sse/upstash': 'src/backends/upstash/index.ts',
   'edge-sse/redis': 'src/backends/redis/index.ts',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
 
 /** Debian's Chromium (`apt-get install chromium`); CHROMIUM_PATH overrides. Never a downloaded browser. */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Where screenshots go: gitignored, kept by CI as artifacts. */
 export const ARTIFACTS = join(process.cwd(), 'test-results', 'e2e');

@@ -1,6 +1,6 @@
 import type { Page } from 'playwright-core';
 
-export interface ShownEvent {
+interface ShownEvent {
   channel: string;
   type: string;
   id: string;
@@ -18,7 +18,7 @@ declare global {
  * Records, from the DOM, every event the demo page shows and every state it displays: the page
  * keeps only its newest 200 events on screen, so counting what is left at the end would not do.
  */
-export async function recordDisplay(page: Page): Promise<void> {
+async function recordDisplay(page: Page): Promise<void> {
   await page.addInitScript(() => {
     window.__shown = [];
     window.__states = [];

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-export const DIST_ENTRIES = ['index.js', 'upstash.js', 'bridge.js', 'node.js', 'index.d.ts', 'upstash.d.ts'];
+const DIST_ENTRIES = ['index.js', 'upstash.js', 'bridge.js', 'node.js', 'index.d.ts', 'upstash.d.ts'];
 
 function newestMtime(path: string): number {
   const stat = statSync(path);

@@ -54,7 +54,7 @@ function importsOf(entry: string, seen = new Set<string>()): string[] {
 const isNodeModule = (specifier: string) => specifier.startsWith('node:') || builtinModules.includes(specifier.split('/')[0]!);
 
 describe('the built core imports no Node module', () => {
-  for (const entry of ['index.js', 'index.cjs', 'upstash.js', 'upstash.cjs']) {
+  for (const entry of ['index.js', 'index.cjs', 'backend.js', 'backend.cjs', 'upstash.js', 'upstash.cjs']) {
     it(`dist/${entry} and the chunks it loads`, () => {
       const imports = importsOf(join(ROOT, 'dist', entry));
       expect(imports.filter(isNodeModule)).toEqual([]);

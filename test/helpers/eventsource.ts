@@ -1,6 +1,6 @@
 import { EventSource } from 'eventsource';
 
-export interface ReceivedEvent {
+interface ReceivedEvent {
   type: string;
   id: string;
   data: string;

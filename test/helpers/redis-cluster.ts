@@ -10,7 +10,7 @@ import { freePort } from './redis-server.js';
 const run = promisify(execFile);
 
 /** One redis-server of a cluster of a test's own. */
-export interface ClusterNode {
+interface ClusterNode {
   port: number;
   url: string;
   /** Its cluster node id. */
@@ -187,7 +187,7 @@ async function stop(child: ChildProcess): Promise<void> {
  * Until every node says the cluster is ok, knows every other node and agrees on who serves which
  * slots, each master with `replicas` replicas.
  */
-export async function untilStable(nodes: readonly ClusterNode[], replicas: number, timeoutMs = 20_000): Promise<void> {
+async function untilStable(nodes: readonly ClusterNode[], replicas: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const infos = await Promise.all(nodes.map((node) => node.redis.call('CLUSTER', 'INFO').then(String, () => '')));

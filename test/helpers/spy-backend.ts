@@ -1,4 +1,4 @@
-import type { Backend, LiveFeed } from '../../src/index.js';
+import type { Backend, LiveFeed } from '../../src/backends/index.js';
 
 export interface BackendCall {
   method: 'append' | 'read' | 'tail' | 'follow' | 'unfollow' | 'closeFeed';

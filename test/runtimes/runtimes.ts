@@ -49,7 +49,7 @@ const RUNTIMES: Record<RuntimeName, Runtime> = {
   },
 };
 
-export function runtimeBinary(name: RuntimeName): string {
+function runtimeBinary(name: RuntimeName): string {
   const { binary, package: packageName } = RUNTIMES[name];
   if (!existsSync(binary)) {
     throw new Error(`${binary} is missing: \`npm ci\` installs it (devDependency ${packageName}, Linux x64 with glibc only)`);

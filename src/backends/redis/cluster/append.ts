@@ -24,7 +24,7 @@ import type { AppendOptions, NewEvent, Retention } from '../../contract.js';
 // ARGV: maxLength, ttlSeconds, idempotency seconds ('0': none); per channel its name and number of
 // events; per event type, data, json flag. Returns {0, each channel's newest id before (0-0 for
 // none), the ids grouped by channel}, or {1, the ids stored before} for a repeated key.
-export const CLUSTER_SCRIPT = `local channels = #KEYS - 1
+const CLUSTER_SCRIPT = `local channels = #KEYS - 1
 if ARGV[3] ~= '0' then
   local stored = redis.call('GET', KEYS[1])
   if stored then

@@ -4,7 +4,7 @@
  * channel's stream `<prefix>{<channel>}` has the channel name as its tag.
  */
 
-export const SLOTS = 16384;
+const SLOTS = 16384;
 
 const TABLE = (() => {
   const table = new Uint16Array(256);
@@ -25,7 +25,7 @@ function crc16(bytes: Uint8Array): number {
 }
 
 /** The part of a key Redis Cluster hashes (on its UTF-8 bytes, as Redis sees them). */
-export function hashTagOf(key: string): string {
+function hashTagOf(key: string): string {
   const open = key.indexOf('{');
   if (open === -1) return key;
   const close = key.indexOf('}', open + 1);

@@ -104,7 +104,7 @@ export class ClusterTransport implements RedisTransport {
 }
 
 /** The (first) key a command edge-sse sends names: where the cluster routes it. */
-export function keyOf([name, ...args]: RedisCommand): string | undefined {
+function keyOf([name, ...args]: RedisCommand): string | undefined {
   switch (String(name).toUpperCase()) {
     case 'XINFO':
       return args[1] === undefined ? undefined : String(args[1]);
