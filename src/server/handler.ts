@@ -4,8 +4,8 @@ import { type CorsOption, corsHeaders, preflightHeaders } from './cors.js';
 import { parseCursor } from '../wire/cursor.js';
 import { BackendError, EdgeSSEError, ValidationError, invalidOption } from '../common/errors.js';
 import { Hub, sharedHub } from './hub.js';
-import { type ServeDirect, SERVE_DIRECT } from './direct.js';
-import { type Incoming, incomingFrom } from './incoming.js';
+import { incomingFrom } from './incoming.js';
+import type { Incoming, ServeSocket } from './socket-adapter.js';
 import { describe } from '../wire/names.js';
 import { wholeNumber } from '../common/options.js';
 import { type StreamHooks, StreamRegistry, type StreamStats } from './observe.js';
@@ -55,6 +55,11 @@ export interface StreamHandler {
   (request: Request): Promise<Response>;
   /** Open streams, live readers, timers, subscriptions, requests and deliveries, right now. */
   stats(): StreamStats;
+  /**
+   * The same handler for a server adapter that owns the socket (edge-sse/node uses it): no
+   * Request, Response or web stream per connection. See src/server/socket-adapter.ts.
+   */
+  serveSocket: ServeSocket;
 }
 
 const READ_BATCH = 100;
@@ -70,19 +75,19 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   const settings = resolveOptions(options);
   const handler = async (request: Request): Promise<Response> => {
     const answer = await respond(incomingFrom(request), settings, request);
-    return answer instanceof Response ? answer : new Response(answer.session.stream, { headers: answer.headers });
+    return answer instanceof Response ? answer : new Response(answer.session.body, { headers: answer.headers });
   };
-  const serveDirect: ServeDirect = async (incoming, openStream) => {
+  const serveSocket: ServeSocket = async (incoming, openSink) => {
     const answer = await respond(incoming, settings);
     if (answer instanceof Response) return answer;
     try {
-      return answer.session.attach(openStream(answer.headers));
+      return answer.session.attach(openSink(answer.headers));
     } catch (error) {
       answer.session.close('server', error);
       throw error;
     }
   };
-  return Object.assign(handler, { stats: () => settings.registry.stats(), [SERVE_DIRECT]: serveDirect });
+  return Object.assign(handler, { stats: () => settings.registry.stats(), serveSocket });
 }
 
 type Settings = ReturnType<typeof resolveOptions>;
@@ -124,7 +129,7 @@ function resolveOptions(options: StreamHandlerOptions) {
 
 /**
  * Opens the stream, or answers why not. `request` is the web Request when there is one: the stream
- * then follows its signal to learn that the client left (adapters that own the socket tell it).
+ * then follows its signal to learn that the client left (an adapter that owns the socket tells it).
  */
 async function respond(incoming: Incoming, settings: Settings, request?: Request): Promise<Response | OpenedStream> {
   try {
@@ -196,7 +201,6 @@ async function openStream(
   let failure: unknown;
   const hub = settings.hub ?? new Hub(settings.backend, { onRequest });
   const info = settings.registry.info(incoming, channels, resumeFrom !== undefined);
-  const signal = request?.signal as AbortSignal | undefined;
   const session = new Session(settings, {
     hub,
     channels,
@@ -204,9 +208,9 @@ async function openStream(
     durationMs: Math.round(settings.maxDurationMs * (0.8 + 0.2 * Math.random())),
     expiresAt,
     onRequest,
+    signal: request?.signal as AbortSignal | undefined,
     onClose: (reason, error) => {
       failure = error;
-      signal?.removeEventListener('abort', onAbort);
       if (hub !== settings.hub) hub.close();
       settings.registry.closed(stream, reason, error);
     },
@@ -215,10 +219,7 @@ async function openStream(
   // made with only as long as the Request lives (a weak reference), and it is how we hear the
   // client leave.
   const stream = { info, session, hub, request };
-  const onAbort = () => session.close('client');
   settings.registry.opened(stream);
-  if (signal?.aborted) onAbort();
-  else signal?.addEventListener('abort', onAbort, { once: true });
 
   await session.open();
   if (failure instanceof BackendError && failure.code === 'BACKEND_MISCONFIGURED') {
