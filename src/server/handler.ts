@@ -8,6 +8,7 @@ import { incomingFrom } from './incoming.js';
 import type { Incoming, ServeSocket } from './socket-adapter.js';
 import { describe } from '../wire/names.js';
 import { wholeNumber } from '../common/options.js';
+import { EVENT_STREAM_HEADERS, errorResponse } from '../common/responses.js';
 import { type StreamHooks, StreamRegistry, type StreamStats } from './observe.js';
 import { Session } from './session.js';
 import { defaultKeepAliveMs, isCloudflareWorkers } from '../common/runtime.js';
@@ -63,12 +64,6 @@ export interface StreamHandler {
 }
 
 const READ_BATCH = 100;
-
-const STREAM_HEADERS = {
-  'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
-  'X-Accel-Buffering': 'no',
-};
 
 /** A fetch-style handler that streams the requested channels as server-sent events. */
 export function createStreamHandler(options: StreamHandlerOptions): StreamHandler {
@@ -137,7 +132,7 @@ async function respond(incoming: Incoming, settings: Settings, request?: Request
     if (admission instanceof Response) return admission;
     return await openStream(incoming, settings, admission, request);
   } catch (error) {
-    if (error instanceof ValidationError) return errorResponse(400, error.message, settings.cors, incoming);
+    if (error instanceof ValidationError) return refusal(400, error.message, settings.cors, incoming);
     throw error;
   }
 }
@@ -147,7 +142,7 @@ async function admit(incoming: Incoming, settings: AdmissionSettings): Promise<R
     return new Response(null, { status: 204, headers: preflightHeaders(settings.cors, incoming.header('Origin')) });
   }
   if (incoming.method !== 'GET') {
-    return errorResponse(405, `Method ${incoming.method} is not allowed: open the stream with GET`, settings.cors, incoming, {
+    return refusal(405, `Method ${incoming.method} is not allowed: open the stream with GET`, settings.cors, incoming, {
       Allow: settings.cors ? 'GET, OPTIONS' : 'GET',
     });
   }
@@ -159,7 +154,7 @@ async function admit(incoming: Incoming, settings: AdmissionSettings): Promise<R
   const verdict = await settings.authorize?.(incoming.toRequest(), [...channels]);
   if (verdict instanceof Response) return withCors(verdict, settings.cors, incoming);
   if (verdict === false) {
-    return errorResponse(403, `Not allowed to listen to ${channels.join(', ')}`, settings.cors, incoming);
+    return refusal(403, `Not allowed to listen to ${channels.join(', ')}`, settings.cors, incoming);
   }
   return { channels, resumeFrom: cursor?.positions, expiresAt: expiryOf(verdict) };
 }
@@ -224,9 +219,9 @@ async function openStream(
   await session.open();
   if (failure instanceof BackendError && failure.code === 'BACKEND_MISCONFIGURED') {
     // Retrying cannot help: a 5xx stops EventSource's reconnecting and says what to fix.
-    return errorResponse(500, failure.message, settings.cors, incoming);
+    return refusal(500, failure.message, settings.cors, incoming);
   }
-  return { session, headers: { ...STREAM_HEADERS, ...corsHeaders(settings.cors, incoming.header('Origin')) } };
+  return { session, headers: { ...EVENT_STREAM_HEADERS, ...corsHeaders(settings.cors, incoming.header('Origin')) } };
 }
 
 /** Counts a stream's requests; refuses the one past the budget, which ends the stream. */
@@ -241,17 +236,15 @@ function requestBudget(maxRequests: number): (() => void) | undefined {
   };
 }
 
-function errorResponse(
+/** An error answer a cross-origin page may read. */
+function refusal(
   status: number,
   message: string,
   cors: CorsOption | undefined,
   incoming: Incoming,
   extra: Record<string, string> = {},
 ): Response {
-  return new Response(JSON.stringify({ error: message }), {
-    status,
-    headers: { 'Content-Type': 'application/json; charset=utf-8', ...corsHeaders(cors, incoming.header('Origin')), ...extra },
-  });
+  return errorResponse(status, message, { ...corsHeaders(cors, incoming.header('Origin')), ...extra });
 }
 
 // ---- For edge-sse/cloudflare: admission alone ---------------------------------------------------
@@ -279,7 +272,7 @@ export function createAdmission(
     try {
       return await admit(incoming, settings);
     } catch (error) {
-      if (error instanceof ValidationError) return errorResponse(400, error.message, settings.cors, incoming);
+      if (error instanceof ValidationError) return refusal(400, error.message, settings.cors, incoming);
       throw error;
     }
   };
