@@ -10,9 +10,9 @@
  * connection, its frames written straight to the socket, and its client's leaving heard from it.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { StreamHandler } from '../server/handler.js';
+import { listen } from './listen.js';
 import {
   type AttachedStream,
   type Incoming,
@@ -166,7 +166,7 @@ class ResponseSink implements SocketSink {
 
 function ignore(): void {}
 
-export function serve(handler: FetchHandler, options: ServeOptions = {}): Promise<RunningServer> {
+export async function serve(handler: FetchHandler, options: ServeOptions = {}): Promise<RunningServer> {
   const { port = 0, hostname = '127.0.0.1', ...handlerOptions } = options;
   const server = createServer(toNodeHandler(handler, handlerOptions));
 
@@ -176,14 +176,8 @@ export function serve(handler: FetchHandler, options: ServeOptions = {}): Promis
       server.closeAllConnections();
     });
 
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, hostname, () => {
-      server.off('error', reject);
-      const { port: boundPort } = server.address() as AddressInfo;
-      resolve({ url: `http://${formatHost(hostname)}:${boundPort}`, close });
-    });
-  });
+  const { url } = await listen(server, port, hostname);
+  return { url, close };
 }
 
 function toWebRequest(req: IncomingMessage, signal: AbortSignal, baseUrl?: string): Request {
@@ -349,8 +343,4 @@ function sendPlainText(res: ServerResponse, status: number, text: string): void 
   for (const name of res.getHeaderNames()) res.removeHeader(name); // drop any half-copied response headers
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
-}
-
-function formatHost(hostname: string): string {
-  return hostname.includes(':') ? `[${hostname}]` : hostname;
 }
