@@ -132,7 +132,7 @@ async function respond(incoming: Incoming, settings: Settings, request?: Request
     if (admission instanceof Response) return admission;
     return await openStream(incoming, settings, admission, request);
   } catch (error) {
-    if (error instanceof ValidationError) return refusal(400, error.message, settings.cors, incoming);
+    if (error instanceof ValidationError) return errorWithCors(400, error.message, settings.cors, incoming);
     throw error;
   }
 }
@@ -142,7 +142,7 @@ async function admit(incoming: Incoming, settings: AdmissionSettings): Promise<R
     return new Response(null, { status: 204, headers: preflightHeaders(settings.cors, incoming.header('Origin')) });
   }
   if (incoming.method !== 'GET') {
-    return refusal(405, `Method ${incoming.method} is not allowed: open the stream with GET`, settings.cors, incoming, {
+    return errorWithCors(405, `Method ${incoming.method} is not allowed: open the stream with GET`, settings.cors, incoming, {
       Allow: settings.cors ? 'GET, OPTIONS' : 'GET',
     });
   }
@@ -154,7 +154,7 @@ async function admit(incoming: Incoming, settings: AdmissionSettings): Promise<R
   const verdict = await settings.authorize?.(incoming.toRequest(), [...channels]);
   if (verdict instanceof Response) return withCors(verdict, settings.cors, incoming);
   if (verdict === false) {
-    return refusal(403, `Not allowed to listen to ${channels.join(', ')}`, settings.cors, incoming);
+    return errorWithCors(403, `Not allowed to listen to ${channels.join(', ')}`, settings.cors, incoming);
   }
   return { channels, resumeFrom: cursor?.positions, expiresAt: expiryOf(verdict) };
 }
@@ -219,7 +219,7 @@ async function openStream(
   await session.open();
   if (failure instanceof BackendError && failure.code === 'BACKEND_MISCONFIGURED') {
     // Retrying cannot help: a 5xx stops EventSource's reconnecting and says what to fix.
-    return refusal(500, failure.message, settings.cors, incoming);
+    return errorWithCors(500, failure.message, settings.cors, incoming);
   }
   return { session, headers: { ...EVENT_STREAM_HEADERS, ...corsHeaders(settings.cors, incoming.header('Origin')) } };
 }
@@ -237,7 +237,7 @@ function requestBudget(maxRequests: number): (() => void) | undefined {
 }
 
 /** An error answer a cross-origin page may read. */
-function refusal(
+function errorWithCors(
   status: number,
   message: string,
   cors: CorsOption | undefined,
@@ -272,7 +272,7 @@ export function createAdmission(
     try {
       return await admit(incoming, settings);
     } catch (error) {
-      if (error instanceof ValidationError) return refusal(400, error.message, settings.cors, incoming);
+      if (error instanceof ValidationError) return errorWithCors(400, error.message, settings.cors, incoming);
       throw error;
     }
   };
