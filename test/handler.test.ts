@@ -10,9 +10,9 @@ import {
   createSSE,
   createStreamHandler,
   memoryBackend,
+  type StreamHandler,
   type StreamHandlerOptions,
 } from '../src/index.js';
-import { type ServeDirect, SERVE_DIRECT } from '../src/server/direct.js';
 import { incomingFrom } from '../src/server/incoming.js';
 import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
 import { spyBackend } from './helpers/spy-backend.js';
@@ -420,7 +420,7 @@ describe('createStreamHandler: CORS', () => {
 });
 
 describe('createStreamHandler: the entry point for server adapters that own the socket', () => {
-  const serveDirect = (handler: unknown) => (handler as { [SERVE_DIRECT]: ServeDirect })[SERVE_DIRECT];
+  const serveDirect = (handler: StreamHandler) => handler.serveSocket;
 
   it('writes the stream to the sink the adapter opens, with the stream headers', async () => {
     const sse = createSSE({ backend: memoryBackend() });
@@ -436,7 +436,7 @@ describe('createStreamHandler: the entry point for server adapters that own the 
     await sse.sendEvent('note', 'hello', { channel: 'direct' });
     await waitUntil(() => chunks.join('').includes('data: hello'));
     expect(chunks[0]).toMatch(/^retry: 1000/);
-    (attachment as { cancel(): void }).cancel();
+    (attachment as { clientLeft(): void }).clientLeft();
     expect(sse.handler.stats()).toMatchObject({ openStreams: 0, readers: 0, timers: 0 });
   });
 

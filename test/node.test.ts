@@ -384,6 +384,24 @@ describe("serve with edge-sse's own streams (the direct path)", () => {
     await reader.cancel();
   });
 
+  it("serves across builds: the CJS build's handler itself, through the ESM edge-sse/node's direct path", async () => {
+    await ensureBuilt();
+    const cjs = createRequire(import.meta.url)('../dist/index.cjs') as typeof import('../src/index.ts');
+    const esmNode = (await import('../dist/node.js' as string)) as typeof import('../src/adapters/node.ts');
+    const sse = cjs.createSSE({ backend: cjs.memoryBackend() });
+    const serveSocket = sse.handler.serveSocket;
+    let served = 0;
+    sse.handler.serveSocket = (incoming, openSink) => (served++, serveSocket(incoming, openSink));
+    const server = await esmNode.serve(sse.handler, { onError: () => {} });
+    running.push(server);
+    const reader = new SSEReader(await fetch(`${server.url}/?channel=builds`));
+    await reader.waitForReady();
+    await sse.sendEvent('n', 'one', { channel: 'builds' });
+    await reader.waitForMessages(1);
+    expect(served).toBe(1);
+    await reader.cancel();
+  });
+
   it('ends the session when the client disconnects', async () => {
     const reasons: string[] = [];
     const sse = createSSE({ backend: memoryBackend(), onDisconnect: (_, reason) => reasons.push(reason) });

@@ -5,20 +5,21 @@
  * bytes reach the client as soon as they are produced, and turns a client disconnect
  * into `request.signal` aborting plus the response body being cancelled.
  *
- * edge-sse's own stream handler is served more directly still (see direct.ts): no Request,
- * Response or web stream per connection, its frames written straight to the socket.
+ * edge-sse's own stream handler is served more directly still, through the seam for adapters
+ * that own the socket (src/server/socket-adapter.ts): no Request, Response or web stream per
+ * connection, its frames written straight to the socket, and its client's leaving heard from it.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { StreamHandler } from '../server/handler.js';
+import { listen } from './listen.js';
 import {
-  type DirectSink,
-  type ServeDirect,
-  SERVE_DIRECT,
-  type SinkAttachment,
-  directSourceOf,
-} from '../server/direct.js';
-import type { Incoming } from '../server/incoming.js';
+  type AttachedStream,
+  type Incoming,
+  type ServeSocket,
+  type SocketSink,
+  attachToBody,
+} from '../server/socket-adapter.js';
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -48,13 +49,13 @@ const REQUEST_BODY_HIGH_WATER_MARK = 64 * 1024;
 
 export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}): NodeHandler {
   const onError = options.onError ?? ((error: unknown) => console.error('edge-sse/node:', error));
-  const serveDirect = (handler as { [SERVE_DIRECT]?: ServeDirect })[SERVE_DIRECT];
+  const { serveSocket } = handler as Partial<StreamHandler>;
 
   return async (req, res) => {
     // Late socket errors (EPIPE, ECONNRESET) after a disconnect are expected, not fatal.
     res.on('error', ignore);
     try {
-      if (serveDirect) await answerDirectly(serveDirect, req, res, options.baseUrl);
+      if (typeof serveSocket === 'function') await answerOnSocket(serveSocket, req, res, options.baseUrl);
       else await answerWithFetch(handler, req, res, options.baseUrl);
     } catch (error) {
       if (error instanceof BadRequest) return sendPlainText(res, 400, 'Bad Request');
@@ -79,17 +80,18 @@ async function answerWithFetch(handler: FetchHandler, req: IncomingMessage, res:
 }
 
 /**
- * edge-sse's own handler, answered without a Request or Response: an open stream then costs its
- * session and its socket, nothing more (the web objects are built only if authorize or hooks ask).
+ * edge-sse's own handler, answered without a Request or Response (the direct path): an open stream
+ * then costs its session and its socket, nothing more (the web objects are built only if
+ * authorize or hooks ask).
  */
-async function answerDirectly(serveDirect: ServeDirect, req: IncomingMessage, res: ServerResponse, baseUrl?: string): Promise<void> {
-  const answer = await serveDirect(new NodeIncoming(req, res, baseUrl), (headers) => {
+async function answerOnSocket(serveSocket: ServeSocket, req: IncomingMessage, res: ServerResponse, baseUrl?: string): Promise<void> {
+  const answer = await serveSocket(new NodeIncoming(req, res, baseUrl), (headers) => {
     res.writeHead(200, headers);
     res.flushHeaders(); // an event stream may not produce a byte for a while
     return new ResponseSink(res);
   });
   if (answer instanceof Response) await writeWebResponse(answer, req, res, abortWhenClientLeaves(res));
-  else listen(res, answer);
+  else reportSocket(res, answer);
 }
 
 /** 'close' on the response fires when the socket goes away; before writableFinished that means the client left early. */
@@ -105,10 +107,11 @@ function abortWhenClientLeaves(res: ServerResponse): AbortSignal {
   return clientGone.signal;
 }
 
-function listen(res: ServerResponse, attachment: SinkAttachment): void {
-  if (res.destroyed) return attachment.cancel();
-  res.on('drain', () => attachment.drained());
-  res.once('close', () => attachment.cancel());
+/** The one place an attached stream hears of its socket: its buffer draining, and its client leaving. */
+function reportSocket(res: ServerResponse, stream: AttachedStream): void {
+  if (res.destroyed) return stream.clientLeft();
+  res.on('drain', () => stream.drained());
+  res.once('close', () => stream.clientLeft());
 }
 
 class NodeIncoming implements Incoming {
@@ -141,7 +144,7 @@ class NodeIncoming implements Incoming {
 }
 
 /** Writes straight to the response: methods on the prototype, nothing per connection but the instance. */
-class ResponseSink implements DirectSink {
+class ResponseSink implements SocketSink {
   constructor(private res: ServerResponse) {}
 
   write(chunk: Uint8Array): boolean {
@@ -163,7 +166,7 @@ class ResponseSink implements DirectSink {
 
 function ignore(): void {}
 
-export function serve(handler: FetchHandler, options: ServeOptions = {}): Promise<RunningServer> {
+export async function serve(handler: FetchHandler, options: ServeOptions = {}): Promise<RunningServer> {
   const { port = 0, hostname = '127.0.0.1', ...handlerOptions } = options;
   const server = createServer(toNodeHandler(handler, handlerOptions));
 
@@ -173,14 +176,8 @@ export function serve(handler: FetchHandler, options: ServeOptions = {}): Promis
       server.closeAllConnections();
     });
 
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, hostname, () => {
-      server.off('error', reject);
-      const { port: boundPort } = server.address() as AddressInfo;
-      resolve({ url: `http://${formatHost(hostname)}:${boundPort}`, close });
-    });
-  });
+  const { url } = await listen(server, port, hostname);
+  return { url, close };
 }
 
 function toWebRequest(req: IncomingMessage, signal: AbortSignal, baseUrl?: string): Request {
@@ -290,13 +287,13 @@ async function writeWebResponse(
 }
 
 /**
- * edge-sse's bodies take the socket directly: no reader and no promise per chunk, which is what a
- * broadcast to thousands of connections spends most of its time on.
+ * edge-sse's bodies take the socket directly (the wrapped path): no reader and no promise per
+ * chunk, which is what a broadcast to thousands of connections spends most of its time on.
  */
 function attachDirectly(body: ReadableStream<Uint8Array>, res: ServerResponse): boolean {
-  const attachment = directSourceOf(body)?.attachSink(new ResponseSink(res));
-  if (attachment) listen(res, attachment);
-  return attachment !== undefined;
+  const stream = attachToBody(body, new ResponseSink(res));
+  if (stream) reportSocket(res, stream);
+  return stream !== undefined;
 }
 
 function copyResponseHeaders(headers: Headers, res: ServerResponse): void {
@@ -346,8 +343,4 @@ function sendPlainText(res: ServerResponse, status: number, text: string): void 
   for (const name of res.getHeaderNames()) res.removeHeader(name); // drop any half-copied response headers
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
-}
-
-function formatHost(hostname: string): string {
-  return hostname.includes(':') ? `[${hostname}]` : hostname;
 }

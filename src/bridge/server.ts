@@ -11,7 +11,7 @@
  * subscription; nothing a caller does opens another.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../adapters/listen.js';
 import { createTokenCheck } from './auth.js';
 import { parseCommand, parseCommands, readBody } from './body.js';
 import { createCommandPolicy, type CommandArg, type CommandPolicy } from './commands.js';
@@ -69,12 +69,12 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
     subscriptions: new Set(),
   };
   const server = createHttpServer(settings, (req, res) => void handleBridgeRequest(context, req, res));
-  const port = await listen(server, settings.port, settings.host).catch((error: unknown) => {
+  const { url, port } = await listen(server, settings.port, settings.host).catch((error: unknown) => {
     shared.disconnect();
     throw error;
   });
   return {
-    url: `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`,
+    url,
     port,
     stats: () => snapshot(context.stats),
     async close() {
@@ -240,14 +240,4 @@ async function subscribe(context: Context, route: Extract<Route, { kind: 'subscr
     },
   });
   subscriptions.add(subscription);
-}
-
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
 }

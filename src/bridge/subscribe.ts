@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EVENT_STREAM_HEADERS } from '../common/responses.js';
 import { BridgeError } from './errors.js';
 import type { Membership, Message, SharedSubscriber, SubscriptionKind } from './subscriber.js';
 
@@ -80,12 +81,7 @@ function stream(
   res: ServerResponse,
   options: { heartbeatMs: number; events: SubscriptionEvents },
 ): () => void {
-  res.writeHead(200, {
-    'Content-Type': 'text/event-stream; charset=utf-8',
-    'Cache-Control': 'no-cache, no-transform',
-    Connection: 'keep-alive',
-    'X-Accel-Buffering': 'no',
-  });
+  res.writeHead(200, { ...EVENT_STREAM_HEADERS, Connection: 'keep-alive' });
   req.socket.setNoDelay(true);
   write(res, `data: ${kind},${name},1`);
   options.events.onOpen();

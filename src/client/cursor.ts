@@ -1,6 +1,5 @@
+import { JSON_MARKER } from '../wire/cursor.js';
 import { compareIds } from '../wire/ids.js';
-
-const JSON_MARKER = ';json';
 
 /** The wire says JSON by a `;json` suffix on the event's id, which EventSource hands over as `lastEventId`. */
 export function isJsonCursor(cursor: string): boolean {

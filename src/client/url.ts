@@ -1,3 +1,4 @@
+/** The server's default (DEFAULT_CHANNEL in src/wire/names.ts), written out: an import adds bytes to the client's bundle. */
 const DEFAULT_CHANNEL = 'sse';
 
 function splitQuery(url: string): [string, URLSearchParams] {

@@ -4,8 +4,6 @@
  * While it is open the channel keeps its reader; releasing it lets the reader go (when no
  * listener is left), which is how the object lingers after its last listener and then lets go.
  */
-import type { StreamHandler } from '../server/handler.js';
-
 export class Keeper {
   private holding: Promise<void> | undefined;
   private reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -14,7 +12,7 @@ export class Keeper {
 
   /** `stillWanted` is asked when the keeper's own stream ends (its deadline): open it again? */
   constructor(
-    private handler: StreamHandler,
+    private handler: (request: Request) => Promise<Response>,
     private url: string,
     private stillWanted: () => boolean,
   ) {}

@@ -7,6 +7,7 @@ import { DurableObject, type DurableObjectStateLike } from 'cloudflare:workers';
 import type { Backend } from '../backends/contract.js';
 import { channelsFromUrl } from '../server/channels.js';
 import { ValidationError, invalidOption } from '../common/errors.js';
+import { errorResponse } from '../common/responses.js';
 import { type StreamHandler, type StreamHandlerOptions, createStreamHandler } from '../server/handler.js';
 import type { StreamStats } from '../server/observe.js';
 import { wholeNumber } from '../common/options.js';
@@ -104,7 +105,7 @@ export function createStreamObject<Env>(configure: (env: Env) => StreamObjectOpt
         channels = channelsFromUrl(new URL(request.url), ANY_CHANNEL_COUNT);
       } catch (error) {
         // Only a caller other than the Worker's handler (which admitted the channels) gets here.
-        if (error instanceof ValidationError) return Response.json({ error: error.message }, { status: 400 });
+        if (error instanceof ValidationError) return errorResponse(400, error.message);
         throw error;
       }
       const options = configure(this.env);

@@ -6,6 +6,7 @@
  */
 import { type CorsOption, corsHeaders } from '../server/cors.js';
 import { invalidOption } from '../common/errors.js';
+import { EVENT_STREAM_HEADERS } from '../common/responses.js';
 import { type Authorize, createAdmission } from '../server/handler.js';
 import { formatRetry } from '../wire/frames.js';
 import type { StreamStats } from '../server/observe.js';
@@ -31,12 +32,6 @@ export interface DurableStreamHandler {
   /** The `stats()` of the object serving these channels (default: the `sse` channel). */
   stats(channels?: readonly string[]): Promise<StreamStats>;
 }
-
-const STREAM_HEADERS = {
-  'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
-  'X-Accel-Buffering': 'no',
-};
 
 export function createDurableStreamHandler(options: DurableStreamHandlerOptions): DurableStreamHandler {
   const namespace = options?.namespace;
@@ -93,5 +88,5 @@ function withHeaders(response: Response, cors: Record<string, string>): Response
  */
 function comeBackLater(backendRetryMs: number, cors: Record<string, string>): Response {
   const retry = backendRetryMs + Math.round(backendRetryMs * Math.random() * 0.5);
-  return new Response(formatRetry(retry, 'stream object unavailable'), { headers: { ...STREAM_HEADERS, ...cors } });
+  return new Response(formatRetry(retry, 'stream object unavailable'), { headers: { ...EVENT_STREAM_HEADERS, ...cors } });
 }

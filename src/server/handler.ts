@@ -4,10 +4,11 @@ import { type CorsOption, corsHeaders, preflightHeaders } from './cors.js';
 import { parseCursor } from '../wire/cursor.js';
 import { BackendError, EdgeSSEError, ValidationError, invalidOption } from '../common/errors.js';
 import { Hub, sharedHub } from './hub.js';
-import { type ServeDirect, SERVE_DIRECT } from './direct.js';
-import { type Incoming, incomingFrom } from './incoming.js';
+import { incomingFrom } from './incoming.js';
+import type { Incoming, ServeSocket } from './socket-adapter.js';
 import { describe } from '../wire/names.js';
 import { wholeNumber } from '../common/options.js';
+import { EVENT_STREAM_HEADERS, errorResponse } from '../common/responses.js';
 import { type StreamHooks, StreamRegistry, type StreamStats } from './observe.js';
 import { Session } from './session.js';
 import { defaultKeepAliveMs, isCloudflareWorkers } from '../common/runtime.js';
@@ -55,34 +56,33 @@ export interface StreamHandler {
   (request: Request): Promise<Response>;
   /** Open streams, live readers, timers, subscriptions, requests and deliveries, right now. */
   stats(): StreamStats;
+  /**
+   * The same handler for a server adapter that owns the socket (edge-sse/node uses it): no
+   * Request, Response or web stream per connection. See src/server/socket-adapter.ts.
+   */
+  serveSocket: ServeSocket;
 }
 
 const READ_BATCH = 100;
-
-const STREAM_HEADERS = {
-  'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
-  'X-Accel-Buffering': 'no',
-};
 
 /** A fetch-style handler that streams the requested channels as server-sent events. */
 export function createStreamHandler(options: StreamHandlerOptions): StreamHandler {
   const settings = resolveOptions(options);
   const handler = async (request: Request): Promise<Response> => {
     const answer = await respond(incomingFrom(request), settings, request);
-    return answer instanceof Response ? answer : new Response(answer.session.stream, { headers: answer.headers });
+    return answer instanceof Response ? answer : new Response(answer.session.body, { headers: answer.headers });
   };
-  const serveDirect: ServeDirect = async (incoming, openStream) => {
+  const serveSocket: ServeSocket = async (incoming, openSink) => {
     const answer = await respond(incoming, settings);
     if (answer instanceof Response) return answer;
     try {
-      return answer.session.attach(openStream(answer.headers));
+      return answer.session.attach(openSink(answer.headers));
     } catch (error) {
       answer.session.close('server', error);
       throw error;
     }
   };
-  return Object.assign(handler, { stats: () => settings.registry.stats(), [SERVE_DIRECT]: serveDirect });
+  return Object.assign(handler, { stats: () => settings.registry.stats(), serveSocket });
 }
 
 type Settings = ReturnType<typeof resolveOptions>;
@@ -124,7 +124,7 @@ function resolveOptions(options: StreamHandlerOptions) {
 
 /**
  * Opens the stream, or answers why not. `request` is the web Request when there is one: the stream
- * then follows its signal to learn that the client left (adapters that own the socket tell it).
+ * then follows its signal to learn that the client left (an adapter that owns the socket tells it).
  */
 async function respond(incoming: Incoming, settings: Settings, request?: Request): Promise<Response | OpenedStream> {
   try {
@@ -132,7 +132,7 @@ async function respond(incoming: Incoming, settings: Settings, request?: Request
     if (admission instanceof Response) return admission;
     return await openStream(incoming, settings, admission, request);
   } catch (error) {
-    if (error instanceof ValidationError) return errorResponse(400, error.message, settings.cors, incoming);
+    if (error instanceof ValidationError) return errorWithCors(400, error.message, settings.cors, incoming);
     throw error;
   }
 }
@@ -142,7 +142,7 @@ async function admit(incoming: Incoming, settings: AdmissionSettings): Promise<R
     return new Response(null, { status: 204, headers: preflightHeaders(settings.cors, incoming.header('Origin')) });
   }
   if (incoming.method !== 'GET') {
-    return errorResponse(405, `Method ${incoming.method} is not allowed: open the stream with GET`, settings.cors, incoming, {
+    return errorWithCors(405, `Method ${incoming.method} is not allowed: open the stream with GET`, settings.cors, incoming, {
       Allow: settings.cors ? 'GET, OPTIONS' : 'GET',
     });
   }
@@ -154,7 +154,7 @@ async function admit(incoming: Incoming, settings: AdmissionSettings): Promise<R
   const verdict = await settings.authorize?.(incoming.toRequest(), [...channels]);
   if (verdict instanceof Response) return withCors(verdict, settings.cors, incoming);
   if (verdict === false) {
-    return errorResponse(403, `Not allowed to listen to ${channels.join(', ')}`, settings.cors, incoming);
+    return errorWithCors(403, `Not allowed to listen to ${channels.join(', ')}`, settings.cors, incoming);
   }
   return { channels, resumeFrom: cursor?.positions, expiresAt: expiryOf(verdict) };
 }
@@ -196,7 +196,6 @@ async function openStream(
   let failure: unknown;
   const hub = settings.hub ?? new Hub(settings.backend, { onRequest });
   const info = settings.registry.info(incoming, channels, resumeFrom !== undefined);
-  const signal = request?.signal as AbortSignal | undefined;
   const session = new Session(settings, {
     hub,
     channels,
@@ -204,9 +203,9 @@ async function openStream(
     durationMs: Math.round(settings.maxDurationMs * (0.8 + 0.2 * Math.random())),
     expiresAt,
     onRequest,
+    signal: request?.signal as AbortSignal | undefined,
     onClose: (reason, error) => {
       failure = error;
-      signal?.removeEventListener('abort', onAbort);
       if (hub !== settings.hub) hub.close();
       settings.registry.closed(stream, reason, error);
     },
@@ -215,17 +214,14 @@ async function openStream(
   // made with only as long as the Request lives (a weak reference), and it is how we hear the
   // client leave.
   const stream = { info, session, hub, request };
-  const onAbort = () => session.close('client');
   settings.registry.opened(stream);
-  if (signal?.aborted) onAbort();
-  else signal?.addEventListener('abort', onAbort, { once: true });
 
   await session.open();
   if (failure instanceof BackendError && failure.code === 'BACKEND_MISCONFIGURED') {
     // Retrying cannot help: a 5xx stops EventSource's reconnecting and says what to fix.
-    return errorResponse(500, failure.message, settings.cors, incoming);
+    return errorWithCors(500, failure.message, settings.cors, incoming);
   }
-  return { session, headers: { ...STREAM_HEADERS, ...corsHeaders(settings.cors, incoming.header('Origin')) } };
+  return { session, headers: { ...EVENT_STREAM_HEADERS, ...corsHeaders(settings.cors, incoming.header('Origin')) } };
 }
 
 /** Counts a stream's requests; refuses the one past the budget, which ends the stream. */
@@ -240,17 +236,15 @@ function requestBudget(maxRequests: number): (() => void) | undefined {
   };
 }
 
-function errorResponse(
+/** An error answer a cross-origin page may read. */
+function errorWithCors(
   status: number,
   message: string,
   cors: CorsOption | undefined,
   incoming: Incoming,
   extra: Record<string, string> = {},
 ): Response {
-  return new Response(JSON.stringify({ error: message }), {
-    status,
-    headers: { 'Content-Type': 'application/json; charset=utf-8', ...corsHeaders(cors, incoming.header('Origin')), ...extra },
-  });
+  return errorResponse(status, message, { ...corsHeaders(cors, incoming.header('Origin')), ...extra });
 }
 
 // ---- For edge-sse/cloudflare: admission alone ---------------------------------------------------
@@ -278,7 +272,7 @@ export function createAdmission(
     try {
       return await admit(incoming, settings);
     } catch (error) {
-      if (error instanceof ValidationError) return errorResponse(400, error.message, settings.cors, incoming);
+      if (error instanceof ValidationError) return errorWithCors(400, error.message, settings.cors, incoming);
       throw error;
     }
   };

@@ -1,6 +1,6 @@
 import type { Backend } from '../backends/contract.js';
 import type { Hub } from './hub.js';
-import type { Incoming } from './incoming.js';
+import type { Incoming } from './socket-adapter.js';
 import type { CloseReason, Session } from './session.js';
 
 /** What a hook learns about a stream. */

@@ -1,25 +1,30 @@
 /**
- * Where a stream's bytes go: into a pull-based ReadableStream (the Response body), made on first
- * use, or into a sink that a server adapter owning the socket attaches (see direct.ts).
+ * The client's end of a session. Its bytes go into a pull-based ReadableStream (the Response
+ * body), made on first use, or into a sink that a server adapter owning the socket attaches (see
+ * socket-adapter.ts). Until a reader pulls or a sink attaches, chunks wait in the outlet's own
+ * queue, so it always knows how much its client has not taken yet.
  *
- * Until a reader pulls or a sink attaches, chunks wait in the outlet's own queue, so it always
- * knows how much its client has not taken yet.
+ * It is also the one place that hears the client leave, from whichever end it has: the request's
+ * signal (until a sink attaches), the body's cancel, or the sink's adapter. The session is told
+ * once, by the first of them, and not at all if it closed the outlet first.
  */
-import { type DirectSink, type DirectSource, type SinkAttachment, offerDirectSink } from './direct.js';
+import { type AttachedStream, type BodySource, type SocketSink, registerBody } from './socket-adapter.js';
 
-export class Outlet implements UnderlyingDefaultSource<Uint8Array>, SinkAttachment, DirectSource {
-  private body: ReadableStream<Uint8Array> | undefined;
+export class Outlet implements UnderlyingDefaultSource<Uint8Array>, AttachedStream, BodySource {
+  private readable: ReadableStream<Uint8Array> | undefined;
   private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   private queue: Uint8Array[] = [];
   private queued = 0;
   /** A reader is waiting and the queue was empty: the next chunk goes straight to it. */
   private readerWaiting = false;
-  private sink: DirectSink | undefined;
+  private sink: SocketSink | undefined;
+  /** The request's, while it is how the client's leaving is heard. */
+  private signal: AbortSignal | undefined;
   private closing = false;
   private closed = false;
   private onWritable: (() => void) | undefined;
 
-  constructor(private onCancel: () => void) {}
+  constructor(private onClientLeft: () => void) {}
 
   /**
    * The Response body. Nothing is pulled ahead (high-water mark 0): a chunk leaves the queue when a
@@ -27,17 +32,37 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array>, SinkAttachme
    * connection), and the stream is a plain ReadableStream: Node gives every instance of a subclass
    * its own hidden classes, ~0.7 KiB more per connection and ~0.2 µs more per chunk read (bench/README.md).
    */
-  get stream(): ReadableStream<Uint8Array> {
-    if (!this.body) {
-      this.body = new ReadableStream(this, { highWaterMark: 0 });
-      offerDirectSink(this.body, this);
+  get body(): ReadableStream<Uint8Array> {
+    if (!this.readable) {
+      this.readable = new ReadableStream(this, { highWaterMark: 0 });
+      registerBody(this.readable, this);
     }
-    return this.body;
+    return this.readable;
   }
 
   /** An adapter that owns the socket takes the bytes instead, unless the body is already read or ended. */
-  attachSink(sink: DirectSink): SinkAttachment | undefined {
-    return this.body?.locked || this.closed ? undefined : this.attach(sink);
+  attachSink(sink: SocketSink): AttachedStream | undefined {
+    return this.readable?.locked || this.closed ? undefined : this.attach(sink);
+  }
+
+  /**
+   * The client left when `signal` aborts: a web Request's, which can tell before the body is read.
+   * Followed until the outlet closes or a sink attaches (its adapter tells from then on).
+   */
+  follow(signal: AbortSignal | undefined): void {
+    if (!signal || this.closed) return;
+    if (signal.aborted) return this.handleEvent();
+    this.signal = signal;
+    signal.addEventListener('abort', this);
+  }
+
+  /**
+   * The signal's listener (the outlet itself rather than a closure per stream). The body may still
+   * have a reader: the session closes the outlet as it always does, what is queued goes, then the end.
+   */
+  handleEvent(): void {
+    this.unfollow();
+    if (!this.closed && !this.closing) this.onClientLeft();
   }
 
   /** Underlying source: called once by the stream. */
@@ -89,7 +114,7 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array>, SinkAttachme
   /** Drops what is queued and breaks the stream off: for a client that stopped reading. */
   abort(reason: string): void {
     if (this.closed) return;
-    this.closed = true;
+    this.markClosed();
     this.dropQueue();
     if (this.sink) this.sink.destroy();
     else this.controller?.error(new Error(reason));
@@ -97,10 +122,11 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array>, SinkAttachme
   }
 
   /** Sends the bytes to `sink` (those queued first) instead of to the body. */
-  attach(sink: DirectSink): SinkAttachment {
+  attach(sink: SocketSink): AttachedStream {
     this.sink = sink;
+    this.unfollow();
     // Nothing reads the body from now on: let it and its controller go (~2 KiB per stream).
-    this.body = undefined;
+    this.readable = undefined;
     this.controller = undefined;
     for (const chunk of this.queue) sink.write(chunk);
     this.dropQueue();
@@ -114,13 +140,19 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array>, SinkAttachme
     this.notifyWritable();
   }
 
-  /** Underlying source, and sink attachment: the client went away. */
-  cancel(): void {
+  /** The client went away and takes nothing more: the reader cancelled, or the sink's adapter says so. */
+  clientLeft(): void {
     if (this.closed) return;
-    this.closed = true;
+    this.markClosed();
     this.dropQueue();
     this.notifyWritable();
-    this.onCancel();
+    // Closing, the session has ended already: it hears of the client only while it is open.
+    if (!this.closing) this.onClientLeft();
+  }
+
+  /** Underlying source: the reader cancelled the body. */
+  cancel(): void {
+    this.clientLeft();
   }
 
   /**
@@ -140,7 +172,7 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array>, SinkAttachme
   }
 
   private finish(): void {
-    this.closed = true;
+    this.markClosed();
     if (this.sink) this.sink.end();
     else {
       try {
@@ -150,6 +182,16 @@ export class Outlet implements UnderlyingDefaultSource<Uint8Array>, SinkAttachme
       }
     }
     this.notifyWritable();
+  }
+
+  private markClosed(): void {
+    this.closed = true;
+    this.unfollow();
+  }
+
+  private unfollow(): void {
+    this.signal?.removeEventListener('abort', this);
+    this.signal = undefined;
   }
 
   private dropQueue(): void {

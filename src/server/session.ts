@@ -5,7 +5,7 @@ import { encodeText, formatComment, formatEvent, formatRetry } from '../wire/fra
 import type { HubListener, Hub } from './hub.js';
 import { ZERO_ID, compareIds } from '../wire/ids.js';
 import type { Backend, CallOptions, StoredEvent } from '../backends/contract.js';
-import type { DirectSink, SinkAttachment } from './direct.js';
+import type { AttachedStream, SocketSink } from './socket-adapter.js';
 import { Outlet } from './outlet.js';
 
 /** Why a stream ended: the client left, its time or its access expired, the backend failed, it spent its
@@ -36,6 +36,8 @@ export interface StreamParams {
   expiresAt: number | undefined;
   /** Called before each request this stream makes itself; throws once the budget is spent. */
   onRequest: (() => void) | undefined;
+  /** The web Request's signal, where there is one: it aborts when the client leaves. */
+  signal: AbortSignal | undefined;
   onClose: (reason: CloseReason, error?: unknown) => void;
 }
 
@@ -63,8 +65,9 @@ const STALL_KEEPALIVES = 2;
 const sharedFrames = new WeakMap<StoredEvent, Uint8Array>();
 
 /**
- * One client connection: a ReadableStream of SSE frames that catches up from a cursor, then goes
- * live, with heartbeats, a deadline, and a bounded queue. Closing it releases everything it holds.
+ * One client's event stream: SSE frames, into a Response body or a socket adapter's sink (see
+ * outlet.ts), that catch up from a cursor, then go live, with heartbeats, a deadline, and a
+ * bounded queue. Closing it releases everything it holds.
  */
 export class Session implements HubListener {
   private outlet: Outlet;
@@ -91,12 +94,12 @@ export class Session implements HubListener {
   }
 
   /** The Response body. */
-  get stream(): ReadableStream<Uint8Array> {
-    return this.outlet.stream;
+  get body(): ReadableStream<Uint8Array> {
+    return this.outlet.body;
   }
 
-  /** Sends the frames to a server adapter's sink instead of a body. */
-  attach(sink: DirectSink): SinkAttachment {
+  /** Sends the frames to a server adapter's sink instead of a body; the adapter tells when the client leaves. */
+  attach(sink: SocketSink): AttachedStream {
     return this.outlet.attach(sink);
   }
 
@@ -106,6 +109,7 @@ export class Session implements HubListener {
    * after a stream ends, not after an error status.
    */
   async open(): Promise<void> {
+    this.outlet.follow(this.params.signal);
     this.writeText(formatRetry(this.settings.retryMs, 'edge-sse'));
     this.startTimers();
     try {

@@ -5,6 +5,7 @@
  * (so it runs on every runtime; `crypto.subtle.verify` compares in constant time).
  */
 import { ValidationError, invalidOption } from '../common/errors.js';
+import { errorResponse } from '../common/responses.js';
 import type { Authorize } from './handler.js';
 import { assertChannel } from '../wire/names.js';
 
@@ -77,19 +78,19 @@ export function channelTokenAuthorizer(secret: string, options: ChannelTokenAuth
     try {
       token = new URL(request.url).searchParams.get(param) ?? cookie(request, options.cookie);
     } catch (error) {
-      if (error instanceof URIError) return denied(401, `The ${options.cookie} cookie is not valid percent-encoding`);
+      if (error instanceof URIError) return errorResponse(401, `The ${options.cookie} cookie is not valid percent-encoding`);
       throw error;
     }
-    if (!token) return denied(401, `A channel token is required (?${param}=…${options.cookie ? ` or the ${options.cookie} cookie` : ''})`);
+    if (!token) return errorResponse(401, `A channel token is required (?${param}=…${options.cookie ? ` or the ${options.cookie} cookie` : ''})`);
     let grant: ChannelGrant;
     try {
       grant = await verifyChannelToken(token, secret);
     } catch (error) {
-      if (error instanceof ValidationError) return denied(401, error.message);
+      if (error instanceof ValidationError) return errorResponse(401, error.message);
       throw error;
     }
     const refused = channels.filter((channel) => !grant.channels.includes(channel));
-    if (refused.length > 0) return denied(403, `The channel token does not grant ${refused.join(', ')}`);
+    if (refused.length > 0) return errorResponse(403, `The channel token does not grant ${refused.join(', ')}`);
     return { expiresAt: grant.expiresAt };
   };
 }
@@ -131,13 +132,6 @@ function cookie(request: Request, name: string | undefined): string | undefined 
     if (key === name) return decodeURIComponent(value.join('='));
   }
   return undefined;
-}
-
-function denied(status: 401 | 403, message: string): Response {
-  return new Response(JSON.stringify({ error: message }), {
-    status,
-    headers: { 'Content-Type': 'application/json; charset=utf-8' },
-  });
 }
 
 function invalidToken(reason: string): ValidationError {

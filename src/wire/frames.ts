@@ -1,6 +1,6 @@
 /**
  * The SSE wire format (WHATWG HTML, "Server-sent events"), as pure functions.
- * Every function returns text; `encodeText` turns it into the bytes a stream carries.
+ * Every function returns text; `encodeText` turns it into the bytes a connection carries.
  */
 import { ValidationError } from '../common/errors.js';
 
@@ -38,7 +38,7 @@ export function formatData(data: string): string {
     .join('');
 }
 
-/** Comments are ignored by clients; they keep proxies and load balancers from closing the stream. */
+/** Comments are ignored by clients; they keep proxies and load balancers from closing an idle connection. */
 export function formatComment(text = ''): string {
   if (!hasLineBreak(text)) return `: ${text}\n\n`;
   return (
