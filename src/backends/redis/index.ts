@@ -14,17 +14,11 @@ import { resolveEnv } from '../../common/env.js';
 import { wholeNumber } from '../../common/options.js';
 import { type ClusterConnections, clusterBackend } from './cluster/index.js';
 import { type Seed, clusterSeeds } from './cluster/seeds.js';
-import {
-  DEFAULT_PREFIX,
-  KeySpace,
-  type RedisCommand,
-  type RedisReply,
-  type RedisTransport,
-  backendFailure,
-  fromXread,
-  streamsBackend,
-  xreadCommand,
-} from '../redis-streams/backend.js';
+import { streamsBackend } from '../redis-streams/backend.js';
+import { backendFailure } from '../redis-streams/commands/command.js';
+import { decodeXread, xread } from '../redis-streams/commands/xread.js';
+import { DEFAULT_PREFIX, KeySpace } from '../redis-streams/keys.js';
+import type { RedisCommand, RedisReply, RedisTransport } from '../redis-streams/transport.js';
 import type { Backend, CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
 
 export interface RedisBackendOptions {
@@ -301,7 +295,7 @@ class BlockingFeed implements LiveFeed {
           ended();
         }
         this.transport.requests++;
-        this.deliver(fromXread(this.keys, reply), asked);
+        this.deliver(decodeXread(this.keys, reply), asked);
       }
     } catch (error) {
       if (!this.closed) this.fail(error);
@@ -314,7 +308,7 @@ class BlockingFeed implements LiveFeed {
   /** Bounded by the block itself plus `timeoutMs`; past that the connection is dropped. */
   private async blockingRead(connection: Redis, asked: Map<string, string>): Promise<RedisReply> {
     const { blockMs, timeoutMs } = this.timing;
-    const [name, ...args] = xreadCommand(this.keys, asked, READ_BATCH, blockMs);
+    const [name, ...args] = xread(this.keys, asked, READ_BATCH, blockMs).args;
     this.call.onRequest?.();
     try {
       return (await this.transport.bounded(connection.call(String(name), ...args), `XREAD BLOCK ${blockMs}`, false, blockMs + timeoutMs)) as RedisReply;

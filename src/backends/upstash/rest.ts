@@ -1,6 +1,6 @@
 import { BackendError, backendTimeout } from '../../common/errors.js';
 import { Deadline, describeCommands } from '../deadline.js';
-import type { RedisCommand, RedisReply, RedisTransport } from '../redis-streams/backend.js';
+import type { RedisCommand, RedisReply, RedisTransport } from '../redis-streams/transport.js';
 import { guardLines, preview, readCapped } from './rest-body.js';
 import type { CallOptions } from '../contract.js';
 

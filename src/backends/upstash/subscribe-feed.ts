@@ -1,17 +1,10 @@
 import { BackendError } from '../../common/errors.js';
 import { compareIds } from '../../wire/ids.js';
 import { type AppId, tagOf } from '../redis-streams/app-id.js';
-import {
-  type KeySpace,
-  type RedisCommand,
-  type RedisReply,
-  backendFailure,
-  headOf,
-  newestCommand,
-  readAfterCommand,
-  toStoredEvents,
-} from '../redis-streams/backend.js';
-import { type WakeUp, openWakeUp } from '../redis-streams/publish-script.js';
+import { headOf, newestFirst, rangeAfter } from '../redis-streams/commands/range.js';
+import type { KeySpace } from '../redis-streams/keys.js';
+import type { RedisCommand, RedisReply } from '../redis-streams/transport.js';
+import { type WakeUp, openWakeUp } from '../redis-streams/wake-up.js';
 import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
 import type { UpstashRest } from './rest.js';
 
@@ -223,10 +216,10 @@ class ChannelWatch {
       while (more && this.position !== undefined && !this.aborter.signal.aborted) {
         this.wokenWhileReading = false;
         const after = this.position;
-        const [reply] = await this.withAppIdCheck(readAfterCommand(this.keys, this.channel, after, this.batch));
+        const read = rangeAfter(this.keys, this.channel, after, this.batch);
+        const [reply] = await this.withAppIdCheck(read.args);
         if (this.aborter.signal.aborted) return;
-        if (reply instanceof Error) throw backendFailure(reply);
-        const events = toStoredEvents(reply as RedisReply).filter((event) => compareIds(event.id, after) > 0);
+        const events = read.decode(reply as RedisReply | Error).filter((event) => compareIds(event.id, after) > 0);
         if (events.length > 0) {
           this.position = (events.at(-1) as StoredEvent).id;
           this.report.onEvents(events);
@@ -241,10 +234,10 @@ class ChannelWatch {
   }
 
   private async readHead(): Promise<void> {
-    const [reply] = await this.withAppIdCheck(newestCommand(this.keys, this.channel, 1));
+    const read = newestFirst(this.keys, this.channel, 1);
+    const [reply] = await this.withAppIdCheck(read.args);
     if (this.aborter.signal.aborted) return;
-    if (reply instanceof Error) throw backendFailure(reply);
-    this.position = headOf(toStoredEvents(reply as RedisReply));
+    this.position = headOf(read.decode(reply as RedisReply | Error));
     this.report.onHead(this.position);
   }
 

@@ -8,7 +8,7 @@ import type { Cluster } from 'ioredis';
 import { BackendError, backendTimeout } from '../../../common/errors.js';
 import { describeCommands, within } from '../../deadline.js';
 import { slotOfKey } from './slots.js';
-import type { RedisCommand, RedisReply, RedisTransport } from '../../redis-streams/backend.js';
+import type { RedisCommand, RedisReply, RedisTransport } from '../../redis-streams/transport.js';
 import type { CallOptions } from '../../contract.js';
 
 const READY_TIMEOUT_MS = 2000;
