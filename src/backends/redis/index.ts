@@ -19,6 +19,7 @@ import { backendFailure } from '../redis-streams/commands/command.js';
 import { decodeXread, xread } from '../redis-streams/commands/xread.js';
 import { DEFAULT_PREFIX, KeySpace } from '../redis-streams/keys.js';
 import type { RedisCommand, RedisReply, RedisTransport } from '../redis-streams/transport.js';
+import { READY_TIMEOUT_MS, RESP2, connectRedis, quiet, redactUrl, whenReady } from './connect.js';
 import type { Backend, CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
 
 export interface RedisBackendOptions {
@@ -64,7 +65,7 @@ export function redisBackend(options: RedisBackendOptions = {}): Backend {
   const seeds = clusterSeeds(options.cluster, options.url, env);
   if (seeds) return clusterBackend(connectCluster(seeds, options), { keys, auditMs: blockMs, timeoutMs });
   const url = options.url ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const commands = connect(url, options.redisOptions);
+  const commands = connectRedis(url, { retryStrategy: (attempt) => Math.min(attempt * 200, 2000), ...options.redisOptions });
   const transport = new IORedisTransport(commands, url, timeoutMs);
   const feeds = new Set<BlockingFeed>();
   return streamsBackend({
@@ -87,39 +88,19 @@ export function redisBackend(options: RedisBackendOptions = {}): Backend {
 }
 
 /**
- * Commands fail at once while Redis is away (no offline queue) instead of hanging a request;
- * the connection reconnects by itself.
- */
-function connect(url: string, extra: RedisOptions = {}): Redis {
-  const client = new Redis(url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-    // ioredis 6 speaks RESP3 by default and reshapes stream replies; RESP2 keeps Redis's own shapes.
-    protocol: 2,
-    ...extra,
-  } as RedisOptions);
-  client.on('error', () => {
-    // Failures surface on the commands that hit them; without a listener ioredis logs each retry.
-  });
-  return client;
-}
-
-/**
  * ioredis's Cluster for commands (auto-pipelined: the commands of one tick to one node leave
  * together), and a way to open a connection of its own to one master, for subscriptions.
  */
 function connectCluster(seeds: Seed[], options: RedisBackendOptions): ClusterConnections {
   const [{ tls, username, password }] = seeds as [Seed];
   const nodeOptions: RedisOptions = {
-    // RESP2 keeps Redis's own reply shapes (ioredis 6 speaks RESP3 by default).
-    protocol: 2,
+    ...RESP2,
     ...(username ? { username } : {}),
     ...(password ? { password } : {}),
     ...(tls ? { tls: {} } : {}),
     ...options.redisOptions,
-  } as RedisOptions;
-  const cluster = new Cluster(
+  };
+  const cluster = quiet(new Cluster(
     seeds.map(({ host, port }) => ({ host, port })),
     {
       enableAutoPipelining: true,
@@ -127,25 +108,22 @@ function connectCluster(seeds: Seed[], options: RedisBackendOptions): ClusterCon
       redisOptions: nodeOptions,
       ...options.clusterOptions,
     },
-  );
-  cluster.on('error', () => {
-    // Failures surface on the commands that hit them; without a listener ioredis logs each retry.
-  });
+  ));
   return {
     cluster,
     seeds: seeds.map(({ host, port }) => `${host}:${port}`).join(','),
     connectTo(node: string): Redis {
       const colon = node.lastIndexOf(':');
-      const connection = new Redis({
-        ...nodeOptions,
-        host: node.slice(0, colon),
-        port: Number(node.slice(colon + 1)),
-        lazyConnect: true,
-        autoResubscribe: false,
-        retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-      });
-      connection.on('error', () => undefined);
-      return connection;
+      return quiet(
+        new Redis({
+          ...nodeOptions,
+          host: node.slice(0, colon),
+          port: Number(node.slice(colon + 1)),
+          lazyConnect: true,
+          autoResubscribe: false,
+          retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+        }),
+      );
     },
   };
 }
@@ -175,33 +153,13 @@ class IORedisTransport implements RedisTransport {
 
   /** `work` on Redis, failing with BACKEND_TIMEOUT after `timeoutMs` (its reply, if it comes, is dropped). */
   bounded<T>(work: Promise<T>, what: string, publishes = false, ms = this.timeoutMs): Promise<T> {
-    return within(work, ms, () => backendTimeout(`Redis at ${withoutPassword(this.url)} (${what})`, ms, publishes));
+    return within(work, ms, () => backendTimeout(`Redis at ${redactUrl(this.url)} (${what})`, ms, publishes));
   }
 
   private async exec(commands: RedisCommand[]): Promise<[Error | null, unknown][] | null> {
-    await whenReady(this.client);
+    await whenReady(this.client, READY_TIMEOUT_MS);
     return this.client.pipeline(commands.map(([name, ...args]) => [String(name).toLowerCase(), ...args])).exec();
   }
-}
-
-const READY_TIMEOUT_MS = 2000;
-
-/** Commands are not queued while disconnected, so wait (briefly) for the connection first. */
-async function whenReady(client: Redis): Promise<void> {
-  if (client.status === 'ready') return;
-  if (client.status === 'wait') void client.connect().catch(() => undefined);
-  if (client.status === 'end') throw new Error('the connection was closed');
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`no connection within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    const onReady = () => done();
-    function done(error?: Error) {
-      clearTimeout(timer);
-      client.off('ready', onReady);
-      if (error) reject(error);
-      else resolve();
-    }
-    client.once('ready', onReady);
-  });
 }
 
 function toReply(error: Error | null, reply: unknown, url: string): RedisReply | Error {
@@ -210,12 +168,8 @@ function toReply(error: Error | null, reply: unknown, url: string): RedisReply |
   return error;
 }
 
-function withoutPassword(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//');
-}
-
 function unreachable(url: string, cause: unknown): BackendError {
-  return new BackendError('BACKEND_UNAVAILABLE', `Redis is unreachable at ${withoutPassword(url)}: ${(cause as Error).message}`, { cause });
+  return new BackendError('BACKEND_UNAVAILABLE', `Redis is unreachable at ${redactUrl(url)}: ${(cause as Error).message}`, { cause });
 }
 
 interface BlockingTiming {
@@ -326,8 +280,7 @@ class BlockingFeed implements LiveFeed {
     if (this.connection && this.connection.status === 'ready' && this.connectionId !== undefined) return this.connection;
     this.connection?.disconnect();
     this.connectionId = undefined;
-    const connection = (this.connection = this.commands.duplicate({ lazyConnect: true, retryStrategy: () => null }));
-    connection.on('error', () => undefined);
+    const connection = (this.connection = quiet(this.commands.duplicate({ lazyConnect: true, retryStrategy: () => null })));
     const connecting = (async () => {
       await connection.connect();
       return Number(await connection.call('CLIENT', 'ID'));
