@@ -21,7 +21,7 @@ export interface RestLimits {
   maxResponseBytes: number;
 }
 
-/** A wake-up carries at most 32 KiB of events (publish-script.ts): a line 32 times that is not one. */
+/** A wake-up carries at most 32 KiB of events (redis-streams/commands/publish.ts): a line 32 times that is not one. */
 const SUBSCRIPTION_LINE_BYTES = 1024 * 1024;
 /** Enough of an error answer to quote its reason. */
 const ERROR_BODY_BYTES = 64 * 1024;

@@ -13,7 +13,7 @@ import type { UpstashRest } from './rest.js';
  * stream) and reads the stream only when woken: an idle channel costs no request at all.
  *
  * Anyone who can PUBLISH on the Redis can send on that channel, so a message is trusted only when
- * it is signed with the app id (see app-id.ts and publish-script.ts): then, if it follows the
+ * it is signed with the app id (see app-id.ts and redis-streams/wake-up.ts): then, if it follows the
  * reader's position, its events are delivered as they are. Any other message is only a reason to
  * read the stream, so a forged one can neither inject an event nor move the position.
  */
