@@ -43,14 +43,14 @@ afterAll(async () => {
 
 const json = (body: string): Answer => (_, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
 
-async function bodyOf(req: IncomingMessage): Promise<Buffer> {
+async function bodyOf(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  return Buffer.concat(chunks).toString();
 }
 
 /** Passes `body` on to the bridge and its answer back, as a well-behaved endpoint. */
-async function forward(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+async function forward(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
   const answer = await fetch(shared.bridge.url + req.url, {
     method: 'POST',
     headers: { Authorization: `Bearer ${shared.token}`, 'Content-Type': 'application/json' },
@@ -158,7 +158,7 @@ describe('Redis values of the wrong shape for their command', () => {
     /** The commands reach Redis, except the poll's XREAD, which gets a number for a stream. */
     const malformedXread: Answer = async (req, res) => {
       const body = await bodyOf(req);
-      const [[name]] = JSON.parse(body.toString()) as [string[]];
+      const [[name]] = JSON.parse(body) as [string[]];
       if (name === 'XREAD') json('[{"result":[42]}]')(req, res);
       else await forward(req, res, body);
     };

@@ -100,7 +100,7 @@ function connectCluster(seeds: Seed[], options: RedisBackendOptions): ClusterCon
     ...(tls ? { tls: {} } : {}),
     ...options.redisOptions,
   };
-  const cluster = quiet(new Cluster(
+  const cluster = new Cluster(
     seeds.map(({ host, port }) => ({ host, port })),
     {
       enableAutoPipelining: true,
@@ -108,7 +108,8 @@ function connectCluster(seeds: Seed[], options: RedisBackendOptions): ClusterCon
       redisOptions: nodeOptions,
       ...options.clusterOptions,
     },
-  ));
+  );
+  quiet(cluster);
   return {
     cluster,
     seeds: seeds.map(({ host, port }) => `${host}:${port}`).join(','),
