@@ -53,6 +53,6 @@ export function transportError(error: unknown, target: RedisTarget): BridgeError
   return unreachable(target, message);
 }
 
-export function unreachable(target: RedisTarget, reason: string): BridgeError {
+function unreachable(target: RedisTarget, reason: string): BridgeError {
   return new BridgeError(502, `Redis is unreachable at ${redactUrl(target.url)}: ${reason}`);
 }

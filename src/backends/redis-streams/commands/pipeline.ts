@@ -5,7 +5,7 @@ import type { RedisTransport } from '../transport.js';
 import type { Command, Reply } from './command.js';
 
 /** The values of a list of commands, position by position. */
-export type Decoded<C extends readonly Command<unknown>[]> = { -readonly [K in keyof C]: C[K] extends Command<infer T> ? T : never };
+type Decoded<C extends readonly Command<unknown>[]> = { -readonly [K in keyof C]: C[K] extends Command<infer T> ? T : never };
 
 /**
  * Sends every command of every group in one request, in order, and gives each group back as the
