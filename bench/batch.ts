@@ -98,7 +98,7 @@ async function edgeSeparateBridge(): Promise<Subject> {
 /** edge-sse's own side alone: fetch answers at once with the reply Redis would give (the script's ids). */
 function edgeCanned(): Subject {
   const ids = batch.map((_, index) => `1732780000000-${index}`);
-  // The publish script's reply: {repeated, app id, previous heads, the ids} (publish-script.ts).
+  // The publish script's reply: {repeated, app id, previous heads, the ids} (redis-streams/commands/publish.ts).
   const reply = JSON.stringify([{ result: [0, '', '0-0', ...ids] }]);
   const fetcher: typeof fetch = async () => new Response(reply, { headers: { 'Content-Type': 'application/json' } });
   const sse = core.createSSE({ backend: upstash.upstashBackend({ url: 'http://canned.invalid', token: TOKEN, prefix: 'canned:', fetch: fetcher }) });

@@ -43,17 +43,23 @@ afterAll(async () => {
 
 const json = (body: string): Answer => (_, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
 
-/** Passes the request on to the bridge and its answer back, as a well-behaved endpoint. */
-const forwarded: Answer = async (req, res) => {
+async function bodyOf(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString();
+}
+
+/** Passes `body` on to the bridge and its answer back, as a well-behaved endpoint. */
+async function forward(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
   const answer = await fetch(shared.bridge.url + req.url, {
     method: 'POST',
     headers: { Authorization: `Bearer ${shared.token}`, 'Content-Type': 'application/json' },
-    body: Buffer.concat(chunks),
+    body,
   });
   res.writeHead(answer.status, { 'Content-Type': answer.headers.get('content-type') ?? 'application/json' }).end(await answer.text());
-};
+}
+
+const forwarded: Answer = async (req, res) => forward(req, res, await bodyOf(req));
 
 /** Writes 64 KiB chunks for as long as the client keeps reading. */
 const endless =
@@ -126,6 +132,44 @@ describe('a 200 that is not Redis replies', () => {
     expect(errors[0]).toBeInstanceOf(BackendError);
     const expected = mode === 'poll' ? /\/pipeline answered 200 with text\/html: "<!DOCTYPE html>.*not JSON/ : /\/subscribe answered 200 with text\/html: "<!DOCTYPE html>.*not an event stream/;
     expect((errors[0] as Error).message).toMatch(expected);
+  });
+});
+
+describe('Redis values of the wrong shape for their command', () => {
+  it.each([
+    ['not a list', '[{"result":"oops"}]'],
+    ['an entry that is not a list', '[{"result":["7-0"]}]'],
+    ['an entry whose id is not text', '[{"result":[[7,["type","n"]]]}]'],
+    ['an entry without a list of fields', '[{"result":[["7-0","type"]]}]'],
+  ])('XREVRANGE answered with %s: a BackendError naming the command', async (_, body) => {
+    answers = { '/pipeline': json(body) };
+    const error = await refusal(backend().tail(['x'], 1));
+    expect(error.code).toBe('BACKEND_ERROR');
+    expect(error.message).toBe('Redis answered XREVRANGE with something other than stream entries');
+  });
+
+  it('XINFO STREAM answered with text: a BackendError naming the command', async () => {
+    answers = { '/pipeline': json('[{"result":[]},{"result":"oops"}]') };
+    const error = await refusal(backend().read([{ channel: 'x', after: '0-0' }], 10));
+    expect(error.message).toBe('Redis answered XINFO STREAM with something other than a list of fields');
+  });
+
+  it('XREAD answered with a stream that is not [key, entries]: the poll feed reports a BackendError', async () => {
+    /** The commands reach Redis, except the poll's XREAD, which gets a number for a stream. */
+    const malformedXread: Answer = async (req, res) => {
+      const body = await bodyOf(req);
+      const [[name]] = JSON.parse(body) as [string[]];
+      if (name === 'XREAD') json('[{"result":[42]}]')(req, res);
+      else await forward(req, res, body);
+    };
+    answers = { '/pipeline': malformedXread };
+    const errors: unknown[] = [];
+    const sse = createSSE({ backend: viaBridge({ mode: 'poll' }), backendRetryMs: 1000, onError: (error) => errors.push(error) });
+    const reader = new SSEReader(await sse.handler(streamRequest('?channel=shapes')));
+    await reader.waitForEnd();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(BackendError);
+    expect((errors[0] as Error).message).toBe('Redis answered XREAD with something other than streams of entries');
   });
 });
 

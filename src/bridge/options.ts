@@ -1,4 +1,5 @@
 /** The bridge's options, and the defaults and checks that turn them into settings. */
+import { redactUrl } from '../backends/redis/connect.js';
 
 export interface BridgeOptions {
   /** Redis URL, `redis://…` or `rediss://…`. Default `redis://127.0.0.1:6379`. */
@@ -102,13 +103,3 @@ function validRedisUrl(url: string): string {
   return url;
 }
 
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return '(invalid Redis URL)';
-  }
-}

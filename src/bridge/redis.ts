@@ -1,11 +1,11 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { connectRedis, redactUrl, whenReady as connected } from '../backends/redis/connect.js';
 import { BridgeError } from './errors.js';
-import { redactUrl } from './options.js';
 
 /**
- * Redis connections for the bridge. Nothing waits in an offline queue: a command sent while
- * Redis is away fails at once, and a request waits at most `timeoutMs` for a (re)connection,
- * so callers get a quick 502 instead of a hanging request.
+ * Redis connections for the bridge, made as the TCP backend makes its own (backends/redis/connect.ts):
+ * a command sent while Redis is away fails at once, and a request waits at most `timeoutMs` for a
+ * (re)connection, so callers get a quick 502 instead of a hanging request.
  */
 
 export interface RedisTarget {
@@ -28,44 +28,21 @@ export function connectDedicated(target: RedisTarget, extra: RedisOptions = {}):
 }
 
 function connect(target: RedisTarget, options: RedisOptions): Redis {
-  const client = new Redis(target.url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
+  return connectRedis(target.url, {
     connectTimeout: target.timeoutMs,
     commandTimeout: target.commandTimeoutMs,
     enableReadyCheck: false,
-    protocol: 2, // the REST protocol mirrors RESP2 shapes: flat arrays, doubles as strings
     ...options,
   });
-  client.on('error', () => {
-    // Failures surface on the commands themselves; without a listener ioredis logs every retry.
-  });
-  return client;
 }
 
 /** Resolves once `client` can take commands, or throws a 502 within `target.timeoutMs`. */
 export async function whenReady(client: Redis, target: RedisTarget): Promise<void> {
-  if (client.status === 'wait') await client.connect().catch(() => undefined);
-  if (isReady(client)) return;
-  if (client.status === 'end') throw unreachable(target, 'connection closed');
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => finish(unreachable(target, `no connection within ${target.timeoutMs} ms`)), target.timeoutMs);
-    const onReady = () => finish();
-    const onEnd = () => finish(unreachable(target, 'connection closed'));
-    function finish(error?: Error) {
-      clearTimeout(timer);
-      client.off('ready', onReady);
-      client.off('end', onEnd);
-      if (error) reject(error);
-      else resolve();
-    }
-    client.once('ready', onReady);
-    client.once('end', onEnd);
-  });
-}
-
-function isReady(client: Redis): boolean {
-  return client.status === 'ready';
+  try {
+    await connected(client, target.timeoutMs);
+  } catch (error) {
+    throw unreachable(target, (error as Error).message);
+  }
 }
 
 /** Maps a failure that is not a Redis reply error to the HTTP error the caller sees. */

@@ -60,7 +60,7 @@ class ChannelLog {
     return read;
   }
 
-  /** The rules of the Redis backends (gapAfter in redis-streams/backend.ts), with the first id known exactly. */
+  /** The rules of the Redis backends (gapAfter in redis-streams/gap.ts), with the first id known exactly. */
   private lostAfter(after: string): boolean {
     if (compareIds(after, this.lastId) > 0) return true; // issued by a log that expired or a process that restarted
     if (compareIds(this.maxDeletedId, after) > 0) return true; // trimmed

@@ -9,9 +9,12 @@
  * or a reader (`SET NX`, then `GET`). Each offers the id it last knew, so a key that was deleted
  * comes back as it was and the readers listening on its channels keep hearing.
  */
-import { BackendError } from '../../common/errors.js';
-import type { KeySpace, RedisCommand, RedisReply, RedisTransport } from './backend.js';
 import type { CallOptions } from '../contract.js';
+import type { Reply } from './commands/command.js';
+import { appIdCommands, decodeAppId } from './commands/app-id.js';
+import type { KeySpace } from './keys.js';
+import { sha1Hex, toHex } from './sha1.js';
+import type { RedisCommand, RedisTransport } from './transport.js';
 
 export class AppId {
   private known: string | undefined;
@@ -39,11 +42,7 @@ export class AppId {
 
   /** Ensures and reads the id, for a pipeline; pass both replies to `learnFrom`. */
   commands(): RedisCommand[] {
-    const key = this.keys.appId();
-    return [
-      ['SET', key, this.candidate(), 'NX'],
-      ['GET', key],
-    ];
+    return appIdCommands(this.keys, this.candidate());
   }
 
   /** The id, asked of Redis the first time (one request) and remembered. */
@@ -61,10 +60,8 @@ export class AppId {
   }
 
   /** Reads the replies to `commands()`; a GET that found nothing (the SET refused) is a failure. */
-  learnFrom(set: RedisReply | Error | undefined, get: RedisReply | Error | undefined): string {
-    if (typeof get === 'string' && get.length > 0) return this.learn(get);
-    const reason = [set, get].find((reply): reply is Error => reply instanceof Error)?.message ?? 'it is not stored';
-    throw new BackendError('BACKEND_ERROR', `Redis could not keep the app id at ${this.keys.appId()}: ${reason}`);
+  learnFrom(set: Reply | undefined, get: Reply | undefined): string {
+    return this.learn(decodeAppId(this.keys, set, get));
   }
 
   /** Takes the id Redis holds now; listeners hear when it changed (Redis lost it and someone made a new one). */
@@ -85,16 +82,6 @@ export class AppId {
 
 function randomId(): string {
   return toHex(crypto.getRandomValues(new Uint8Array(16)));
-}
-
-export async function sha1Hex(text: string): Promise<string> {
-  return toHex(new Uint8Array(await crypto.subtle.digest('SHA-1', new TextEncoder().encode(text))));
-}
-
-function toHex(bytes: Uint8Array): string {
-  let hex = '';
-  for (const byte of bytes) hex += byte.toString(16).padStart(2, '0');
-  return hex;
 }
 
 const tags = new Map<string, Promise<string>>();

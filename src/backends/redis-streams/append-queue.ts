@@ -5,9 +5,11 @@
  * awaited one by one are stored in the order they were made, in fewer requests. Each call is
  * still its own run: stored all or nothing, with its own idempotency key, failing alone.
  */
-import type { RedisCommand, RedisReply, RedisTransport } from './backend.js';
-import { SCRIPT, type ScriptRun, isNoScript, publishScriptSha, settleRun } from './publish-script.js';
 import type { AppId } from './app-id.js';
+import type { Reply } from './commands/command.js';
+import { evalScript } from './commands/eval.js';
+import { PUBLISH_SCRIPT, type ScriptRun, settleRun } from './commands/publish.js';
+import type { RedisTransport } from './transport.js';
 
 /** Runs in one request at most; one call alone may be larger. */
 const MAX_RUNS_PER_REQUEST = 100;
@@ -91,22 +93,14 @@ export class AppendQueue {
     // A call alone keeps its signal for the request; several share it, and each abandons alone.
     const options = entries.length === 1 ? { signal: entries[0]!.run.call.signal } : {};
     try {
-      const sha = await publishScriptSha();
-      const replies = await this.transport.pipeline(entries.map((entry) => ['EVALSHA', sha, ...entry.run.args]), options);
-      // Nothing ran for a NOSCRIPT: send those again, the first with the script's body, which caches it.
-      const missing = entries.map((_, index) => index).filter((index) => isNoScript(replies[index]));
-      if (missing.length > 0) {
-        const commands = missing.map((index, position): RedisCommand => [position === 0 ? 'EVAL' : 'EVALSHA', position === 0 ? SCRIPT : sha, ...entries[index]!.run.args]);
-        const retried = await this.transport.pipeline(commands, options);
-        missing.forEach((index, position) => (replies[index] = retried[position] as RedisReply | Error));
-      }
+      const replies = await evalScript(this.transport, PUBLISH_SCRIPT, entries.map((entry) => entry.run.args), options);
       entries.forEach((entry, index) => this.answer(entry, replies[index]));
     } catch (error) {
       for (const entry of entries) settle(entry, () => entry.reject(error));
     }
   }
 
-  private answer(entry: Waiting, reply: RedisReply | Error | undefined): void {
+  private answer(entry: Waiting, reply: Reply | undefined): void {
     settle(entry, () => {
       try {
         entry.resolve(settleRun(entry.run, reply, this.appId));

@@ -1,6 +1,9 @@
 import { BackendError } from '../../common/errors.js';
 import { deliverRead } from '../id-order.js';
-import { type KeySpace, type RedisTransport, backendFailure, fromXread, xreadCommand } from './backend.js';
+import { backendFailure } from './commands/command.js';
+import { decodeXread, xread } from './commands/xread.js';
+import type { KeySpace } from './keys.js';
+import type { RedisTransport } from './transport.js';
 import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
 
 export interface PollTiming {
@@ -65,13 +68,13 @@ export class PollFeed implements LiveFeed {
     const asked = new Map(this.positions);
     const aborter = (this.inFlight = new AbortController());
     try {
-      const [reply] = await this.transport.pipeline([xreadCommand(this.keys, asked, this.timing.batch)], {
+      const [reply] = await this.transport.pipeline([xread(this.keys, asked, this.timing.batch).args], {
         signal: aborter.signal,
         onRequest: this.call.onRequest,
       });
       if (aborter.signal.aborted) return;
       if (reply instanceof Error) throw backendFailure(reply);
-      const full = this.deliver(fromXread(this.keys, reply ?? null), asked);
+      const full = this.deliver(decodeXread(this.keys, reply ?? null), asked);
       this.interval = full ? 0 : this.nextInterval(reply !== null);
     } catch (error) {
       if (aborter.signal.aborted) return;

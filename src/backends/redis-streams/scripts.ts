@@ -2,6 +2,6 @@
  * Every Lua script edge-sse sends to Redis, by body. `edge-sse-bridge` runs these and, unless its
  * operator opts in, no other script: a script can touch any key and block Redis.
  */
-import { SCRIPT as PUBLISH_SCRIPT } from './publish-script.js';
+import { PUBLISH_SCRIPT } from './commands/publish.js';
 
-export const EDGE_SSE_SCRIPTS: readonly string[] = [PUBLISH_SCRIPT];
+export const EDGE_SSE_SCRIPTS: readonly string[] = [PUBLISH_SCRIPT.body];

@@ -14,17 +14,12 @@ import { resolveEnv } from '../../common/env.js';
 import { wholeNumber } from '../../common/options.js';
 import { type ClusterConnections, clusterBackend } from './cluster/index.js';
 import { type Seed, clusterSeeds } from './cluster/seeds.js';
-import {
-  DEFAULT_PREFIX,
-  KeySpace,
-  type RedisCommand,
-  type RedisReply,
-  type RedisTransport,
-  backendFailure,
-  fromXread,
-  streamsBackend,
-  xreadCommand,
-} from '../redis-streams/backend.js';
+import { streamsBackend } from '../redis-streams/backend.js';
+import { backendFailure } from '../redis-streams/commands/command.js';
+import { decodeXread, xread } from '../redis-streams/commands/xread.js';
+import { DEFAULT_PREFIX, KeySpace } from '../redis-streams/keys.js';
+import type { RedisCommand, RedisReply, RedisTransport } from '../redis-streams/transport.js';
+import { READY_TIMEOUT_MS, RESP2, connectRedis, quiet, redactUrl, whenReady } from './connect.js';
 import type { Backend, CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
 
 export interface RedisBackendOptions {
@@ -70,7 +65,7 @@ export function redisBackend(options: RedisBackendOptions = {}): Backend {
   const seeds = clusterSeeds(options.cluster, options.url, env);
   if (seeds) return clusterBackend(connectCluster(seeds, options), { keys, auditMs: blockMs, timeoutMs });
   const url = options.url ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const commands = connect(url, options.redisOptions);
+  const commands = connectRedis(url, { retryStrategy: (attempt) => Math.min(attempt * 200, 2000), ...options.redisOptions });
   const transport = new IORedisTransport(commands, url, timeoutMs);
   const feeds = new Set<BlockingFeed>();
   return streamsBackend({
@@ -93,38 +88,18 @@ export function redisBackend(options: RedisBackendOptions = {}): Backend {
 }
 
 /**
- * Commands fail at once while Redis is away (no offline queue) instead of hanging a request;
- * the connection reconnects by itself.
- */
-function connect(url: string, extra: RedisOptions = {}): Redis {
-  const client = new Redis(url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-    // ioredis 6 speaks RESP3 by default and reshapes stream replies; RESP2 keeps Redis's own shapes.
-    protocol: 2,
-    ...extra,
-  } as RedisOptions);
-  client.on('error', () => {
-    // Failures surface on the commands that hit them; without a listener ioredis logs each retry.
-  });
-  return client;
-}
-
-/**
  * ioredis's Cluster for commands (auto-pipelined: the commands of one tick to one node leave
  * together), and a way to open a connection of its own to one master, for subscriptions.
  */
 function connectCluster(seeds: Seed[], options: RedisBackendOptions): ClusterConnections {
   const [{ tls, username, password }] = seeds as [Seed];
   const nodeOptions: RedisOptions = {
-    // RESP2 keeps Redis's own reply shapes (ioredis 6 speaks RESP3 by default).
-    protocol: 2,
+    ...RESP2,
     ...(username ? { username } : {}),
     ...(password ? { password } : {}),
     ...(tls ? { tls: {} } : {}),
     ...options.redisOptions,
-  } as RedisOptions;
+  };
   const cluster = new Cluster(
     seeds.map(({ host, port }) => ({ host, port })),
     {
@@ -134,24 +109,22 @@ function connectCluster(seeds: Seed[], options: RedisBackendOptions): ClusterCon
       ...options.clusterOptions,
     },
   );
-  cluster.on('error', () => {
-    // Failures surface on the commands that hit them; without a listener ioredis logs each retry.
-  });
+  quiet(cluster);
   return {
     cluster,
     seeds: seeds.map(({ host, port }) => `${host}:${port}`).join(','),
     connectTo(node: string): Redis {
       const colon = node.lastIndexOf(':');
-      const connection = new Redis({
-        ...nodeOptions,
-        host: node.slice(0, colon),
-        port: Number(node.slice(colon + 1)),
-        lazyConnect: true,
-        autoResubscribe: false,
-        retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-      });
-      connection.on('error', () => undefined);
-      return connection;
+      return quiet(
+        new Redis({
+          ...nodeOptions,
+          host: node.slice(0, colon),
+          port: Number(node.slice(colon + 1)),
+          lazyConnect: true,
+          autoResubscribe: false,
+          retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+        }),
+      );
     },
   };
 }
@@ -181,33 +154,13 @@ class IORedisTransport implements RedisTransport {
 
   /** `work` on Redis, failing with BACKEND_TIMEOUT after `timeoutMs` (its reply, if it comes, is dropped). */
   bounded<T>(work: Promise<T>, what: string, publishes = false, ms = this.timeoutMs): Promise<T> {
-    return within(work, ms, () => backendTimeout(`Redis at ${withoutPassword(this.url)} (${what})`, ms, publishes));
+    return within(work, ms, () => backendTimeout(`Redis at ${redactUrl(this.url)} (${what})`, ms, publishes));
   }
 
   private async exec(commands: RedisCommand[]): Promise<[Error | null, unknown][] | null> {
-    await whenReady(this.client);
+    await whenReady(this.client, READY_TIMEOUT_MS);
     return this.client.pipeline(commands.map(([name, ...args]) => [String(name).toLowerCase(), ...args])).exec();
   }
-}
-
-const READY_TIMEOUT_MS = 2000;
-
-/** Commands are not queued while disconnected, so wait (briefly) for the connection first. */
-async function whenReady(client: Redis): Promise<void> {
-  if (client.status === 'ready') return;
-  if (client.status === 'wait') void client.connect().catch(() => undefined);
-  if (client.status === 'end') throw new Error('the connection was closed');
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`no connection within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    const onReady = () => done();
-    function done(error?: Error) {
-      clearTimeout(timer);
-      client.off('ready', onReady);
-      if (error) reject(error);
-      else resolve();
-    }
-    client.once('ready', onReady);
-  });
 }
 
 function toReply(error: Error | null, reply: unknown, url: string): RedisReply | Error {
@@ -216,12 +169,8 @@ function toReply(error: Error | null, reply: unknown, url: string): RedisReply |
   return error;
 }
 
-function withoutPassword(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//');
-}
-
 function unreachable(url: string, cause: unknown): BackendError {
-  return new BackendError('BACKEND_UNAVAILABLE', `Redis is unreachable at ${withoutPassword(url)}: ${(cause as Error).message}`, { cause });
+  return new BackendError('BACKEND_UNAVAILABLE', `Redis is unreachable at ${redactUrl(url)}: ${(cause as Error).message}`, { cause });
 }
 
 interface BlockingTiming {
@@ -301,7 +250,7 @@ class BlockingFeed implements LiveFeed {
           ended();
         }
         this.transport.requests++;
-        this.deliver(fromXread(this.keys, reply), asked);
+        this.deliver(decodeXread(this.keys, reply), asked);
       }
     } catch (error) {
       if (!this.closed) this.fail(error);
@@ -314,7 +263,7 @@ class BlockingFeed implements LiveFeed {
   /** Bounded by the block itself plus `timeoutMs`; past that the connection is dropped. */
   private async blockingRead(connection: Redis, asked: Map<string, string>): Promise<RedisReply> {
     const { blockMs, timeoutMs } = this.timing;
-    const [name, ...args] = xreadCommand(this.keys, asked, READ_BATCH, blockMs);
+    const [name, ...args] = xread(this.keys, asked, READ_BATCH, blockMs).args;
     this.call.onRequest?.();
     try {
       return (await this.transport.bounded(connection.call(String(name), ...args), `XREAD BLOCK ${blockMs}`, false, blockMs + timeoutMs)) as RedisReply;
@@ -332,8 +281,7 @@ class BlockingFeed implements LiveFeed {
     if (this.connection && this.connection.status === 'ready' && this.connectionId !== undefined) return this.connection;
     this.connection?.disconnect();
     this.connectionId = undefined;
-    const connection = (this.connection = this.commands.duplicate({ lazyConnect: true, retryStrategy: () => null }));
-    connection.on('error', () => undefined);
+    const connection = (this.connection = quiet(this.commands.duplicate({ lazyConnect: true, retryStrategy: () => null })));
     const connecting = (async () => {
       await connection.connect();
       return Number(await connection.call('CLIENT', 'ID'));

@@ -1,6 +1,6 @@
 import { BackendError, backendTimeout } from '../../common/errors.js';
 import { Deadline, describeCommands } from '../deadline.js';
-import type { RedisCommand, RedisReply, RedisTransport } from '../redis-streams/backend.js';
+import type { RedisCommand, RedisReply, RedisTransport } from '../redis-streams/transport.js';
 import { guardLines, preview, readCapped } from './rest-body.js';
 import type { CallOptions } from '../contract.js';
 
@@ -21,7 +21,7 @@ export interface RestLimits {
   maxResponseBytes: number;
 }
 
-/** A wake-up carries at most 32 KiB of events (publish-script.ts): a line 32 times that is not one. */
+/** A wake-up carries at most 32 KiB of events (redis-streams/commands/publish.ts): a line 32 times that is not one. */
 const SUBSCRIPTION_LINE_BYTES = 1024 * 1024;
 /** Enough of an error answer to quote its reason. */
 const ERROR_BODY_BYTES = 64 * 1024;

@@ -1,17 +1,10 @@
 import { BackendError } from '../../common/errors.js';
 import { compareIds } from '../../wire/ids.js';
 import { type AppId, tagOf } from '../redis-streams/app-id.js';
-import {
-  type KeySpace,
-  type RedisCommand,
-  type RedisReply,
-  backendFailure,
-  headOf,
-  newestCommand,
-  readAfterCommand,
-  toStoredEvents,
-} from '../redis-streams/backend.js';
-import { type WakeUp, openWakeUp } from '../redis-streams/publish-script.js';
+import { headOf, newestFirst, rangeAfter } from '../redis-streams/commands/range.js';
+import type { KeySpace } from '../redis-streams/keys.js';
+import type { RedisCommand, RedisReply } from '../redis-streams/transport.js';
+import { type WakeUp, openWakeUp } from '../redis-streams/wake-up.js';
 import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
 import type { UpstashRest } from './rest.js';
 
@@ -20,7 +13,7 @@ import type { UpstashRest } from './rest.js';
  * stream) and reads the stream only when woken: an idle channel costs no request at all.
  *
  * Anyone who can PUBLISH on the Redis can send on that channel, so a message is trusted only when
- * it is signed with the app id (see app-id.ts and publish-script.ts): then, if it follows the
+ * it is signed with the app id (see app-id.ts and redis-streams/wake-up.ts): then, if it follows the
  * reader's position, its events are delivered as they are. Any other message is only a reason to
  * read the stream, so a forged one can neither inject an event nor move the position.
  */
@@ -223,10 +216,10 @@ class ChannelWatch {
       while (more && this.position !== undefined && !this.aborter.signal.aborted) {
         this.wokenWhileReading = false;
         const after = this.position;
-        const [reply] = await this.withAppIdCheck(readAfterCommand(this.keys, this.channel, after, this.batch));
+        const read = rangeAfter(this.keys, this.channel, after, this.batch);
+        const [reply] = await this.withAppIdCheck(read.args);
         if (this.aborter.signal.aborted) return;
-        if (reply instanceof Error) throw backendFailure(reply);
-        const events = toStoredEvents(reply as RedisReply).filter((event) => compareIds(event.id, after) > 0);
+        const events = read.decode(reply as RedisReply | Error).filter((event) => compareIds(event.id, after) > 0);
         if (events.length > 0) {
           this.position = (events.at(-1) as StoredEvent).id;
           this.report.onEvents(events);
@@ -241,10 +234,10 @@ class ChannelWatch {
   }
 
   private async readHead(): Promise<void> {
-    const [reply] = await this.withAppIdCheck(newestCommand(this.keys, this.channel, 1));
+    const read = newestFirst(this.keys, this.channel, 1);
+    const [reply] = await this.withAppIdCheck(read.args);
     if (this.aborter.signal.aborted) return;
-    if (reply instanceof Error) throw backendFailure(reply);
-    this.position = headOf(toStoredEvents(reply as RedisReply));
+    this.position = headOf(read.decode(reply as RedisReply | Error));
     this.report.onHead(this.position);
   }
 

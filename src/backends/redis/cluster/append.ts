@@ -15,16 +15,18 @@
  * read the stream. No app id is needed for that, so none is kept.
  */
 import { BackendError } from '../../../common/errors.js';
-import { sha1Hex } from '../../redis-streams/app-id.js';
+import type { Reply } from '../../redis-streams/commands/command.js';
+import { Script, type ScriptArgs, evalScript } from '../../redis-streams/commands/eval.js';
+import type { KeySpace } from '../../redis-streams/keys.js';
+import type { RedisTransport } from '../../redis-streams/transport.js';
 import { slotOfChannel } from './slots.js';
-import type { KeySpace, RedisReply, RedisTransport } from '../../redis-streams/backend.js';
 import type { AppendOptions, NewEvent, Retention } from '../../contract.js';
 
 // KEYS[1]: the idempotency key (the first stream without one); KEYS[2…]: a stream per channel, one slot.
 // ARGV: maxLength, ttlSeconds, idempotency seconds ('0': none); per channel its name and number of
 // events; per event type, data, json flag. Returns {0, each channel's newest id before (0-0 for
 // none), the ids grouped by channel}, or {1, the ids stored before} for a repeated key.
-const CLUSTER_SCRIPT = `local channels = #KEYS - 1
+const CLUSTER_SCRIPT = new Script(`local channels = #KEYS - 1
 if ARGV[3] ~= '0' then
   local stored = redis.call('GET', KEYS[1])
   if stored then
@@ -63,9 +65,7 @@ end
 if ARGV[3] ~= '0' then
   redis.call('SET', KEYS[1], table.concat(result, ',', 2 + channels), 'EX', ARGV[3])
 end
-return result`;
-
-let scriptSha: Promise<string> | undefined;
+return result`);
 
 /** The events of one slot, by channel in order of first appearance. */
 interface SlotPart {
@@ -89,10 +89,10 @@ function bySlot(events: readonly NewEvent[]): SlotPart[] {
   return [...parts.values()];
 }
 
-function scriptArguments(keys: KeySpace, part: SlotPart, retention: Retention, call: AppendOptions): (string | number)[] {
+function scriptArguments(keys: KeySpace, part: SlotPart, retention: Retention, call: AppendOptions): ScriptArgs {
   const idempotency = call.idempotency;
   const first = [...part.channels].sort()[0] as string;
-  const args: (string | number)[] = [
+  const args: ScriptArgs = [
     1 + part.channels.length,
     idempotency ? keys.idempotencyBeside(first, idempotency.key) : keys.stream(first),
     ...part.channels.map((channel) => keys.stream(channel)),
@@ -111,17 +111,16 @@ type PartOutcome = { repeated: boolean; ids: string[]; previous: string[] } | { 
 async function appendPart(transport: RedisTransport, keys: KeySpace, part: SlotPart, retention: Retention, call: AppendOptions): Promise<PartOutcome> {
   const args = scriptArguments(keys, part, retention, call);
   try {
-    scriptSha ??= sha1Hex(CLUSTER_SCRIPT);
-    let [reply] = await transport.pipeline([['EVALSHA', await scriptSha, ...args]], call);
-    // Nothing ran: sending the script itself is safe, and caches it on that master for next time.
-    if (reply instanceof Error && /NOSCRIPT/.test(reply.message)) [reply] = await transport.pipeline([['EVAL', CLUSTER_SCRIPT, ...args]], call);
-    return readReply(reply, part.channels.length);
+    // Alone in its request: a NOSCRIPT answer sends the script itself to that master, which caches it.
+    const [reply] = await evalScript(transport, CLUSTER_SCRIPT, [args], call);
+    return decodePartReply(reply, part.channels.length);
   } catch (error) {
     return { error: error instanceof BackendError ? error : new BackendError('BACKEND_ERROR', String(error), { cause: error }) };
   }
 }
 
-function readReply(reply: RedisReply | Error | undefined, channels: number): PartOutcome {
+/** The script's reply: `{0, previous heads…, ids…}`, or `{1, ids…}` for a repeated key. */
+function decodePartReply(reply: Reply | undefined, channels: number): PartOutcome {
   if (reply instanceof Error) return { error: new BackendError('BACKEND_ERROR', `Redis refused the publish: ${reply.message}`, { cause: reply }) };
   if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1)) {
     return { error: new BackendError('BACKEND_ERROR', 'Redis answered the publish with something other than the new ids') };

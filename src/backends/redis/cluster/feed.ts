@@ -15,7 +15,9 @@ import { compareIds } from '../../../wire/ids.js';
 import { deliverRead } from '../../id-order.js';
 import { slotOfChannel } from './slots.js';
 import { type Moved, NodeSubscription, type SubscriptionSettings, movedTo } from './subscription.js';
-import { type RedisReply, backendFailure, fromXread, xreadCommand } from '../../redis-streams/backend.js';
+import { backendFailure } from '../../redis-streams/commands/command.js';
+import { xread } from '../../redis-streams/commands/xread.js';
+import type { RedisReply } from '../../redis-streams/transport.js';
 import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from '../../contract.js';
 
 const READ_BATCH = 100;
@@ -197,21 +199,23 @@ export class ClusterFeed implements LiveFeed {
   }
 
   private async readOnce(asked: Map<string, string>): Promise<void> {
-    const groups = bySlot(asked);
+    const reads = bySlot(asked).map((group) => ({ channels: [...group.keys()], xread: xread(this.settings.keys, group, READ_BATCH) }));
     let replies: (RedisReply | Error)[];
     try {
       replies = await this.settings.transport.pipeline(
-        groups.map((group) => xreadCommand(this.settings.keys, group, READ_BATCH)),
+        reads.map((read) => read.xread.args),
         this.call,
       );
     } catch (error) {
       return this.failChannels([...asked.keys()], error);
     }
     const byChannel = new Map<string, StoredEvent[]>();
-    replies.forEach((reply, index) => {
-      const group = groups[index] as Map<string, string>;
-      if (reply instanceof Error) return this.failChannels([...group.keys()], backendFailure(reply));
-      for (const [channel, events] of fromXread(this.settings.keys, reply)) byChannel.set(channel, events);
+    reads.forEach((read, index) => {
+      try {
+        for (const [channel, events] of read.xread.decode(replies[index] as RedisReply | Error)) byChannel.set(channel, events);
+      } catch (error) {
+        this.failChannels(read.channels, error);
+      }
     });
     this.deliver(byChannel, asked);
   }

@@ -12,7 +12,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { appendOnCluster } from './append.js';
 import { ClusterFeed } from './feed.js';
 import { ClusterTransport } from './transport.js';
-import { type KeySpace, streamsBackend } from '../../redis-streams/backend.js';
+import { streamsBackend } from '../../redis-streams/backend.js';
+import type { KeySpace } from '../../redis-streams/keys.js';
 import type { AppendOptions, Backend, NewEvent, Retention } from '../../contract.js';
 
 export interface ClusterConnections {

@@ -4,6 +4,7 @@
  */
 import type { Env } from '../../../common/env.js';
 import { invalidOption } from '../../../common/errors.js';
+import { redactUrl } from '../connect.js';
 
 export interface Seed {
   host: string;
@@ -62,6 +63,6 @@ function sameAuth(seeds: Seed[], source: string): Seed[] {
 }
 
 function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.replace(/\/\/[^@/]*@/, '//'));
+  if (typeof value === 'string') return JSON.stringify(redactUrl(value));
   return Array.isArray(value) ? 'an empty array' : value === null ? 'null' : typeof value;
 }

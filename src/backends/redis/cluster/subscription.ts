@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { BackendError } from '../../../common/errors.js';
 import { slotOfChannel } from './slots.js';
 import type { ClusterTransport } from './transport.js';
-import type { KeySpace } from '../../redis-streams/backend.js';
+import type { KeySpace } from '../../redis-streams/keys.js';
 
 export interface SubscriptionSettings {
   transport: ClusterTransport;

@@ -7,11 +7,10 @@
 import type { Cluster } from 'ioredis';
 import { BackendError, backendTimeout } from '../../../common/errors.js';
 import { describeCommands, within } from '../../deadline.js';
+import { READY_TIMEOUT_MS, whenReady } from '../connect.js';
 import { slotOfKey } from './slots.js';
-import type { RedisCommand, RedisReply, RedisTransport } from '../../redis-streams/backend.js';
+import type { RedisCommand, RedisReply, RedisTransport } from '../../redis-streams/transport.js';
 import type { CallOptions } from '../../contract.js';
-
-const READY_TIMEOUT_MS = 2000;
 
 /** Replies that mean the cluster could not serve the slot now (it is moving, failing over or down). */
 const UNSERVED = /^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK|LOADING|MASTERDOWN)\b/;
@@ -51,22 +50,11 @@ export class ClusterTransport implements RedisTransport {
 
   /** Waits (briefly) for the cluster's slot map: commands are not queued before it. */
   async ready(): Promise<void> {
-    const cluster = this.cluster;
-    if (cluster.status === 'ready') return;
-    if (cluster.status === 'end' || cluster.status === 'close') throw this.unreachable(new Error('the connection was closed'));
-    if (cluster.status === 'wait') void cluster.connect().catch(() => undefined);
-    const ms = Math.min(READY_TIMEOUT_MS, this.timeoutMs);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => done(this.unreachable(new Error(`no connection within ${ms} ms`))), ms);
-      const onReady = () => done();
-      function done(error?: Error) {
-        clearTimeout(timer);
-        cluster.off('ready', onReady);
-        if (error) reject(error);
-        else resolve();
-      }
-      cluster.once('ready', onReady);
-    });
+    try {
+      await whenReady(this.cluster, Math.min(READY_TIMEOUT_MS, this.timeoutMs));
+    } catch (error) {
+      throw this.unreachable(error);
+    }
   }
 
   unreachable(cause: unknown): BackendError {

@@ -8,22 +8,25 @@
  *   anything is written) and lets a script that has written run to its end: never a part.
  * - With an idempotency key it first looks the key up: if a publish already used it, it returns
  *   that publish's ids and writes nothing; else it stores the ids under the key with the events.
- * - Per channel it XADDs the events, refreshes the TTL and PUBLISHes a wake-up, signed with the
- *   app id (see app-id.ts), that carries the new events and the id they follow. A reader standing
- *   at that id delivers them from the message — no read request — once the signature checks out;
- *   any other message only makes readers read the stream.
+ * - Per channel it XADDs the events, refreshes the TTL and PUBLISHes a wake-up (wake-up.ts), signed
+ *   with the app id (see app-id.ts), that carries the new events and the id they follow.
+ *
+ * This file builds one call of the script (`prepareRun`) and reads its reply (`settleRun`); the
+ * call goes out by EVALSHA, or EVAL where Redis had not cached the script (eval.ts).
  */
-import { BackendError } from '../../common/errors.js';
-import { type AppId, sha1Hex } from './app-id.js';
-import type { KeySpace, RedisReply } from './backend.js';
-import type { AppendOptions, Idempotency, NewEvent, Retention, StoredEvent } from '../contract.js';
+import { BackendError } from '../../../common/errors.js';
+import type { AppId } from '../app-id.js';
+import type { KeySpace } from '../keys.js';
+import type { AppendOptions, Idempotency, NewEvent, Retention } from '../../contract.js';
+import type { Reply } from './command.js';
+import { Script, type ScriptArgs } from './eval.js';
 
 // KEYS[1]: the app id; KEYS[2]: the idempotency key (unused without one); KEYS[3…]: a stream per channel.
 // ARGV: maxLength, ttlSeconds, a candidate app id, idempotency seconds ('0': none), the prefix; then per
 // channel its name, its number of events and its embedded events (JSON or ''); then per event type,
 // data, json flag. Returns {repeated (0 or 1), the app id, each channel's newest id before the
 // append (comma-separated; '' when repeated), the ids grouped by channel}.
-export const SCRIPT = `local channels = #KEYS - 2
+export const PUBLISH_SCRIPT = new Script(`local channels = #KEYS - 2
 local result = {0, '', ''}
 if ARGV[4] ~= '0' then
   local stored = redis.call('GET', KEYS[2])
@@ -73,17 +76,10 @@ end
 if ARGV[4] ~= '0' then
   redis.call('SET', KEYS[2], table.concat(result, ',', 4), 'EX', ARGV[4])
 end
-return result`;
+return result`);
 
 /** Larger batches wake readers without their events; they read the stream instead. */
 const MAX_EMBEDDED_CHARS = 32 * 1024;
-
-let scriptSha: Promise<string> | undefined;
-
-/** The SHA-1 EVALSHA names the script by. */
-export function publishScriptSha(): Promise<string> {
-  return (scriptSha ??= sha1Hex(SCRIPT));
-}
 
 interface ChannelBatch {
   channel: string;
@@ -120,8 +116,8 @@ function scriptArguments(
   batches: readonly ChannelBatch[],
   retention: Retention,
   idempotency: Idempotency | undefined,
-): (string | number)[] {
-  const args: (string | number)[] = [
+): ScriptArgs {
+  const args: ScriptArgs = [
     2 + batches.length,
     keys.appId(),
     idempotency ? keys.idempotency(idempotency.key) : keys.appId(),
@@ -140,7 +136,7 @@ function scriptArguments(
 /** One publishing call, ready to go into a pipeline as one run of the script. */
 export interface ScriptRun {
   /** `numkeys`, keys and arguments, after the script or its SHA-1. */
-  args: (string | number)[];
+  args: ScriptArgs;
   /** About the characters the run adds to a request. */
   size: number;
   events: readonly NewEvent[];
@@ -163,9 +159,9 @@ export function prepareRun(
 }
 
 /** The ids of a run, in the caller's order, from the script's reply; reports repeats and previous heads. */
-export function settleRun(run: ScriptRun, reply: RedisReply | Error | undefined, appId: AppId): string[] {
+export function settleRun(run: ScriptRun, reply: Reply | undefined, appId: AppId): string[] {
   const { events, batches, call } = run;
-  const { repeated, id, prevs, ids } = readReply(reply);
+  const { repeated, id, prevs, ids } = decodePublishReply(reply);
   if (id) appId.learn(id);
   if (repeated) call.idempotency?.onRepeat?.();
   if (ids.length !== events.length) {
@@ -181,56 +177,12 @@ export function settleRun(run: ScriptRun, reply: RedisReply | Error | undefined,
   return inOrder;
 }
 
-/** Redis had not seen the script: nothing ran, and sending its body is safe. */
-export function isNoScript(reply: RedisReply | Error | undefined): boolean {
-  return reply instanceof Error && /NOSCRIPT/.test(reply.message);
-}
-
-function readReply(reply: RedisReply | Error | undefined): { repeated: boolean; id: string; prevs: string[]; ids: string[] } {
+/** The script's reply: `{repeated, app id, previous heads (comma-separated), ids…}`. */
+function decodePublishReply(reply: Reply | undefined): { repeated: boolean; id: string; prevs: string[]; ids: string[] } {
   if (reply instanceof Error) throw new BackendError('BACKEND_ERROR', `Redis refused the publish: ${reply.message}`, { cause: reply });
   if (!Array.isArray(reply) || reply.length < 3 || (reply[0] !== 0 && reply[0] !== 1)) {
     throw new BackendError('BACKEND_ERROR', 'Redis answered the publish with something other than the new ids');
   }
   const [repeated, id, prevs, ...ids] = reply;
   return { repeated: repeated === 1, id: String(id ?? ''), prevs: prevs ? String(prevs).split(',') : [], ids: ids.map(String) };
-}
-
-export interface WakeUp {
-  /** The id the new events follow. */
-  prev: string;
-  /** The new events, when the message carries them. */
-  events?: StoredEvent[];
-}
-
-const MAC = /^[0-9a-f]{40}$/;
-
-/**
- * Reads a wake-up published by the script: `<mac> <prev> <ids> <events as JSON, or ''>`, with
- * mac = sha1hex(id .. sha1hex(id .. rest)) (nested, so no length extension). Undefined for
- * anything that was not signed with `appId`: such a message is only a reason to read.
- */
-export async function openWakeUp(payload: string, appId: string): Promise<WakeUp | undefined> {
-  const space = payload.indexOf(' ');
-  const mac = payload.slice(0, space);
-  if (!MAC.test(mac)) return undefined;
-  const rest = payload.slice(space + 1);
-  if ((await sha1Hex(appId + (await sha1Hex(appId + rest)))) !== mac) return undefined;
-  return parseWakeUp(rest);
-}
-
-function parseWakeUp(rest: string): WakeUp | undefined {
-  const first = rest.indexOf(' ');
-  const second = rest.indexOf(' ', first + 1);
-  if (first <= 0 || second <= first) return undefined;
-  const prev = rest.slice(0, first);
-  const ids = rest.slice(first + 1, second).split(',');
-  const embedded = rest.slice(second + 1);
-  if (embedded === '') return { prev };
-  try {
-    const fields = JSON.parse(embedded) as [string, string, number][];
-    if (!Array.isArray(fields) || fields.length !== ids.length) return { prev };
-    return { prev, events: fields.map(([type, data, json], index) => ({ id: ids[index] as string, type, data, json: json === 1 })) };
-  } catch {
-    return { prev };
-  }
 }
