@@ -249,14 +249,21 @@ function summarise(label: string, samples: Sample[]): Summary {
 }
 
 /** Ratios within each round first (the same stretch of machine), then their median. */
-function pairedRatio(samples: Sample[], label: string, reference: string): number {
-  const ratios = samples
+function roundRatios(samples: Sample[], label: string, reference: string): number[] {
+  return samples
     .filter((mine) => mine.label === label)
     .flatMap((mine) => {
       const theirs = samples.find((sample) => sample.label === reference && sample.round === mine.round);
       return theirs ? [mine.cpuPer100k / theirs.cpuPer100k] : [];
     });
-  return median(ratios);
+}
+
+const pairedRatio = (samples: Sample[], label: string, reference: string) => median(roundRatios(samples, label, reference));
+
+/** How far the per-round ratios spread: on this shared machine, the honest error bar of the median. */
+function ratioRange(samples: Sample[], label: string, reference: string): string {
+  const ratios = roundRatios(samples, label, reference);
+  return ratios.length > 1 ? `${formatRatio(Math.min(...ratios))}–${formatRatio(Math.max(...ratios))}` : 'n/a';
 }
 
 /** Which runtime each binary's servers reported, e.g. "node 22: node v22.23.5 (/tmp/node22/…/node)". */
@@ -280,6 +287,7 @@ function print(samples: Sample[], runs: Entry[]): void {
     ms(s.cpu),
     `${ms(s.cpuMin)}–${ms(s.cpuMax)}`,
     formatRatio(pairedRatio(samples, s.label, referenceOf(s.entry, DIRECT))),
+    ratioRange(samples, s.label, referenceOf(s.entry, DIRECT)),
     formatRatio(pairedRatio(samples, s.label, referenceOf(s.entry, FLOOR))),
     ...(BASELINE ? [formatRatio(pairedRatio(samples, s.label, `${s.label} · baseline`))] : []),
     ms(s.user),
@@ -295,12 +303,13 @@ function print(samples: Sample[], runs: Entry[]): void {
   printTable(
     `Paths: ${formatNumber(CONNECTIONS)} connections, ${BROADCASTS} broadcasts awaited one by one, memory backend, ` +
       `${ROUNDS} round(s) in fresh processes (median; CPU = server process, all threads)`,
-    ['server', 'CPU / 100k events', 'min–max', '÷ direct', '÷ floor', ...(BASELINE ? ['÷ baseline'] : []), 'user', 'system', 'JS thread', 'heap/conn', 'marginal', 'RSS/conn', 'marginal', 'p50', 'last'],
+    ['server', 'CPU / 100k events', 'min–max', '÷ direct', 'rounds', '÷ floor', ...(BASELINE ? ['÷ baseline'] : []), 'user', 'system', 'JS thread', 'heap/conn', 'marginal', 'RSS/conn', 'marginal', 'p50', 'last'],
     rows,
   );
   printRuntimes(samples, runs);
   console.log(
-    '\n÷ direct, ÷ floor: the median of the per-round ratios (against the direct path and the floor on the same Node binary; Bun, Deno: the first one). user, system: the CPU time split; JS thread: the part of the ' +
+    '\n÷ direct, ÷ floor: the median of the per-round ratios (against the direct path and the floor on the same Node binary; Bun, Deno: the first one); ' +
+      'rounds: the lowest and highest per-round ÷ direct. user, system: the CPU time split; JS thread: the part of the ' +
       'main thread (the rest is GC helpers, libuv and the runtime\'s own threads). heap/conn: after GC, minus the server before any connection ' +
       '(Bun: JavaScriptCore\'s heap, not V8\'s). p50, last: publish → read in the client process, median over broadcasts.',
   );
