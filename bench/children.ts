@@ -111,16 +111,19 @@ export function spawnNode(script: string, args: string[]): ChildProcess {
 }
 
 /** Wraps a spawned server process and waits for its `listening` message. */
-export async function startServerProcess(name: string, child: ChildProcess): Promise<{ server: Server; port: number; path: string }> {
+export async function startServerProcess(
+  name: string,
+  child: ChildProcess,
+): Promise<{ server: Server; port: number; path: string; runtime?: string }> {
   let listening!: (ready: ServerReady) => void;
   const ready = new Promise<ServerReady>((resolve) => (listening = resolve));
   const server: Server = new Child(`server (${name})`, child, (message) => {
     if ((message as ServerReady).type === 'listening') listening(message as ServerReady);
   });
   const failed = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${name}: server exited (${code})`))));
-  const { port, path } = await Promise.race([ready, failed]);
+  const { port, path, runtime } = await Promise.race([ready, failed]);
   await server.syncClock();
-  return { server, port, path };
+  return { server, port, path, runtime };
 }
 
 export async function startClient(): Promise<Client> {

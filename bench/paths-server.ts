@@ -20,10 +20,12 @@ import { nextFloorId, startSocketFloor } from './socket-floor.ts';
 import type { Memory, PathsContender, ServerCommand, ServerReady, ServerReply, ServerStats } from './scale-protocol.ts';
 
 interface BunRuntime {
+  version: string;
   gc(force: boolean): void;
   serve(options: { hostname: string; port: number; fetch: (request: Request) => Response | Promise<Response> }): { port: number; stop(force: boolean): void };
 }
 interface DenoRuntime {
+  version: { deno: string };
   serve(
     options: { hostname: string; port: number; onListen(address: { port: number }): void },
     handler: (request: Request) => Response | Promise<Response>,
@@ -192,6 +194,13 @@ function closeNode(server: Pick<NodeServer, 'close' | 'closeAllConnections'>): P
   });
 }
 
+/** What this process runs on, as the runtime itself says (the driver checks it against the binary it asked for). */
+function runtimeVersion(): string {
+  if (runtime.Bun) return `Bun ${runtime.Bun.version}`;
+  if (runtime.Deno) return `Deno ${runtime.Deno.version.deno}`;
+  return `node ${process.version}`;
+}
+
 function collectGarbage(): void {
   if (runtime.Bun) return runtime.Bun.gc(true);
   if (!runtime.gc) throw new Error('paths-server needs gc: node --expose-gc, deno --v8-flags=--expose-gc');
@@ -239,7 +248,7 @@ async function main(): Promise<void> {
     }
   });
   process.on('disconnect', () => process.exit(0));
-  process.send!({ type: 'listening', port: subject.port, path: PATH } satisfies ServerReady);
+  process.send!({ type: 'listening', port: subject.port, path: PATH, runtime: runtimeVersion() } satisfies ServerReady);
 }
 
 main().catch((error: unknown) => {

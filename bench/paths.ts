@@ -13,7 +13,10 @@
  * (200), `BENCH_PATHS_ONLY` (a comma-separated subset of contenders), `BENCH_PATHS_NODE_ARGS` (extra
  * flags for the Node servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), `BENCH_PATHS_BASELINE` (the
  * absolute path of another build's dist/: every edge-sse contender runs on it too, "· baseline", in
- * the same rounds, for a before/after of a change).
+ * the same rounds, for a before/after of a change), `BENCH_PATHS_NODE` (the Node binary the Node
+ * servers run under; this driver and the client stay on the Node that runs them) or
+ * `BENCH_PATHS_NODES=20:/path/node,22:/path/node` (every Node contender once per binary in the same
+ * rounds, "· node 22", its ratios taken against the direct path and the floor on that same binary).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,27 +61,61 @@ const HEAP_GOAL = 10 * 1024;
 
 const DENO = join(ROOT, 'node_modules', '@deno', 'linux-x64-glibc', 'deno');
 const BUN = join(ROOT, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun');
+/** The contenders that bring their own runtime; every other one runs under Node. */
+const OWN_RUNTIME: PathsContender[] = ['edge-sse Bun.serve', 'edge-sse Deno.serve'];
 
-/** A contender, on this build or on the baseline one. */
+/** A Node binary for the servers; `name` (from `BENCH_PATHS_NODES`) labels its rows. */
+interface NodeBinary {
+  name?: string;
+  path: string;
+}
+
+function nodeBinaries(): NodeBinary[] {
+  const list = process.env.BENCH_PATHS_NODES;
+  if (!list) return [{ path: process.env.BENCH_PATHS_NODE ?? process.execPath }];
+  return list.split(',').map((item) => {
+    const colon = item.indexOf(':');
+    if (colon <= 0) throw new Error(`BENCH_PATHS_NODES: "${item}" is not name:/path/to/node`);
+    return { name: item.slice(0, colon).trim(), path: item.slice(colon + 1).trim() };
+  });
+}
+
+const NODES = nodeBinaries();
+
+/** A contender, on this build or on the baseline one, under one of the Node binaries (none: Bun, Deno). */
 interface Entry {
   label: string;
   contender: PathsContender;
+  node?: NodeBinary;
   dist?: string;
 }
 
 const BASELINE = process.env.BENCH_PATHS_BASELINE;
 
-function entries(contenders: PathsContender[]): Entry[] {
-  return contenders.flatMap((contender) => {
-    const current: Entry = { label: contender, contender };
-    if (!BASELINE || !contender.startsWith('edge-sse')) return [current];
-    return [current, { label: `${contender} · baseline`, contender, dist: BASELINE }];
-  });
+function labelOf(contender: PathsContender, node?: NodeBinary, baseline = false): string {
+  return `${contender}${node?.name ? ` · node ${node.name}` : ''}${baseline ? ' · baseline' : ''}`;
 }
+
+/** Node binary by Node binary, then Bun and Deno; each edge-sse contender also on the baseline build. */
+function entries(contenders: PathsContender[]): Entry[] {
+  const builds = (contender: PathsContender, node?: NodeBinary): Entry[] => {
+    const current: Entry = { label: labelOf(contender, node), contender, node };
+    if (!BASELINE || !contender.startsWith('edge-sse')) return [current];
+    return [current, { label: labelOf(contender, node, true), contender, node, dist: BASELINE }];
+  };
+  const onNode = contenders.filter((contender) => !OWN_RUNTIME.includes(contender));
+  const elsewhere = contenders.filter((contender) => OWN_RUNTIME.includes(contender));
+  return [...NODES.flatMap((node) => onNode.flatMap((contender) => builds(contender, node))), ...elsewhere.flatMap((contender) => builds(contender))];
+}
+
+/** What an entry is compared with: `reference` on the same Node binary (Bun and Deno: the first one), this build. */
+const referenceOf = (entry: Entry, reference: PathsContender) => labelOf(reference, entry.node ?? NODES[0]);
 
 interface Sample {
   label: string;
   round: number;
+  /** As the server process reported it, e.g. `node v22.23.5`. */
+  runtime: string;
   heapPerConnection: number;
   rssPerConnection: number;
   /** The same for connections 1,001 to 2,000. */
@@ -92,7 +129,7 @@ interface Sample {
 }
 
 /** The server's process, under the runtime its path needs; nothing downloads (see test/runtimes/runtimes.ts). */
-function spawnServer({ contender, dist }: Entry): { child: ReturnType<typeof spawnWithIpc>; cleanUp(): void } {
+function spawnServer({ contender, dist, node }: Entry): { child: ReturnType<typeof spawnWithIpc>; cleanUp(): void } {
   const script = here('paths-server.ts');
   const config = JSON.stringify({ contender, dist });
   if (contender === 'edge-sse Bun.serve') {
@@ -106,7 +143,8 @@ function spawnServer({ contender, dist }: Entry): { child: ReturnType<typeof spa
     return { child: spawnWithIpc(DENO, args, env), cleanUp: () => rmSync(cache, { recursive: true, force: true }) };
   }
   const nodeArgs = process.env.BENCH_PATHS_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  return { child: spawnWithIpc(process.execPath, [...nodeArgs, '--expose-gc', '--import', 'tsx', script, config]), cleanUp() {} };
+  const binary = node?.path ?? process.execPath;
+  return { child: spawnWithIpc(binary, [...nodeArgs, '--expose-gc', '--import', 'tsx', script, config]), cleanUp() {} };
 }
 
 function perConnection(before: Memory, after: Memory, count: number): { heap: number; rss: number } {
@@ -116,10 +154,13 @@ function perConnection(before: Memory, after: Memory, count: number): { heap: nu
 async function measure(entry: Entry, round: number, addressIndex: number): Promise<Sample> {
   const { label: contender } = entry;
   const { child, cleanUp } = spawnServer(entry);
-  const { server, port, path } = await startServerProcess(contender, child);
+  console.error(`  server pid ${child.pid}`);
+  const { server, port, path, runtime = 'unknown' } = await startServerProcess(contender, child);
   const client = await startClient();
-  const sources = [`127.0.0.${20 + 2 * addressIndex}`, `127.0.0.${21 + 2 * addressIndex}`];
+  const octet = 20 + ((2 * addressIndex) % 230);
+  const sources = [`127.0.0.${octet}`, `127.0.0.${octet + 1}`];
   try {
+    checkRuntime(entry, runtime);
     const baseline = await server.call<'memory'>({ type: 'memory' });
     const opened = await open(client, port, path, CONNECTIONS, sources);
     if (opened.failed > 0) throw new Error(`${contender}: ${opened.failed} of ${CONNECTIONS} connections failed`);
@@ -144,6 +185,7 @@ async function measure(entry: Entry, round: number, addressIndex: number): Promi
     return {
       label: contender,
       round,
+      runtime,
       heapPerConnection: heap,
       rssPerConnection: rss,
       marginalHeap: marginal.heap,
@@ -157,6 +199,13 @@ async function measure(entry: Entry, round: number, addressIndex: number): Promi
     await client.stop();
     await server.stop();
     cleanUp();
+  }
+}
+
+/** A binary named after a major version ("22") must report that version: a wrong path would mislabel every row. */
+function checkRuntime({ node }: Entry, runtime: string): void {
+  if (node?.name && /^\d+$/.test(node.name) && !runtime.startsWith(`node v${node.name}.`)) {
+    throw new Error(`${node.path} runs ${runtime}, not node ${node.name}`);
   }
 }
 
@@ -200,25 +249,46 @@ function summarise(label: string, samples: Sample[]): Summary {
 }
 
 /** Ratios within each round first (the same stretch of machine), then their median. */
-function pairedRatio(samples: Sample[], label: string, reference: string): number {
-  const ratios = samples
+function roundRatios(samples: Sample[], label: string, reference: string): number[] {
+  return samples
     .filter((mine) => mine.label === label)
     .flatMap((mine) => {
       const theirs = samples.find((sample) => sample.label === reference && sample.round === mine.round);
       return theirs ? [mine.cpuPer100k / theirs.cpuPer100k] : [];
     });
-  return median(ratios);
+}
+
+const pairedRatio = (samples: Sample[], label: string, reference: string) => median(roundRatios(samples, label, reference));
+
+/** How far the per-round ratios spread: on this shared machine, the honest error bar of the median. */
+function ratioRange(samples: Sample[], label: string, reference: string): string {
+  const ratios = roundRatios(samples, label, reference);
+  return ratios.length > 1 ? `${formatRatio(Math.min(...ratios))}–${formatRatio(Math.max(...ratios))}` : 'n/a';
+}
+
+/** Which runtime each binary's servers reported, e.g. "node 22: node v22.23.5 (/tmp/node22/…/node)". */
+function printRuntimes(samples: Sample[], runs: Entry[]): void {
+  const seen = new Map<string, string>();
+  for (const entry of runs) {
+    const runtimes = new Set(samples.filter((sample) => sample.label === entry.label).map((sample) => sample.runtime));
+    const where = entry.node ? `${entry.node.name ? `node ${entry.node.name}` : 'node'} (${entry.node.path})` : entry.contender;
+    if (runtimes.size > 0) seen.set(where, [...runtimes].join(' / '));
+  }
+  if (seen.size > 0) console.log(`\nServers ran on: ${[...seen].map(([where, runtime]) => `${where}: ${runtime}`).join('; ')}`);
 }
 
 function print(samples: Sample[], runs: Entry[]): void {
-  const summaries = runs.map(({ label }) => summarise(label, samples)).filter((s) => Number.isFinite(s.cpu));
+  const summaries = runs
+    .map((entry) => ({ entry, ...summarise(entry.label, samples) }))
+    .filter((s) => Number.isFinite(s.cpu));
   const ms = (value: number) => `${(value / 1000).toFixed(2)} s`;
   const rows: Cell[][] = summaries.map((s) => [
     s.label,
     ms(s.cpu),
     `${ms(s.cpuMin)}–${ms(s.cpuMax)}`,
-    formatRatio(pairedRatio(samples, s.label, DIRECT)),
-    formatRatio(pairedRatio(samples, s.label, FLOOR)),
+    formatRatio(pairedRatio(samples, s.label, referenceOf(s.entry, DIRECT))),
+    ratioRange(samples, s.label, referenceOf(s.entry, DIRECT)),
+    formatRatio(pairedRatio(samples, s.label, referenceOf(s.entry, FLOOR))),
     ...(BASELINE ? [formatRatio(pairedRatio(samples, s.label, `${s.label} · baseline`))] : []),
     ms(s.user),
     ms(s.system),
@@ -233,21 +303,21 @@ function print(samples: Sample[], runs: Entry[]): void {
   printTable(
     `Paths: ${formatNumber(CONNECTIONS)} connections, ${BROADCASTS} broadcasts awaited one by one, memory backend, ` +
       `${ROUNDS} round(s) in fresh processes (median; CPU = server process, all threads)`,
-    ['server', 'CPU / 100k events', 'min–max', '÷ direct', '÷ floor', ...(BASELINE ? ['÷ baseline'] : []), 'user', 'system', 'JS thread', 'heap/conn', 'marginal', 'RSS/conn', 'marginal', 'p50', 'last'],
+    ['server', 'CPU / 100k events', 'min–max', '÷ direct', 'rounds', '÷ floor', ...(BASELINE ? ['÷ baseline'] : []), 'user', 'system', 'JS thread', 'heap/conn', 'marginal', 'RSS/conn', 'marginal', 'p50', 'last'],
     rows,
   );
+  printRuntimes(samples, runs);
   console.log(
-    '\n÷ direct, ÷ floor: the median of the per-round ratios. user, system: the CPU time split; JS thread: the part of the ' +
+    '\n÷ direct, ÷ floor: the median of the per-round ratios (against the direct path and the floor on the same Node binary; Bun, Deno: the first one); ' +
+      'rounds: the lowest and highest per-round ÷ direct. user, system: the CPU time split; JS thread: the part of the ' +
       'main thread (the rest is GC helpers, libuv and the runtime\'s own threads). heap/conn: after GC, minus the server before any connection ' +
       '(Bun: JavaScriptCore\'s heap, not V8\'s). p50, last: publish → read in the client process, median over broadcasts.',
   );
-  for (const contender of GENERIC) {
-    const summary = summaries.find((s) => s.label === contender);
-    if (!summary) continue;
-    const cpuRatio = pairedRatio(samples, contender, DIRECT);
+  for (const summary of summaries.filter((s) => GENERIC.includes(s.entry.contender) && !s.entry.dist)) {
+    const cpuRatio = pairedRatio(samples, summary.label, referenceOf(summary.entry, DIRECT));
     const met = cpuRatio <= CPU_GOAL && summary.heap <= HEAP_GOAL;
     console.log(
-      `Goal: ${contender} CPU ≤ ×${CPU_GOAL} the direct path's and heap ≤ ${formatBytes(HEAP_GOAL)}/conn: ` +
+      `Goal: ${summary.label} CPU ≤ ×${CPU_GOAL} the direct path's and heap ≤ ${formatBytes(HEAP_GOAL)}/conn: ` +
         `${formatRatio(cpuRatio)}, ${formatBytes(summary.heap)} → ${met ? 'MET' : 'MISSED'}`,
     );
   }

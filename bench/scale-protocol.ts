@@ -98,4 +98,6 @@ export interface ServerReady {
   type: 'listening';
   port: number;
   path: string;
+  /** The runtime the server runs on, as it reports itself (`node v22.23.5`, `Bun 1.4.5`); paths servers only. */
+  runtime?: string;
 }
