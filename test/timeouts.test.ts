@@ -13,7 +13,8 @@ import { upstashBackend } from '../src/backends/upstash/index.js';
 import { type Backend, BackendError, type CloseReason, createSSE } from '../src/index.js';
 import { useBridge } from './helpers/bridge.js';
 import { type OwnRedis, startOwnRedis } from './helpers/redis-server.js';
-import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { untilResolved, waitUntil } from './helpers/wait.js';
 
 const TIMEOUT_MS = 1500;
 const TOKEN = 'timeouts-token';
@@ -28,18 +29,6 @@ async function rejection(promise: Promise<unknown>): Promise<{ error: BackendErr
   );
   expect(error).toBeInstanceOf(BackendError);
   return { error: error as BackendError, ms: Date.now() - started };
-}
-
-/** Publishes until the store answers again. */
-async function publishWhenBack(publish: () => Promise<string>): Promise<string> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await publish();
-    } catch (error) {
-      if (attempt > 50) throw error;
-      await sleep(100);
-    }
-  }
 }
 
 describe.each([
@@ -108,7 +97,7 @@ describe.each([
     await live.cancel();
 
     redis.resume();
-    await publishWhenBack(() => sse.sendEvent('n', 'after', { channel: 'hung' }));
+    await untilResolved(() => sse.sendEvent('n', 'after', { channel: 'hung' }), 5000);
     const resumed = new SSEReader(await sse.handler(streamRequest('?channel=hung', { 'Last-Event-ID': live.lastId! })));
     await resumed.waitFor(() => resumed.messages.some((m) => m.data === 'after'), 'the event published after the stall');
     // The timed-out publish reached Redis before it stopped answering: it was stored, once.
@@ -138,7 +127,7 @@ describe.each([
 });
 
 /** Accepts every request and answers nothing, or only the status line and headers. */
-async function silentServer(mode: 'nothing' | 'headers only'): Promise<{ url: string; close(): Promise<void> }> {
+async function silentServer(mode: 'nothing' | 'headers only'): Promise<{ url: string; held(): number; close(): Promise<void> }> {
   const held: ServerResponse[] = [];
   const server: Server = createServer((_, res) => {
     held.push(res);
@@ -150,6 +139,7 @@ async function silentServer(mode: 'nothing' | 'headers only'): Promise<{ url: st
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    held: () => held.length,
     async close() {
       for (const res of held) res.destroy();
       server.closeAllConnections();
@@ -194,8 +184,10 @@ describe.each(['nothing', 'headers only'] as const)('an HTTP endpoint that answe
   it("a caller's own signal still aborts first", async () => {
     const backend = upstashBackend({ url: endpoint.url, token: 't', timeoutMs: 60_000 });
     const aborter = new AbortController();
-    setTimeout(() => aborter.abort(new Error('caller gave up')), 100);
+    const held = endpoint.held();
     const tail = backend.tail(['x'], 0, { signal: aborter.signal });
+    await waitUntil(() => endpoint.held() > held); // the request is at the endpoint, waiting for an answer
+    aborter.abort(new Error('caller gave up'));
     await expect(tail).rejects.toThrow('caller gave up');
   });
 });
