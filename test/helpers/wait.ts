@@ -4,25 +4,30 @@
  * a poll or a barrier.
  */
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// The real clock, taken before any test fakes it: a poll keeps working while the code under test
+// runs on vi.useFakeTimers(), so a test can wait for real I/O and still advance the fake time.
+const realSetTimeout = globalThis.setTimeout;
+const realNow = Date.now;
+
+export const sleep = (ms: number) => new Promise((resolve) => realSetTimeout(resolve, ms));
 
 /** Polls `condition` every 5 ms until it holds; fails after `timeoutMs`. */
 export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = realNow() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    if (realNow() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await sleep(5);
   }
 }
 
 /** Calls `attempt` every 100 ms until it resolves (a store coming back); its last error after `timeoutMs`. */
 export async function untilResolved<T>(attempt: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = realNow() + timeoutMs;
   for (;;) {
     try {
       return await attempt();
     } catch (error) {
-      if (Date.now() > deadline) throw error;
+      if (realNow() > deadline) throw error;
       await sleep(100);
     }
   }
