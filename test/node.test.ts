@@ -196,6 +196,7 @@ describe('toNodeHandler / serve', () => {
     const res = await rawGet(url, '/big');
     res.pause();
     // Wait until the producer stalls (socket buffers full); without backpressure it would run to `total`.
+    // A stall is the absence of pulls: nothing announces it, so it takes 200 ms without one.
     for (let before = -1; pulled !== before; ) {
       before = pulled;
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -284,7 +285,10 @@ describe('toNodeHandler / serve', () => {
           new ReadableStream<Uint8Array>({
             start(controller) {
               controller.enqueue(encoder.encode('partial'));
-              setTimeout(() => controller.error(new Error('backend died')), 20);
+            },
+            pull(controller) {
+              // Asked for more once 'partial' was taken, after the headers went out.
+              controller.error(new Error('backend died'));
             },
           }),
         ),

@@ -11,11 +11,11 @@ const realNow = Date.now;
 
 export const sleep = (ms: number) => new Promise((resolve) => realSetTimeout(resolve, ms));
 
-/** Polls `condition` every 5 ms until it holds; fails after `timeoutMs`. */
-export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+/** Polls `condition` every 5 ms until it holds; fails after `timeoutMs`, saying it waited for `what`. */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'the condition'): Promise<void> {
   const deadline = realNow() + timeoutMs;
   while (!(await condition())) {
-    if (realNow() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    if (realNow() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(5);
   }
 }
