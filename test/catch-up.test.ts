@@ -15,7 +15,8 @@ import { compareIds } from '../src/wire/ids.js';
 import { type Backend, type CloseReason, type SSE, createSSE, memoryBackend } from '../src/index.js';
 import { serve } from '../src/adapters/node.js';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';
-import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -10,7 +10,8 @@ import { type Backend, type SSE, createSSE, memoryBackend } from '../src/index.j
 import { useBridge } from './helpers/bridge.js';
 import { REDIS_URL } from './helpers/redis.js';
 import { startOwnRedis } from './helpers/redis-server.js';
-import { SSEReader, sleep, streamRequest } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { sleep } from './helpers/wait.js';
 
 const shared = useBridge('chaos');
 

@@ -375,7 +375,7 @@ describe('createStreamHandler: ending', () => {
     await ready(reader);
     for (let round = 0; round < 3; round++) {
       gc();
-      await sleep(20);
+      await sleep(20); // weak references are cleared after the current task: nothing says when, or that it did nothing
     }
     abort.abort();
     await reader.waitForEnd(2000);

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BackendError, createSSE, memoryBackend, type StreamInfo } from '../src/index.ts';
 import { serve, type FetchHandler, type RunningServer, type ServeOptions } from '../src/adapters/node.ts';
 import { ensureBuilt } from './examples/helpers.ts';
-import { SSEReader, waitUntil } from './helpers/sse.ts';
+import { SSEReader } from './helpers/sse.ts';
+import { waitUntil } from './helpers/wait.ts';
 import { spyBackend } from './helpers/spy-backend.ts';
 
 const running: RunningServer[] = [];

@@ -1,5 +1,6 @@
 import { type EventSourceMessage, createParser } from 'eventsource-parser';
 
+// Where the contract suite (test/contract/backend-contract.ts) takes them from.
 export { sleep, waitUntil } from './wait.js';
 
 export interface ReceivedEvent {
