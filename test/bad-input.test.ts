@@ -41,7 +41,7 @@ async function expectRefusal(response: Response, status: number, reason: RegExp)
   expect((JSON.parse(body) as { error: string }).error).toMatch(reason);
 }
 
-const stream = (query: string, init: RequestInit = {}) => answer(sse.handler(new Request(`http://localhost/stream${query}`, init)));
+const stream = (query: string, init: RequestInit = {}, to = sse) => answer(to.handler(new Request(`http://localhost/stream${query}`, init)));
 
 const CHANNEL_CASES: [string, string, RegExp][] = [
   ['empty', '?channel=', /Invalid channel ""/],
@@ -95,10 +95,12 @@ describe('stream requests', () => {
   });
 
   it('a cursor from another channel is only a position in time: nothing leaks across channels', async () => {
-    const other = await sse.sendEvent('n', 'secret', { channel: 'other' });
-    await new Promise((resolve) => setTimeout(resolve, 5)); // ids are milliseconds: make them differ
-    await sse.sendEvent('n', 'mine', { channel: 'mine' });
-    const response = await stream('?channel=mine', { headers: { 'Last-Event-ID': other } });
+    let now = Date.now();
+    const clocked = createSSE({ backend: memoryBackend({ now: () => now }) });
+    const other = await clocked.sendEvent('n', 'secret', { channel: 'other' });
+    now++; // ids are milliseconds: make them differ
+    await clocked.sendEvent('n', 'mine', { channel: 'mine' });
+    const response = await stream('?channel=mine', { headers: { 'Last-Event-ID': other } }, clocked);
     expect(response.status).toBe(200);
     const reader = response.body!.getReader();
     let text = '';

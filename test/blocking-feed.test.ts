@@ -10,7 +10,8 @@ import { type Backend, type SSE, createSSE } from '../src/index.js';
 import type { StoredEvent } from '../src/backends/contract.js';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';
 import { startOwnRedis } from './helpers/redis-server.js';
-import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 /** Long enough that waiting for it fails the test (its timeout is 20 s); events must come far sooner. */
 const BLOCK_MS = 20_000;

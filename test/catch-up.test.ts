@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { Redis as IORedis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { redisBackend } from '../src/backends/redis/index.js';
 import type { ChannelRead, StoredEvent } from '../src/backends/contract.js';
 import { HistoryMerge, ReadSizer } from '../src/server/catch-up.js';
@@ -15,7 +15,8 @@ import { compareIds } from '../src/wire/ids.js';
 import { type Backend, type CloseReason, type SSE, createSSE, memoryBackend } from '../src/index.js';
 import { serve } from '../src/adapters/node.js';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';
-import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -81,7 +82,24 @@ describe('catch-up keeps to maxQueuedBytes', () => {
     return createSSE({ backend, maxQueuedBytes: MAX_QUEUED, keepAliveMs, onDisconnect: (_, reason) => reasons.push(reason) });
   }
 
+  afterEach(() => void vi.useRealTimers());
+
+  /**
+   * The streams' timers run on a fake clock, Redis and the sockets on real time: the stalled
+   * catch-ups wait for two keep-alives (6 s) that pass in no time, to the millisecond.
+   */
+  const fakeTimers = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  async function closedAfterTwoKeepAlives(reasons: CloseReason[]): Promise<void> {
+    const slow = () => reasons.filter((reason) => reason === 'slow-client').length;
+    await vi.advanceTimersByTimeAsync(2 * 3000 - 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(slow()).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    await waitUntil(() => slow() === STALLED, 5000);
+  }
+
   it('edge-sse/node: clients that resume from 0-0 and never read hold about maxQueuedBytes each, then are closed', async () => {
+    fakeTimers();
     const reasons: CloseReason[] = [];
     const sse = handler(reasons);
     const server = await serve(sse.handler);
@@ -100,8 +118,9 @@ describe('catch-up keeps to maxQueuedBytes', () => {
       await fast.waitForMessages(HISTORY_EVENTS);
       expect(fast.messages.map((m) => m.id)).toEqual(history);
       await fast.cancel();
+      await waitUntil(() => sse.handler.stats().openStreams === STALLED); // the fast one is gone
 
-      await waitUntil(() => reasons.filter((reason) => reason === 'slow-client').length === STALLED, 15_000);
+      await closedAfterTwoKeepAlives(reasons);
     } finally {
       for (const socket of sockets) socket.destroy();
       await server.close();
@@ -110,6 +129,7 @@ describe('catch-up keeps to maxQueuedBytes', () => {
   });
 
   it('the fetch handler: bodies of resumed streams that nobody reads hold about maxQueuedBytes each, then are closed', async () => {
+    fakeTimers();
     const reasons: CloseReason[] = [];
     const sse = handler(reasons);
     const before = heldBytes();
@@ -121,7 +141,7 @@ describe('catch-up keeps to maxQueuedBytes', () => {
       expect(sse.handler.stats().openStreams).toBe(STALLED);
       // Before the fix: 6.6 MB each (a whole read, as strings and as frames), and never closed.
       expect(perClient, `${Math.round(perClient / KIB)} KiB per stalled client`).toBeLessThan(2 * MAX_QUEUED);
-      await waitUntil(() => reasons.filter((reason) => reason === 'slow-client').length === STALLED, 15_000);
+      await closedAfterTwoKeepAlives(reasons);
     } finally {
       await Promise.all(bodies.map((body) => body.body!.cancel().catch(() => undefined))); // errored once closed
     }

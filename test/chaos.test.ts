@@ -10,7 +10,8 @@ import { type Backend, type SSE, createSSE, memoryBackend } from '../src/index.j
 import { useBridge } from './helpers/bridge.js';
 import { REDIS_URL } from './helpers/redis.js';
 import { startOwnRedis } from './helpers/redis-server.js';
-import { SSEReader, sleep, streamRequest } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { sleep } from './helpers/wait.js';
 
 const shared = useBridge('chaos');
 
@@ -163,7 +164,7 @@ describe('chaos with faults', () => {
       for (const backend of backends) {
         await runThroughFault(createSSE({ backend, backendRetryMs: 100 }), async () => {
           redis.pause();
-          await sleep(2500);
+          await sleep(2500); // longer than timeoutMs (1 s): publishes time out meanwhile
           redis.resume();
         });
       }
@@ -182,7 +183,7 @@ describe('chaos with faults', () => {
     try {
       await runThroughFault(createSSE({ backend, backendRetryMs: 100 }), async () => {
         await own.close();
-        await sleep(300);
+        await sleep(300); // an outage: publishes fail meanwhile
         own = await createBridge({ token: shared.token, port });
       });
     } finally {

@@ -8,7 +8,7 @@ import { type ConnectionState, type EventMeta, type Gap, type SubscribeOptions, 
 import { compareIds } from '../src/wire/ids.js';
 import { type SSE, createSSE, memoryBackend } from '../src/index.js';
 import { type RunningServer, serve } from '../src/adapters/node.js';
-import { waitUntil } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 type Events = { tick: { n: number }; text: string };
 
@@ -44,8 +44,7 @@ describe('edge-sse/client with the eventsource package', () => {
     const sse = createSSE<Events>({ backend: memoryBackend(), maxDurationMs: 150, retryMs: 20 });
     const { url } = await server(sse);
     const { received, states } = listen(`${url}/stream`, { channels: ['b', 'a'] });
-    await waitUntil(() => states.includes('open'));
-    await new Promise((resolve) => setTimeout(resolve, 50)); // let sse:ready set the cursor
+    await waitUntil(() => states.includes('open')); // the stream is live once answered; sse:ready comes first in it
     const sent: { id: string; channel: string }[] = [];
     for (let n = 0; n < 300; n++) {
       const channel = n % 3 === 0 ? 'a' : 'b';
@@ -54,7 +53,9 @@ describe('edge-sse/client with the eventsource package', () => {
       if (n % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 60));
     }
     await waitUntil(() => received.length >= 300, 10_000);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sse.sendEvent('text', 'last', { channel: 'a' }); // anything repeated would arrive before it
+    await waitUntil(() => received.some(({ data }) => data === 'last'), 10_000);
+    expect(received.pop()!.data).toBe('last');
     // Across channels, publishing times (the ids' milliseconds) never go backwards, live or caught
     // up (sequence numbers count per channel: within a millisecond, channels are not ordered).
     const times = received.map(({ meta }) => `${meta.id.split('-')[0]}-0`);

@@ -334,11 +334,15 @@ describe('subscribe: validation on receipt', () => {
 
   it('delivers nothing after unsubscribe, even what was being validated', async () => {
     const received: unknown[] = [];
-    const slow = { '~standard': { version: 1 as const, vendor: 'test', validate: async (value: unknown) => ({ value }) } };
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = { '~standard': { version: 1 as const, vendor: 'test', validate: async (value: unknown) => (await gate, { value }) } };
     const unsubscribe = subscribe('/stream', { EventSource: FakeEventSource, schemas: { slow }, on: { slow: (data) => received.push(data) } });
     FakeEventSource.last.emit('slow', 'x', '1-0');
     unsubscribe();
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    release();
+    // Validation and delivery are promises only: once a macrotask runs, all of them have settled.
+    await new Promise((resolve) => setImmediate(resolve));
     expect(received).toEqual([]);
   });
 });

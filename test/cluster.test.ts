@@ -12,7 +12,8 @@ import type { NewEvent } from '../src/backends/contract.js';
 import { freePort } from './helpers/redis-server.js';
 import { uniquePrefix } from './helpers/redis.js';
 import { type OwnCluster, startOwnCluster } from './helpers/redis-cluster.js';
-import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 let cluster: OwnCluster;
 const backends: Backend[] = [];

@@ -8,6 +8,7 @@ import { type DemoOptions, type RunningDemo, startDemo } from '../demo/server.ts
 import { memoryBackend } from '../src/index.ts';
 import { listenWithEventSource } from './helpers/eventsource.ts';
 import { SSEReader } from './helpers/sse.ts';
+import { waitUntil } from './helpers/wait.ts';
 
 const running: RunningDemo[] = [];
 const sources: EventSource[] = [];
@@ -36,14 +37,6 @@ async function listen(url: string, types: string[]) {
   const listening = await listenWithEventSource(url, types);
   sources.push(listening.source);
   return listening;
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('demo server', () => {
@@ -83,7 +76,7 @@ describe('demo server', () => {
     const { id } = (await res.json()) as { id: string };
     expect(id).toMatch(/^\S+$/);
 
-    await until(() => received.length >= 1, 'the greeting');
+    await waitUntil(() => received.length >= 1, 5000, 'the greeting');
     expect(received).toEqual([{ type: 'greeting', id, data: 'hello news' }]);
   });
 
@@ -92,7 +85,7 @@ describe('demo server', () => {
     const { received } = await listen(`${url}/stream`, ['alert']);
     const res = await send(url, { type: 'alert', data: { level: 2, text: 'disk full' } });
     expect(res.status).toBe(200);
-    await until(() => received.length >= 1, 'the alert');
+    await waitUntil(() => received.length >= 1, 5000, 'the alert');
     expect(JSON.parse(received[0]!.data)).toEqual({ level: 2, text: 'disk full' });
   });
 
@@ -119,7 +112,7 @@ describe('demo server', () => {
 
     const good = await send(url, { type: 'message', data: 'after the bad ones' });
     expect(good.status).toBe(200);
-    await until(() => received.length >= 1, 'the good message');
+    await waitUntil(() => received.length >= 1, 5000, 'the good message');
     expect(received.map((event) => event.data)).toEqual(['after the bad ones']);
   });
 

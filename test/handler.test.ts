@@ -1,6 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BackendError,
   type CloseReason,
@@ -14,8 +14,16 @@ import {
   type StreamHandlerOptions,
 } from '../src/index.js';
 import { incomingFrom } from '../src/server/incoming.js';
-import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
 import { spyBackend } from './helpers/spy-backend.js';
+import { sleep, waitUntil } from './helpers/wait.js';
+
+afterEach(() => void vi.useRealTimers());
+
+/** The streams' clock and timers made fake; setImmediate stays real, so `settled()` can let their promises run. */
+const useFakeClock = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+/** Once every promise the last timer set off has settled (a macrotask comes after all microtasks). */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
 
 const ready = (reader: SSEReader) =>
   reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready'), 'sse:ready');
@@ -216,8 +224,9 @@ describe('createStreamHandler: resume', () => {
     await sse.sendEvent('n', '2');
     const reader = await open(sse, '?lastEventId=0-0', { 'Last-Event-ID': first });
     await reader.waitForMessages(1);
-    await sleep(20);
-    expect(reader.messages.map((m) => m.data)).toEqual(['2']);
+    await sse.sendEvent('n', 'last'); // a catch-up from 0-0 would have sent 1 and 2 before it
+    await reader.waitForMessages(2);
+    expect(reader.messages.map((m) => m.data)).toEqual(['2', 'last']);
     await reader.cancel();
   });
 
@@ -232,10 +241,12 @@ describe('createStreamHandler: resume', () => {
   });
 
   it('interleaves several channels by id when catching up', async () => {
-    const sse = createSSE({ backend: memoryBackend() });
+    // Ids are milliseconds (sequence numbers count per channel): each event a millisecond later.
+    let now = Date.now();
+    const sse = createSSE({ backend: memoryBackend({ now: () => now }) });
     for (const [channel, data] of [['a', '1'], ['b', '2'], ['a', '3'], ['b', '4']]) {
       await sse.sendEvent('n', data, { channel });
-      await sleep(2);
+      now++;
     }
     const reader = await open(sse, '?channel=a&channel=b', { 'Last-Event-ID': '0-0,0-0' });
     await reader.waitForMessages(4);
@@ -293,23 +304,39 @@ describe('createStreamHandler: resume', () => {
 
 describe('createStreamHandler: timing', () => {
   it('sends a heartbeat comment after keepAliveMs of silence', async () => {
-    const sse = createSSE({ backend: memoryBackend(), keepAliveMs: 100 });
+    useFakeClock();
+    const sse = createSSE({ backend: memoryBackend(), keepAliveMs: 15_000 });
     const reader = await open(sse);
-    await reader.waitFor(() => reader.comments.length >= 3, 'two heartbeats', 2000);
-    expect(reader.comments[0]).toBe('edge-sse');
-    expect(reader.comments.slice(1, 3)).toEqual(['', '']);
+    await ready(reader);
+    await vi.advanceTimersByTimeAsync(14_999);
+    await settled();
+    expect(reader.comments).toEqual(['edge-sse']);
+    await vi.advanceTimersByTimeAsync(1);
+    await settled();
+    expect(reader.comments).toEqual(['edge-sse', '']);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await sse.sendEvent('n', 'not silent'); // 25 s: the next heartbeat is due 15 s after this event
+    await vi.advanceTimersByTimeAsync(14_999);
+    await settled();
+    expect(reader.comments).toEqual(['edge-sse', '']);
+    await vi.advanceTimersByTimeAsync(1);
+    await settled();
+    expect(reader.comments).toEqual(['edge-sse', '', '']);
     await reader.cancel();
   });
 
   it('ends the stream after 80–100% of maxDurationMs, with a retry hint sent up front', async () => {
+    useFakeClock();
     const reasons: CloseReason[] = [];
-    const sse = createSSE({ backend: memoryBackend(), maxDurationMs: 500, retryMs: 250, onDisconnect: (_, reason) => reasons.push(reason) });
-    const started = Date.now();
+    const sse = createSSE({ backend: memoryBackend(), maxDurationMs: 60_000, retryMs: 250, onDisconnect: (_, reason) => reasons.push(reason) });
     const reader = await open(sse);
-    await reader.waitForEnd(2000);
-    const lasted = Date.now() - started;
-    expect(lasted).toBeGreaterThanOrEqual(390);
-    expect(lasted).toBeLessThan(1000);
+    await ready(reader);
+    await vi.advanceTimersByTimeAsync(48_000 - 1);
+    await settled();
+    expect(reader.ended).toBe(false);
+    await vi.advanceTimersByTimeAsync(12_000 + 1);
+    await settled();
+    expect(reader.ended).toBe(true);
     expect(reader.retries).toEqual([250]);
     expect(reasons).toEqual(['deadline']);
   });
@@ -317,6 +344,7 @@ describe('createStreamHandler: timing', () => {
 
 describe('createStreamHandler: ending', () => {
   it('stops all backend work for a stream when its request is aborted', async () => {
+    useFakeClock(); // a minute passes in no time: a timer of the stream's left running would show
     const { backend, calls } = spyBackend(memoryBackend());
     const reasons: CloseReason[] = [];
     const sse = createSSE({ backend, shareReaders: false, onDisconnect: (_, reason) => reasons.push(reason) });
@@ -328,8 +356,10 @@ describe('createStreamHandler: ending', () => {
     await reader.waitForEnd();
     const seenAtAbort = calls.length;
     expect(calls.map((c) => c.method)).toEqual(['tail', 'follow', 'append', 'unfollow', 'closeFeed']);
+    expect(vi.getTimerCount()).toBe(0);
     await sse.sendEvent('n', 'after', { channel: 'x' });
-    await sleep(50);
+    await vi.advanceTimersByTimeAsync(60_000);
+    await settled();
     expect(calls.slice(seenAtAbort).map((c) => c.method)).toEqual(['append']);
     expect(reasons).toEqual(['client']);
   });
@@ -345,7 +375,7 @@ describe('createStreamHandler: ending', () => {
     await ready(reader);
     for (let round = 0; round < 3; round++) {
       gc();
-      await sleep(20);
+      await sleep(20); // weak references are cleared after the current task: nothing says when, or that it did nothing
     }
     abort.abort();
     await reader.waitForEnd(2000);
@@ -384,8 +414,7 @@ describe('createStreamHandler: ending', () => {
   it('closes a live stream whose client stops reading once maxQueuedBytes is exceeded', async () => {
     const reasons: CloseReason[] = [];
     const sse = createSSE({ backend: memoryBackend(), maxQueuedBytes: 4096, onDisconnect: (_, reason) => reasons.push(reason) });
-    const response = await sse.handler(streamRequest());
-    await sleep(10);
+    const response = await sse.handler(streamRequest()); // live once answered: nothing read from it
     for (let n = 0; n < 10; n++) await sse.sendEvent('big', 'x'.repeat(1000));
     await waitUntil(() => reasons.length > 0);
     expect(reasons).toEqual(['slow-client']);

@@ -7,7 +7,8 @@ import { type IncomingMessage, request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CloseReason, createSSE, memoryBackend } from '../src/index.js';
 import { type RunningServer, serve } from '../src/adapters/node.js';
-import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 const retention = { maxLength: 10, ttlSeconds: 1 };
 const event = (channel: string, data = 'x') => ({ channel, type: 'n', data, json: false });

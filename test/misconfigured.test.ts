@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { upstashBackend } from '../src/backends/upstash/index.js';
 import { BackendError, ValidationError, createSSE } from '../src/index.js';
 import { type RunningServer, serve } from '../src/adapters/node.js';
-import { streamRequest, waitUntil } from './helpers/sse.js';
+import { streamRequest } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 const VARIABLES = /set UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN \(or KV_REST_API_URL and KV_REST_API_TOKEN\)/;
 

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BackendError, createSSE, memoryBackend, type StreamInfo } from '../src/index.ts';
 import { serve, type FetchHandler, type RunningServer, type ServeOptions } from '../src/adapters/node.ts';
 import { ensureBuilt } from './examples/helpers.ts';
-import { SSEReader, waitUntil } from './helpers/sse.ts';
+import { SSEReader } from './helpers/sse.ts';
+import { waitUntil } from './helpers/wait.ts';
 import { spyBackend } from './helpers/spy-backend.ts';
 
 const running: RunningServer[] = [];
@@ -196,6 +197,7 @@ describe('toNodeHandler / serve', () => {
     const res = await rawGet(url, '/big');
     res.pause();
     // Wait until the producer stalls (socket buffers full); without backpressure it would run to `total`.
+    // A stall is the absence of pulls: nothing announces it, so it takes 200 ms without one.
     for (let before = -1; pulled !== before; ) {
       before = pulled;
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -284,7 +286,10 @@ describe('toNodeHandler / serve', () => {
           new ReadableStream<Uint8Array>({
             start(controller) {
               controller.enqueue(encoder.encode('partial'));
-              setTimeout(() => controller.error(new Error('backend died')), 20);
+            },
+            pull(controller) {
+              // Asked for more once 'partial' was taken, after the headers went out.
+              controller.error(new Error('backend died'));
             },
           }),
         ),

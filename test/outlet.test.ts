@@ -5,7 +5,8 @@
 import { createParser } from 'eventsource-parser';
 import { describe, expect, it } from 'vitest';
 import { createSSE, memoryBackend } from '../src/index.ts';
-import { streamRequest, waitUntil } from './helpers/sse.ts';
+import { streamRequest } from './helpers/sse.ts';
+import { waitUntil } from './helpers/wait.ts';
 
 const decoder = new TextDecoder();
 

@@ -11,7 +11,7 @@ import {
   sendEvents,
 } from '../src/index.js';
 import { startOwnRedis } from './helpers/redis-server.js';
-import { sleep } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 async function refusal(promise: Promise<unknown>): Promise<EdgeSSEError> {
   const error = await promise.then(
@@ -177,10 +177,7 @@ describe('idempotency keys', () => {
       expect(timedOut).toBeInstanceOf(Error);
       process.kill(pid, 'SIGCONT');
       // The bridge had sent the script on: Redis runs it once it is back.
-      for (let n = 0; (await redis.xlen('sse:{orders}')) === 0; n++) {
-        if (n > 200) throw new Error('the timed-out publish was never stored');
-        await sleep(10);
-      }
+      await waitUntil(async () => (await redis.xlen('sse:{orders}')) > 0, 5000, 'the timed-out publish to be stored');
       const [stored] = await redis.xrange('sse:{orders}', '-', '+');
       await expect(sendEvent('n', 'order 42', options)).resolves.toBe(stored![0]);
       expect(await redis.xlen('sse:{orders}')).toBe(1);

@@ -14,6 +14,7 @@ import {
 } from '../src/qstash/index.js';
 import { serve } from '../src/adapters/node.js';
 import { SSEReader, streamRequest } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 const CURRENT_KEY = 'sig_current_4b9Qm2Lx7Vd1';
 const NEXT_KEY = 'sig_next_8Hc3Nw5Rz0Tp';
@@ -460,7 +461,7 @@ describe('createPublishHandler: idempotent across QStash retries', () => {
     };
     const { handler, stored } = setup({ backend });
     void handler(await delivery({ messageId: 'msg_killed' }));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitUntil(() => attempts === 1); // its publish is on its way, and never comes back
     const retry = await handler(await delivery({ messageId: 'msg_killed' }));
     expect(await retry.json()).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
     expect(await stored()).toHaveLength(1);
@@ -658,10 +659,11 @@ describe('scheduleEvent through QStash to the publish handler', () => {
     const again = await qstash.deliver(sent, handler, id);
     expect(await again.json()).toEqual({ id: ((await first.json()) as { id: string }).id, duplicate: true });
 
-    await reader.waitForMessages(1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sse.sendEvent('last', 'x', { channel: 'reminders' }); // a repeated delivery would arrive before it
+    await reader.waitForMessages(2);
     expect(reader.messages.map(({ event, data }) => ({ event, data }))).toEqual([
       { event: 'reminder', data: '{"text":"Stand-up in 5 minutes"}' },
+      { event: 'last', data: 'x' },
     ]);
     expect(reader.messages[0]!.id).toBeDefined();
     await reader.cancel();
@@ -705,9 +707,9 @@ describe('scheduleEvent through QStash to the publish handler', () => {
     await qstash.deliver(sent, handler, 'msg_monday');
     await qstash.deliver(sent, handler, 'msg_tuesday');
     await qstash.deliver(sent, handler, 'msg_tuesday');
-    await reader.waitForMessages(2);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(reader.messages).toHaveLength(2);
+    await sse.sendEvent('last', 'x', { channel: 'digest' }); // a repeated tick would arrive before it
+    await reader.waitForMessages(3);
+    expect(reader.messages.map(({ event }) => event)).toEqual(['digest', 'digest', 'last']);
     await reader.cancel();
   });
 

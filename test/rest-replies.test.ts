@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upstashBackend } from '../src/backends/upstash/index.js';
 import { BackendError, createSSE } from '../src/index.js';
 import { useBridge } from './helpers/bridge.js';
-import { SSEReader, streamRequest, waitUntil } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 /** The real Redis behind a bridge answers what a test does not make hostile. */
 const shared = useBridge('rest-replies');

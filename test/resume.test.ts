@@ -13,7 +13,7 @@ import { type Backend, type SSE, createSSE, memoryBackend } from '../src/index.j
 import { type RunningServer, serve } from '../src/adapters/node.js';
 import { startOwnRedis } from './helpers/redis-server.js';
 import { REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from './helpers/redis.js';
-import { waitUntil } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -58,14 +58,6 @@ function listen(url: string, channel: string) {
   return { received, gaps, states };
 }
 
-async function untilAsync(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 function closing(backend: Backend): Backend {
   cleanups.push(() => backend.close());
   return backend;
@@ -86,7 +78,7 @@ describe('resuming after the history is gone', () => {
     await waitUntil(() => served.requests.length > 0);
     const before = await sse.sendEvent('n', 'before', { channel: 'room' });
     await waitUntil(() => client.received.length === 1);
-    await untilAsync(async () => (await redis.exists(`${prefix}{room}`)) === 0);
+    await waitUntil(async () => (await redis.exists(`${prefix}{room}`)) === 0);
     // The stream ends every 0.5–0.6 s; EventSource comes back with the id of "before".
     await waitUntil(() => client.gaps.length === 1);
     const after = await sse.sendEvent('n', 'after', { channel: 'room' });

@@ -6,14 +6,15 @@
  */
 import { type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Bridge, createBridge } from '../src/bridge/index.js';
 import { redisBackend } from '../src/backends/redis/index.js';
 import { upstashBackend } from '../src/backends/upstash/index.js';
 import { type Backend, BackendError, type CloseReason, createSSE } from '../src/index.js';
 import { useBridge } from './helpers/bridge.js';
 import { type OwnRedis, startOwnRedis } from './helpers/redis-server.js';
-import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { untilResolved, waitUntil } from './helpers/wait.js';
 
 const TIMEOUT_MS = 1500;
 const TOKEN = 'timeouts-token';
@@ -28,18 +29,6 @@ async function rejection(promise: Promise<unknown>): Promise<{ error: BackendErr
   );
   expect(error).toBeInstanceOf(BackendError);
   return { error: error as BackendError, ms: Date.now() - started };
-}
-
-/** Publishes until the store answers again. */
-async function publishWhenBack(publish: () => Promise<string>): Promise<string> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await publish();
-    } catch (error) {
-      if (attempt > 50) throw error;
-      await sleep(100);
-    }
-  }
 }
 
 describe.each([
@@ -108,7 +97,7 @@ describe.each([
     await live.cancel();
 
     redis.resume();
-    await publishWhenBack(() => sse.sendEvent('n', 'after', { channel: 'hung' }));
+    await untilResolved(() => sse.sendEvent('n', 'after', { channel: 'hung' }), 5000);
     const resumed = new SSEReader(await sse.handler(streamRequest('?channel=hung', { 'Last-Event-ID': live.lastId! })));
     await resumed.waitFor(() => resumed.messages.some((m) => m.data === 'after'), 'the event published after the stall');
     // The timed-out publish reached Redis before it stopped answering: it was stored, once.
@@ -138,7 +127,7 @@ describe.each([
 });
 
 /** Accepts every request and answers nothing, or only the status line and headers. */
-async function silentServer(mode: 'nothing' | 'headers only'): Promise<{ url: string; close(): Promise<void> }> {
+async function silentServer(mode: 'nothing' | 'headers only'): Promise<{ url: string; held(): number; close(): Promise<void> }> {
   const held: ServerResponse[] = [];
   const server: Server = createServer((_, res) => {
     held.push(res);
@@ -150,6 +139,7 @@ async function silentServer(mode: 'nothing' | 'headers only'): Promise<{ url: st
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    held: () => held.length,
     async close() {
       for (const res of held) res.destroy();
       server.closeAllConnections();
@@ -166,21 +156,44 @@ describe.each(['nothing', 'headers only'] as const)('an HTTP endpoint that answe
   });
   afterAll(() => endpoint.close());
 
+  afterEach(() => void vi.useRealTimers());
+
+  /**
+   * Starts `call` once the fake clock runs the bounds' timers, and advances it to timeoutMs: the
+   * call must still be waiting 1 ms before, and be settled at it.
+   */
+  async function settledAtTimeout<T>(call: () => Promise<T>): Promise<{ value?: T; error?: unknown }> {
+    const held = endpoint.held();
+    const outcome: { settled: boolean; value?: T; error?: unknown } = { settled: false };
+    call().then(
+      (value) => Object.assign(outcome, { settled: true, value }),
+      (error: unknown) => Object.assign(outcome, { settled: true, error }),
+    );
+    await waitUntil(() => endpoint.held() > held); // at the endpoint: its bound is running
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS - 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(outcome.settled, `settled before timeoutMs (${TIMEOUT_MS} ms)`).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await waitUntil(() => outcome.settled, 2000); // no more fake time: only the abort has to reach the call
+    return outcome;
+  }
+
   for (const mode of ['subscribe', 'poll'] as const) {
-    it(`fails sendEvent and a new stream (${mode}) within timeoutMs`, async () => {
+    it(`fails sendEvent and a new stream (${mode}) at timeoutMs`, async () => {
+      // Only the bounds' timers are fake: the sockets, and this test's polls, run on real time.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
       const errors: unknown[] = [];
       const backend = upstashBackend({ url: endpoint.url, token: 't', mode, timeoutMs: TIMEOUT_MS });
       const sse = createSSE({ backend, backendRetryMs: 1000, onError: (error) => errors.push(error) });
 
-      const publish = await rejection(sse.sendEvent('n', 'lost?'));
-      expect(publish.error.code).toBe('BACKEND_TIMEOUT');
-      expect(publish.error.message).toContain(`POST ${endpoint.url}/pipeline (EVALSHA) did not answer within ${TIMEOUT_MS} ms`);
-      expect(publish.ms).toBeLessThan(TIMEOUT_MS * 3);
+      const publish = (await settledAtTimeout(() => sse.sendEvent('n', 'lost?'))).error;
+      expect(publish).toBeInstanceOf(BackendError);
+      expect((publish as BackendError).code).toBe('BACKEND_TIMEOUT');
+      expect((publish as Error).message).toContain(`POST ${endpoint.url}/pipeline (EVALSHA) did not answer within ${TIMEOUT_MS} ms`);
 
-      const started = Date.now();
-      const reader = new SSEReader(await sse.handler(streamRequest('?channel=silent')));
-      await reader.waitForEnd(TIMEOUT_MS * 3);
-      expect(Date.now() - started).toBeLessThan(TIMEOUT_MS * 3);
+      // The stream's answer waits for the store, and comes, ending with a retry hint, at timeoutMs.
+      const reader = new SSEReader((await settledAtTimeout(() => sse.handler(streamRequest('?channel=silent')))).value!);
+      await reader.waitForEnd();
       expect(reader.retries.at(-1)).toBeGreaterThanOrEqual(1000);
       expect((errors[0] as BackendError).code).toBe('BACKEND_TIMEOUT');
       // Subscribe mode's first request is the subscription or a command before it (whichever the
@@ -188,14 +201,16 @@ describe.each(['nothing', 'headers only'] as const)('an HTTP endpoint that answe
       const called = mode === 'subscribe' ? '(subscribe/\\S+ \\(until the subscription is confirmed\\)|pipeline \\([A-Z, ]+\\))' : 'pipeline \\(XREVRANGE\\)';
       expect((errors[0] as Error).message).toMatch(new RegExp(`POST ${endpoint.url}/${called} did not answer within ${TIMEOUT_MS} ms`));
       await backend.close();
-    }, 20_000);
+    });
   }
 
   it("a caller's own signal still aborts first", async () => {
     const backend = upstashBackend({ url: endpoint.url, token: 't', timeoutMs: 60_000 });
     const aborter = new AbortController();
-    setTimeout(() => aborter.abort(new Error('caller gave up')), 100);
+    const held = endpoint.held();
     const tail = backend.tail(['x'], 0, { signal: aborter.signal });
+    await waitUntil(() => endpoint.held() > held); // the request is at the endpoint, waiting for an answer
+    aborter.abort(new Error('caller gave up'));
     await expect(tail).rejects.toThrow('caller gave up');
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ValidationError,
   channelTokenAuthorizer,
@@ -15,6 +15,8 @@ async function errorOf(response: Response, status: number): Promise<string> {
   expect(response.status).toBe(status);
   return ((await response.json()) as { error: string }).error;
 }
+
+afterEach(() => void vi.useRealTimers());
 
 describe('channel tokens', () => {
   it('round-trips channels, expiry and subject', async () => {
@@ -41,8 +43,10 @@ describe('channel tokens', () => {
   });
 
   it('refuses an expired token', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
     const token = await createChannelToken({ channels: ['news'], expiresIn: 1 }, SECRET);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await expect(verifyChannelToken(token, SECRET)).resolves.toMatchObject({ channels: ['news'] });
+    vi.setSystemTime(Date.now() + 1100);
     await expect(verifyChannelToken(token, SECRET)).rejects.toThrow(/expired/);
   });
 

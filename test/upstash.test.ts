@@ -9,7 +9,8 @@ import { type CloseReason, EdgeSSEError, createSSE } from '../src/index.js';
 import { useBridge } from './helpers/bridge.js';
 import { REDIS_URL } from './helpers/redis.js';
 import { startOwnRedis } from './helpers/redis-server.js';
-import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { sleep, waitUntil } from './helpers/wait.js';
 
 const shared = useBridge('upstash');
 const TOKEN = shared.token;
@@ -198,6 +199,8 @@ describe('upstashBackend cost', () => {
       const { subscriptions, openSubscriptions } = shared.bridge.stats();
       const readers = await Promise.all(Array.from({ length: 20 }, async () => new SSEReader(await sse.handler(streamRequest('?channel=shared')))));
       await Promise.all(readers.map(ready));
+      // The claim is a rate at a real bridge (one poll per interval for all, none while subscribed):
+      // it takes real time. The joins' own requests are over after the first 1.5 s.
       await sleep(1500);
       const idleStart = shared.bridge.stats().requests;
       await sleep(2000);
@@ -229,7 +232,7 @@ describe('upstashBackend cost', () => {
     const publishing = (async () => {
       for (let n = 0; n < 10; n++) {
         await sse.sendEvent('n', String(n), { channel: 'budget' });
-        await sleep(60);
+        await sleep(60); // a publisher at its own pace: the events spread over several streams
       }
     })();
     await first.waitForEnd();
@@ -256,11 +259,15 @@ describe('upstashBackend cost', () => {
       const abort = new AbortController();
       const reader = new SSEReader(await sse.handler(streamRequest('?channel=leave', {}, abort.signal)));
       await ready(reader);
-      await sleep(300);
+      // Reading for itself: its subscription open at the bridge, or its polls going out.
+      const requests = shared.bridge.stats().requests;
+      if (mode === 'subscribe') await waitUntil(() => shared.bridge.stats().openSubscriptions === openBefore + 1);
+      else await waitUntil(() => shared.bridge.stats().requests >= requests + 2);
       abort.abort();
       await reader.waitForEnd();
       await waitUntil(() => shared.bridge.stats().openSubscriptions === openBefore);
       const after = shared.bridge.stats().requests;
+      // Nothing announces a request that is not made: five poll intervals must pass with none.
       await sleep(500);
       expect(shared.bridge.stats().requests).toBe(after);
     }

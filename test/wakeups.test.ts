@@ -12,21 +12,10 @@ import { type Backend, type SSE, createSSE } from '../src/index.js';
 import { useBridge } from './helpers/bridge.js';
 import { REDIS_URL, uniquePrefix } from './helpers/redis.js';
 import { type OwnRedis, startOwnRedis } from './helpers/redis-server.js';
-import { SSEReader, sleep, streamRequest } from './helpers/sse.js';
+import { SSEReader, streamRequest } from './helpers/sse.js';
+import { untilResolved } from './helpers/wait.js';
 
 const shared = useBridge('wakeups');
-
-/** Publishes until Redis (and the bridge's connection to it) is back. */
-async function publishWhenBack(publish: () => Promise<string>): Promise<string> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await publish();
-    } catch (error) {
-      if (attempt > 100) throw error;
-      await sleep(100);
-    }
-  }
-}
 
 async function listen(sse: SSE, channel: string): Promise<SSEReader> {
   const reader = new SSEReader(await sse.handler(streamRequest(`?channel=${channel}`)));
@@ -182,7 +171,7 @@ describe('the app id lost', () => {
       await own.start();
       // A publisher that never knew the old id publishes first, and so makes a new one.
       const fresh = createSSE({ backend: upstashBackend({ url: bridge.url, token: 'restart-token' }) });
-      await publishWhenBack(() => fresh.sendEvent('n', 'made a new id', { channel: 'elsewhere' }));
+      await untilResolved(() => fresh.sendEvent('n', 'made a new id', { channel: 'elsewhere' }));
       const reader = await listen(reading, 'room');
       const id = await fresh.sendEvent('n', 'after the restart', { channel: 'room' });
       await reader.waitForMessages(1);

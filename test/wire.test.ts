@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSSE, memoryBackend, type SSE } from '../src/index.js';
 import { type RunningServer, serve } from '../src/adapters/node.js';
 import { TRICKY_PAYLOADS } from './helpers/payloads.js';
-import { waitUntil } from './helpers/sse.js';
+import { sleep, waitUntil } from './helpers/wait.js';
 
 interface Received {
   type: string;
@@ -69,7 +69,7 @@ describe('wire format judged by the eventsource npm client over HTTP', () => {
       const total = 150;
       for (let n = 0; n < total; n++) {
         await sse.sendEvent('n', String(n), { channel: 'resume' });
-        await new Promise((resolve) => setTimeout(resolve, 8));
+        await sleep(8); // paced: the events span several streams
       }
       await waitUntil(() => received.length >= total, 10_000);
       expect(received.map((event) => event.data)).toEqual(Array.from({ length: total }, (_, n) => String(n)));

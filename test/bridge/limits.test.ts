@@ -91,6 +91,7 @@ describe('timeouts', () => {
       }
     })().catch(() => 'aborted');
     await expect.poll(() => text).toMatch(/subscribe,limits-long,1/);
+    // Past requestTimeoutMs (1.5 s), which Node's own timers enforce: this one takes real time.
     const ended = await Promise.race([reading, new Promise((resolve) => setTimeout(() => resolve('open'), 2500))]);
     expect(ended).toBe('open');
     aborter.abort();

@@ -12,7 +12,7 @@ import { RelayFeed } from '../../src/cloudflare/relay-feed.ts';
 import { ResilientFeed } from '../../src/cloudflare/resilient-feed.ts';
 import { Keeper } from '../../src/cloudflare/keeper.ts';
 import { type ParsedMessage, SSEParser } from '../../src/cloudflare/sse-parser.ts';
-import { waitUntil } from '../helpers/sse.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 const encoder = new TextEncoder();
 

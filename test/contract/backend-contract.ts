@@ -133,7 +133,7 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       const channel = channelName('ttl');
       await backend.append([event(channel, 1)], { maxLength: 10, ttlSeconds: 1 });
       expect((await backend.tail([channel], 1))[0]!.events).toHaveLength(1);
-      await sleep(1300);
+      await waitUntilAsync(async () => (await backend.tail([channel], 0))[0]!.head === '0-0', 1300); // the store's clock: real time
       expect(await backend.tail([channel], 1)).toEqual([{ head: '0-0', events: [] }]);
     });
 
@@ -189,7 +189,7 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       });
       try {
         feed.follow(channel, before!);
-        await sleep(50);
+        await sleep(50); // to append once it is live (not a backlog): a feed does not say when it is
         const ids: string[] = [];
         for (let n = 1; n <= 20; n++) ids.push(...(await backend.append([event(channel, n)], RETENTION)));
         await waitUntil(() => received.length >= 20);
@@ -225,12 +225,12 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       await backend.append([event(a, 1), event(b, 1)], RETENTION);
       await waitUntil(() => received.length >= 2);
       feed.unfollow(a);
-      await sleep(50);
+      await sleep(50); // to append once the unfollow took effect: a feed does not say when it has
       await backend.append([event(a, 2), event(b, 2)], RETENTION);
       await waitUntil(() => received.filter((channel) => channel === b).length >= 2);
       feed.close();
       await backend.append([event(a, 3), event(b, 3)], RETENTION);
-      await sleep(300);
+      await sleep(300); // a closed feed has nothing to wait for: it must stay silent over a few poll intervals
       expect(received.filter((channel) => channel === a)).toHaveLength(1);
       expect(received.filter((channel) => channel === b)).toHaveLength(2);
     });
@@ -300,7 +300,7 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       const channel = channelName('idem-ttl');
       const idempotency = { key: channelName('idem-ttl-key'), ttlSeconds: 1 };
       const [first] = await backend.append([event(channel, 1)], RETENTION, { idempotency });
-      await sleep(1100);
+      await sleep(1100); // the store's clock: real time
       const [second] = await backend.append([event(channel, 1)], RETENTION, { idempotency });
       expect(compareIds(second!, first!)).toBeGreaterThan(0);
       const [read] = await backend.read([{ channel, after: '0-0' }], 100);

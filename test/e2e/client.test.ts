@@ -94,8 +94,7 @@ describe('edge-sse/client in Chromium', () => {
         reconnect: () => 100,
       });
     });
-    await page.waitForFunction(() => window.__clientStates.includes('open'));
-    await page.waitForTimeout(100); // sse:ready: the cursor to resume from
+    await page.waitForFunction(() => window.__clientStates.includes('open')); // live once answered; sse:ready comes first
     await publish(0, 100);
     await page.waitForFunction(() => window.__got.length === 100);
 
@@ -103,9 +102,11 @@ describe('edge-sse/client in Chromium', () => {
     await expect.poll(() => streams.length, { timeout: 5000 }).toBe(4);
     await publish(100, 200);
     await page.waitForFunction(() => window.__got.length === 200, undefined, { timeout: 10_000 });
-    await page.waitForTimeout(200);
+    await sse.sendEvent('text', 'last', { channel: 'left' }); // anything repeated would arrive before it
+    await page.waitForFunction(() => window.__got.some(({ data }) => data === 'last'), undefined, { timeout: 10_000 });
 
     const got = await page.evaluate(() => window.__got);
+    expect(got.pop()!.data).toBe('last');
     expect(got).toHaveLength(200);
     for (const channel of ['left', 'right']) {
       expect(got.filter((event) => event.channel === channel).map(({ data }) => data)).toEqual(expected(channel, 200));

@@ -1,5 +1,8 @@
 import { type EventSourceMessage, createParser } from 'eventsource-parser';
 
+// Where the contract suite (test/contract/backend-contract.ts) takes them from.
+export { sleep, waitUntil } from './wait.js';
+
 export interface ReceivedEvent {
   id: string | undefined;
   event: string;
@@ -99,14 +102,4 @@ export class SSEReader {
 
 export function streamRequest(query = '', headers: Record<string, string> = {}, signal?: AbortSignal): Request {
   return new Request(`http://localhost/stream${query}`, { headers, signal });
-}
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-export async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(5);
-  }
 }

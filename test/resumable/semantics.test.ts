@@ -4,9 +4,10 @@
  * edge-sse adds: replaying a finished stream, cursors, ends that followers see, bounded readers.
  * The producer and the follower use two backends on one store, as two instances of an app would.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ValidationError, createStreamHandler, memoryBackend } from '../../src/index.js';
 import { SSEReader, streamRequest } from '../helpers/sse.js';
+import { waitUntil } from '../helpers/wait.js';
 import { ResumableStreamError, createResumableStreamContext } from '../../src/resumable/index.js';
 import { manualSource, readText, readUntil, subjects, timedSource } from './helpers.js';
 
@@ -285,11 +286,14 @@ describe('resumable streams: a store that fails', () => {
   it('retries a batch whose request failed after it was stored: followers get its text once', async () => {
     const inner = memoryBackend();
     let failNext = false;
+    let textAppends = 0;
     const flaky = {
       ...inner,
       async append(...args: Parameters<typeof inner.append>) {
         const ids = await inner.append(...args);
-        if (failNext && args[0].some((event) => event.type === 'rs.text')) {
+        if (!args[0].some((event) => event.type === 'rs.text')) return ids;
+        textAppends++;
+        if (failNext) {
           failNext = false;
           throw new Error('the answer was lost on the way back');
         }
@@ -301,8 +305,9 @@ describe('resumable streams: a store that fails', () => {
     const own = await context.resumableStream('flaky', () => source.stream);
     const follower = await context.resumeExistingStream('flaky');
     failNext = true;
+    const stored = textAppends;
     source.push('once ');
-    await new Promise((resolve) => setTimeout(resolve, 300)); // stored, failed, retried after 100 ms
+    await waitUntil(() => textAppends === stored + 2); // stored, failed, stored again by the retry
     source.push('and again');
     source.end();
     expect(await readText(follower!)).toBe('once and again');
@@ -313,16 +318,20 @@ describe('resumable streams: a store that fails', () => {
 });
 
 describe('resumable streams: a quiet producer', () => {
+  afterEach(() => void vi.useRealTimers());
+
   it('is not taken for a dead one: its heartbeats keep followers waiting past producerTimeoutMs', async () => {
-    const context = createResumableStreamContext({ backend: memoryBackend(), waitUntil: null, producerTimeoutMs: 600 });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    const context = createResumableStreamContext({ backend: memoryBackend(), waitUntil: null, producerTimeoutMs: 30_000 });
     const source = manualSource();
     await context.resumableStream('quiet', () => source.stream);
     source.push('before a long think, ');
     const follower = await context.resumeExistingStream('quiet');
     const text = readText(follower!);
-    await new Promise((resolve) => setTimeout(resolve, 1500)); // silent for 2.5 × producerTimeoutMs
+    await vi.advanceTimersByTimeAsync(10 * 30_000); // silent for 10 × producerTimeoutMs
     source.push('after it');
     source.end();
+    await vi.advanceTimersByTimeAsync(30_000); // the last batch's flush, whenever it is due
     expect(await text).toBe('before a long think, after it');
   });
 });
