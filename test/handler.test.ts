@@ -15,7 +15,7 @@ import {
 import { type ServeDirect, SERVE_DIRECT } from '../src/server/direct.js';
 import { incomingFrom } from '../src/server/incoming.js';
 import { SSEReader, sleep, streamRequest, waitUntil } from './helpers/sse.js';
-import { spyBackend } from './helpers/spy-backend.js';
+import { failingToFollow, spyBackend } from './helpers/spy-backend.js';
 
 const ready = (reader: SSEReader) =>
   reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready'), 'sse:ready');
@@ -327,7 +327,7 @@ describe('createStreamHandler: ending', () => {
     abort.abort();
     await reader.waitForEnd();
     const seenAtAbort = calls.length;
-    expect(calls.map((c) => c.method)).toEqual(['tail', 'follow', 'append', 'unfollow', 'closeFeed']);
+    expect(calls.map((c) => c.method)).toEqual(['follow', 'append', 'unfollow', 'closeFeed']);
     await sse.sendEvent('n', 'after', { channel: 'x' });
     await sleep(50);
     expect(calls.slice(seenAtAbort).map((c) => c.method)).toEqual(['append']);
@@ -365,11 +365,7 @@ describe('createStreamHandler: ending', () => {
   });
 
   it('ends the stream with a longer retry hint when the backend fails', async () => {
-    const failing = spyBackend(memoryBackend(), {
-      tail: async () => {
-        throw new BackendError('BACKEND_UNAVAILABLE', 'Redis is unreachable');
-      },
-    }).backend;
+    const failing = spyBackend(memoryBackend(), failingToFollow(new BackendError('BACKEND_UNAVAILABLE', 'Redis is unreachable'))).backend;
     const reasons: CloseReason[] = [];
     const sse = createSSE({ backend: failing, backendRetryMs: 2000, onDisconnect: (_, reason) => reasons.push(reason) });
     const reader = await open(sse);

@@ -1,7 +1,8 @@
 import { BackendError } from '../../common/errors.js';
 import { deliverRead } from '../id-order.js';
 import { type KeySpace, type RedisTransport, backendFailure, fromXread, xreadCommand } from './backend.js';
-import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
+import type { FeedListener, FeedOptions, LiveFeed, StoredEvent } from '../contract.js';
+import type { HeadFirst } from '../head-first.js';
 
 export interface PollTiming {
   /** The interval right after news. */
@@ -28,18 +29,22 @@ export class PollFeed implements LiveFeed {
     private keys: KeySpace,
     private listener: FeedListener,
     private timing: PollTiming,
-    private call: CallOptions = {},
+    private starts: HeadFirst,
+    private call: FeedOptions = {},
   ) {
     this.interval = timing.minIntervalMs;
   }
 
-  follow(channel: string, after: string): void {
-    this.positions.set(channel, after);
-    this.interval = this.timing.minIntervalMs;
-    if (!this.inFlight) this.schedule(0);
+  follow(channel: string, from: string | 'head'): void {
+    this.starts.start(channel, from, (position) => {
+      this.positions.set(channel, position);
+      this.interval = this.timing.minIntervalMs;
+      if (!this.inFlight) this.schedule(0);
+    });
   }
 
   unfollow(channel: string): void {
+    this.starts.cancel(channel);
     this.positions.delete(channel);
     if (this.positions.size > 0) return;
     clearTimeout(this.timer);
@@ -49,6 +54,7 @@ export class PollFeed implements LiveFeed {
 
   close(): void {
     this.closed = true;
+    this.starts.clear();
     this.positions.clear();
     clearTimeout(this.timer);
     this.inFlight?.abort();

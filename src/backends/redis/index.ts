@@ -10,6 +10,7 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { BackendError, backendTimeout } from '../../common/errors.js';
 import { describeCommands, within } from '../deadline.js';
 import { deliverRead } from '../id-order.js';
+import { HeadFirst } from '../head-first.js';
 import { resolveEnv } from '../../common/env.js';
 import { wholeNumber } from '../../common/options.js';
 import { type ClusterConnections, clusterBackend } from './cluster/index.js';
@@ -25,7 +26,7 @@ import {
   streamsBackend,
   xreadCommand,
 } from '../redis-streams/backend.js';
-import type { Backend, CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
+import type { Backend, CallOptions, FeedListener, FeedOptions, LiveFeed, StoredEvent } from '../contract.js';
 
 export interface RedisBackendOptions {
   /** `redis://…` / `rediss://…`; defaults to REDIS_URL, then redis://127.0.0.1:6379. */
@@ -78,8 +79,9 @@ export function redisBackend(options: RedisBackendOptions = {}): Backend {
     transport,
     keys,
     shareable: true,
-    createFeed(listener, call) {
-      const feed = new BlockingFeed(commands, transport, keys, listener, { blockMs, timeoutMs }, () => feeds.delete(feed), call);
+    createFeed(listener, call, _appId, tail) {
+      const starts = new HeadFirst(tail, listener, call);
+      const feed = new BlockingFeed(commands, transport, keys, listener, starts, { blockMs, timeoutMs }, () => feeds.delete(feed), call);
       feeds.add(feed);
       return feed;
     },
@@ -259,24 +261,29 @@ class BlockingFeed implements LiveFeed {
     private transport: IORedisTransport,
     private keys: KeySpace,
     private listener: FeedListener,
+    private starts: HeadFirst,
     private timing: BlockingTiming,
     private onClose: () => void,
-    private call: CallOptions = {},
+    private call: FeedOptions = {},
   ) {}
 
-  follow(channel: string, after: string): void {
-    this.positions.set(channel, after);
-    if (!this.running) void this.run();
-    else void this.interrupt();
+  follow(channel: string, from: string | 'head'): void {
+    this.starts.start(channel, from, (position) => {
+      this.positions.set(channel, position);
+      if (!this.running) void this.run();
+      else void this.interrupt();
+    });
   }
 
   unfollow(channel: string): void {
+    this.starts.cancel(channel);
     this.positions.delete(channel);
     if (this.positions.size === 0) void this.interrupt();
   }
 
   close(): void {
     this.closed = true;
+    this.starts.clear();
     this.positions.clear();
     this.connection?.disconnect();
     this.connection = undefined;

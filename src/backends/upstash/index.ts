@@ -7,6 +7,7 @@ import { BackendError, invalidOption } from '../../common/errors.js';
 import { resolveEnv } from '../../common/env.js';
 import { wholeNumber } from '../../common/options.js';
 import { PollFeed } from '../redis-streams/poll-feed.js';
+import { HeadFirst } from '../head-first.js';
 import { DEFAULT_PREFIX, KeySpace, streamsBackend } from '../redis-streams/backend.js';
 import { SubscribeFeed } from './subscribe-feed.js';
 import type { Backend } from '../contract.js';
@@ -78,9 +79,9 @@ export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
     transport: rest,
     keys,
     shareable: options.shareable ?? !isCloudflareWorkers(),
-    createFeed: (listener, call, appId) =>
+    createFeed: (listener, call, appId, tail) =>
       mode === 'poll'
-        ? new PollFeed(rest, keys, listener, timing, call)
+        ? new PollFeed(rest, keys, listener, timing, new HeadFirst(tail, listener, call), call)
         : new SubscribeFeed(rest, keys, appId, listener, READ_BATCH, call),
     requests: () => rest.requests,
     subscriptions: () => rest.openSubscriptions,

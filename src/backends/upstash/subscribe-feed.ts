@@ -1,5 +1,5 @@
 import { BackendError } from '../../common/errors.js';
-import { compareIds } from '../../wire/ids.js';
+import { deliverRead } from '../id-order.js';
 import { type AppId, tagOf } from '../redis-streams/app-id.js';
 import {
   type KeySpace,
@@ -12,7 +12,7 @@ import {
   toStoredEvents,
 } from '../redis-streams/backend.js';
 import { type WakeUp, openWakeUp } from '../redis-streams/publish-script.js';
-import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
+import type { CallOptions, FeedListener, FeedOptions, LiveFeed, StoredEvent } from '../contract.js';
 import type { UpstashRest } from './rest.js';
 
 /**
@@ -26,6 +26,8 @@ import type { UpstashRest } from './rest.js';
  */
 export class SubscribeFeed implements LiveFeed {
   private watches = new Map<string, ChannelWatch>();
+  /** The last id delivered of each channel; none while its head is being found. */
+  private positions = new Map<string, string>();
 
   constructor(
     private rest: UpstashRest,
@@ -33,28 +35,25 @@ export class SubscribeFeed implements LiveFeed {
     private appId: AppId,
     private listener: FeedListener,
     private batch: number,
-    private call: CallOptions = {},
+    private call: FeedOptions = {},
   ) {}
 
-  follow(channel: string, after: string): void {
-    this.watch(channel, after);
-  }
-
   /**
-   * Subscribes, then reads the head once the subscription is confirmed: two requests in all (and
-   * one before, the first time a backend follows a channel: the app id).
+   * From `'head'`: subscribes, then reads the head once the subscription is confirmed — two
+   * requests in all (and one before, the first time a backend follows a channel: the app id).
    */
-  followFromHead(channel: string): void {
-    this.watch(channel, undefined);
-  }
-
-  private watch(channel: string, after: string | undefined): void {
+  follow(channel: string, from: string | 'head'): void {
     this.watches.get(channel)?.stop();
-    const watch = new ChannelWatch(channel, after, this.rest, this.keys, this.appId, this.batch, this.call, {
-      onHead: (head) => this.listener.onHead?.(channel, head),
-      onEvents: (events) => this.listener.onEvents(channel, events),
-      onError: (error) => {
-        this.watches.delete(channel);
+    if (from === 'head') this.positions.delete(channel);
+    else {
+      this.positions.set(channel, from);
+      this.listener.onFollowing(channel, from);
+    }
+    const watch = new ChannelWatch(channel, this.positions, this.rest, this.keys, this.appId, this.batch, this.call, {
+      onFollowing: (channel, head) => this.listener.onFollowing(channel, head),
+      onEvents: (channel, events) => this.listener.onEvents(channel, events),
+      onError: (channel, error) => {
+        this.unfollow(channel);
         this.listener.onError(channel, error);
       },
     });
@@ -65,11 +64,13 @@ export class SubscribeFeed implements LiveFeed {
   unfollow(channel: string): void {
     this.watches.get(channel)?.stop();
     this.watches.delete(channel);
+    this.positions.delete(channel);
   }
 
   close(): void {
     for (const watch of this.watches.values()) watch.stop();
     this.watches.clear();
+    this.positions.clear();
   }
 }
 
@@ -90,21 +91,21 @@ class ChannelWatch {
   private checkAppId = false;
   private quickEnds = 0;
 
-  /** `position` undefined: the head is read once the first subscription is confirmed. */
+  /** `positions` is the feed's: without one for this channel, the head is read once the first subscription is confirmed. */
   constructor(
     private channel: string,
-    private position: string | undefined,
+    private positions: Map<string, string>,
     private rest: UpstashRest,
     private keys: KeySpace,
     private appId: AppId,
     private batch: number,
-    private call: CallOptions,
-    private report: {
-      onHead(head: string): void;
-      onEvents(events: StoredEvent[]): void;
-      onError(error: BackendError): void;
-    },
+    private call: FeedOptions,
+    private report: FeedListener,
   ) {}
+
+  private get position(): string | undefined {
+    return this.positions.get(this.channel);
+  }
 
   stop(): void {
     this.aborter.abort();
@@ -198,9 +199,9 @@ class ChannelWatch {
 
   private onWakeUp(wakeUp: WakeUp | undefined): void {
     if (this.aborter.signal.aborted) return;
-    if (!this.reading && wakeUp?.events && wakeUp.prev === this.position) {
-      this.position = (wakeUp.events.at(-1) as StoredEvent).id;
-      this.report.onEvents(wakeUp.events);
+    const after = this.position;
+    if (!this.reading && wakeUp?.events && after !== undefined && wakeUp.prev === after) {
+      this.deliver(wakeUp.events, after);
     } else {
       void this.readNews();
     }
@@ -226,12 +227,7 @@ class ChannelWatch {
         const [reply] = await this.withAppIdCheck(readAfterCommand(this.keys, this.channel, after, this.batch));
         if (this.aborter.signal.aborted) return;
         if (reply instanceof Error) throw backendFailure(reply);
-        const events = toStoredEvents(reply as RedisReply).filter((event) => compareIds(event.id, after) > 0);
-        if (events.length > 0) {
-          this.position = (events.at(-1) as StoredEvent).id;
-          this.report.onEvents(events);
-        }
-        more = events.length >= this.batch || this.wokenWhileReading || this.checkAppId;
+        more = this.deliver(toStoredEvents(reply as RedisReply), after) || this.wokenWhileReading || this.checkAppId;
       }
     } catch (error) {
       this.fail(error);
@@ -244,8 +240,14 @@ class ChannelWatch {
     const [reply] = await this.withAppIdCheck(newestCommand(this.keys, this.channel, 1));
     if (this.aborter.signal.aborted) return;
     if (reply instanceof Error) throw backendFailure(reply);
-    this.position = headOf(toStoredEvents(reply as RedisReply));
-    this.report.onHead(this.position);
+    const head = headOf(toStoredEvents(reply as RedisReply));
+    this.positions.set(this.channel, head);
+    this.report.onFollowing(this.channel, head);
+  }
+
+  /** Delivers what follows `after`; true when the read was full (more may follow at once). */
+  private deliver(events: StoredEvent[], after: string): boolean {
+    return deliverRead(new Map([[this.channel, events]]), new Map([[this.channel, after]]), this.batch, this.positions, this.report);
   }
 
   /**
@@ -270,6 +272,7 @@ class ChannelWatch {
     if (this.aborter.signal.aborted) return;
     this.aborter.abort();
     this.report.onError(
+      this.channel,
       error instanceof BackendError ? error : new BackendError('BACKEND_ERROR', `Following ${this.channel} failed`, { cause: error }),
     );
   }

@@ -11,6 +11,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { appendOnCluster } from './append.js';
 import { ClusterFeed } from './feed.js';
+import { HeadFirst } from '../../head-first.js';
 import { ClusterTransport } from './transport.js';
 import { type KeySpace, streamsBackend } from '../../redis-streams/backend.js';
 import type { AppendOptions, Backend, NewEvent, Retention } from '../../contract.js';
@@ -42,8 +43,9 @@ export function clusterBackend({ cluster, connectTo, seeds }: ClusterConnections
     transport,
     keys,
     shareable: true,
-    createFeed(listener, call) {
-      const feed = new ClusterFeed({ transport, keys, connectTo, auditMs }, listener, () => feeds.delete(feed), call);
+    createFeed(listener, call, _appId, tail) {
+      const starts = new HeadFirst(tail, listener, call);
+      const feed = new ClusterFeed({ transport, keys, connectTo, auditMs }, listener, starts, () => feeds.delete(feed), call);
       feeds.add(feed);
       return feed;
     },
