@@ -6,7 +6,8 @@
 import { BackendError, invalidOption } from '../../common/errors.js';
 import { resolveEnv } from '../../common/env.js';
 import { wholeNumber } from '../../common/options.js';
-import { PollFeed } from '../redis-streams/poll-feed.js';
+import { BackoffWait } from '../redis-streams/backoff-wait.js';
+import { XreadFeed } from '../redis-streams/xread-feed.js';
 import { HeadFirst } from '../head-first.js';
 import { DEFAULT_PREFIX, KeySpace, streamsBackend } from '../redis-streams/backend.js';
 import { SubscribeFeed } from './subscribe-feed.js';
@@ -72,7 +73,6 @@ export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
   const timing = {
     minIntervalMs: MIN_POLL_INTERVAL_MS,
     maxIntervalMs: wholeNumber('pollIntervalMs', options.pollIntervalMs, 2000, MIN_POLL_INTERVAL_MS),
-    batch: READ_BATCH,
   };
   return streamsBackend({
     name: 'upstash',
@@ -81,7 +81,7 @@ export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
     shareable: options.shareable ?? !isCloudflareWorkers(),
     createFeed: (listener, call, appId, tail) =>
       mode === 'poll'
-        ? new PollFeed(rest, keys, listener, timing, new HeadFirst(tail, listener, call), call)
+        ? new XreadFeed(keys, new BackoffWait(rest, keys, timing, call), new HeadFirst(tail, listener, call), listener, READ_BATCH)
         : new SubscribeFeed(rest, keys, appId, listener, READ_BATCH, call),
     requests: () => rest.requests,
     subscriptions: () => rest.openSubscriptions,
