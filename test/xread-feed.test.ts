@@ -29,7 +29,7 @@ describe('XreadFeed polling', () => {
     const keys = new KeySpace('sse:');
     const transport = new StallingTransport();
     const wait = new BackoffWait(transport, keys, { minIntervalMs: 100, maxIntervalMs: 60_000 });
-    const feed = new XreadFeed(keys, wait, new HeadFirst(async () => [], listener, {}), listener, 100);
+    const feed = new XreadFeed(keys, wait, new HeadFirst(async () => [], listener, {}), listener);
     try {
       feed.follow('a', '1-0');
       await waitUntil(() => transport.asked.length === 1);

@@ -11,6 +11,12 @@
  */
 import type { BackendError } from '../common/errors.js';
 
+/**
+ * Events one read asks for per channel, wherever edge-sse reads: catching up after a cursor (the
+ * stream handler, resumable streams) and every live feed.
+ */
+export const READ_BATCH = 100;
+
 export interface NewEvent {
   channel: string;
   type: string;

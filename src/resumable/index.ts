@@ -10,7 +10,7 @@
  * can be resumed on any instance, also after its producer's process died (the stream is then
  * marked failed after `producerTimeoutMs`, and followers end).
  */
-import type { Backend, Retention } from '../backends/contract.js';
+import { type Backend, READ_BATCH, type Retention } from '../backends/contract.js';
 import { ValidationError, invalidOption } from '../common/errors.js';
 import { Hub, sharedHub } from '../server/hub.js';
 import { ZERO_ID, isStreamId } from '../wire/ids.js';
@@ -82,7 +82,6 @@ export interface ResumableStreamContext {
   resumeExistingStreamWithCursors(streamId: string, from?: ResumeFrom): Promise<ReadableStream<Chunk> | null | undefined>;
 }
 
-const READ_BATCH = 100;
 /** Text events a stream may hold: MAXLEN must never trim a stream that is being resumed. */
 const MAX_EVENTS = 1_000_000;
 /** Text a producer holds while the store does not take it (it retries): past this it gives up. */

@@ -1,4 +1,4 @@
-import type { Backend } from '../backends/contract.js';
+import { type Backend, READ_BATCH } from '../backends/contract.js';
 import { channelsFromUrl } from './channels.js';
 import { type CorsOption, corsHeaders, preflightHeaders } from './cors.js';
 import { parseCursor } from '../wire/cursor.js';
@@ -56,8 +56,6 @@ export interface StreamHandler {
   /** Open streams, live readers, timers, subscriptions, requests and deliveries, right now. */
   stats(): StreamStats;
 }
-
-const READ_BATCH = 100;
 
 const STREAM_HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',

@@ -1,7 +1,7 @@
 import { BackendError } from '../../common/errors.js';
 import { type KeySpace, type RedisTransport, backendFailure, xreadCommand } from './backend.js';
 import type { XreadRound, XreadWait } from './xread-feed.js';
-import type { FeedOptions } from '../contract.js';
+import { type FeedOptions, READ_BATCH } from '../contract.js';
 
 export interface PollTiming {
   /** The interval right after news. */
@@ -31,13 +31,13 @@ export class BackoffWait implements XreadWait {
     this.interval = timing.minIntervalMs;
   }
 
-  async read(followed: ReadonlyMap<string, string>, batch: number): Promise<XreadRound | undefined> {
+  async read(followed: ReadonlyMap<string, string>): Promise<XreadRound | undefined> {
     await this.pause();
     if (followed.size === 0) return undefined;
     const asked = new Map(followed);
     const aborter = (this.inFlight = new AbortController());
     try {
-      const [reply] = await this.transport.pipeline([xreadCommand(this.keys, asked, batch)], {
+      const [reply] = await this.transport.pipeline([xreadCommand(this.keys, asked, READ_BATCH)], {
         signal: aborter.signal,
         onRequest: this.call.onRequest,
       });

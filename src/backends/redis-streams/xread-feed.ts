@@ -2,7 +2,7 @@ import type { BackendError } from '../../common/errors.js';
 import { deliverRead } from '../id-order.js';
 import type { HeadFirst } from '../head-first.js';
 import { type KeySpace, type RedisReply, fromXread } from './backend.js';
-import type { FeedListener, LiveFeed } from '../contract.js';
+import { type FeedListener, type LiveFeed, READ_BATCH } from '../contract.js';
 
 /** One XREAD's reply, and the positions it read after. */
 export interface XreadRound {
@@ -17,10 +17,10 @@ export interface XreadRound {
  */
 export interface XreadWait {
   /**
-   * Waits, then reads at most `batch` events per channel after the positions `followed` holds
-   * as the read leaves (a channel followed while waiting is in it). Undefined when called off.
+   * Waits, then reads READ_BATCH events per channel at most, after the positions `followed`
+   * holds as the read leaves (a channel followed while waiting is in it). Undefined when called off.
    */
-  read(followed: ReadonlyMap<string, string>, batch: number): Promise<XreadRound | undefined>;
+  read(followed: ReadonlyMap<string, string>): Promise<XreadRound | undefined>;
   /** A channel was followed: the next read should have it soon. */
   following(followed: ReadonlyMap<string, string>): void;
   /** Nothing is followed any more: the wait, or the read, under way may end. */
@@ -47,7 +47,6 @@ export class XreadFeed implements LiveFeed {
     private wait: XreadWait,
     private starts: HeadFirst,
     private listener: FeedListener,
-    private batch: number,
   ) {}
 
   follow(channel: string, from: string | 'head'): void {
@@ -75,9 +74,9 @@ export class XreadFeed implements LiveFeed {
     let failure: { error: unknown } | undefined;
     try {
       while (!this.closed && this.positions.size > 0) {
-        const round = await this.wait.read(this.positions, this.batch);
+        const round = await this.wait.read(this.positions);
         if (!round || this.closed) continue;
-        const more = deliverRead(fromXread(this.keys, round.reply), round.asked, this.batch, this.positions, this.listener);
+        const more = deliverRead(fromXread(this.keys, round.reply), round.asked, READ_BATCH, this.positions, this.listener);
         this.wait.delivered(round.reply !== null, more);
       }
     } catch (error) {

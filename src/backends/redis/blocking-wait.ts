@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { BackendError } from '../../common/errors.js';
 import { type KeySpace, type RedisReply, backendFailure, xreadCommand } from '../redis-streams/backend.js';
 import type { XreadRound, XreadWait } from '../redis-streams/xread-feed.js';
-import type { FeedOptions } from '../contract.js';
+import { type FeedOptions, READ_BATCH } from '../contract.js';
 
 /** What the wait needs of the backend's command transport: its request count and its deadlines. */
 export interface BlockingTransport {
@@ -49,7 +49,7 @@ export class BlockingWait implements XreadWait {
     return this.reading !== undefined;
   }
 
-  async read(followed: ReadonlyMap<string, string>, batch: number): Promise<XreadRound | undefined> {
+  async read(followed: ReadonlyMap<string, string>): Promise<XreadRound | undefined> {
     const connection = await this.blockingConnection();
     if (this.closed || followed.size === 0) return undefined;
     // Taken once connected: a channel followed while connecting is in this read, not the next.
@@ -58,7 +58,7 @@ export class BlockingWait implements XreadWait {
     this.reading = { asked, ended: new Promise((resolve) => (ended = resolve)) };
     let reply: RedisReply;
     try {
-      reply = await this.blockingRead(connection, asked, batch);
+      reply = await this.blockingRead(connection, asked);
     } finally {
       this.reading = undefined;
       ended();
@@ -96,9 +96,9 @@ export class BlockingWait implements XreadWait {
   }
 
   /** Bounded by the block itself plus `timeoutMs`; past that the connection is dropped. */
-  private async blockingRead(connection: Redis, asked: ReadonlyMap<string, string>, batch: number): Promise<RedisReply> {
+  private async blockingRead(connection: Redis, asked: ReadonlyMap<string, string>): Promise<RedisReply> {
     const { blockMs, timeoutMs } = this.timing;
-    const [name, ...args] = xreadCommand(this.keys, asked, batch, blockMs);
+    const [name, ...args] = xreadCommand(this.keys, asked, READ_BATCH, blockMs);
     this.call.onRequest?.();
     try {
       return (await this.transport.bounded(connection.call(String(name), ...args), `XREAD BLOCK ${blockMs}`, false, blockMs + timeoutMs)) as RedisReply;

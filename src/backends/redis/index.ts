@@ -50,7 +50,6 @@ export interface RedisBackendOptions {
 
 export { PartialPublishError, type PartFailure } from './cluster/append.js';
 
-const READ_BATCH = 100;
 /** A day: any longer is no bound (and timers cannot wait past ~24.8 days). */
 const MAX_TIMEOUT_MS = 86_400_000;
 
@@ -72,7 +71,7 @@ export function redisBackend(options: RedisBackendOptions = {}): Backend {
     shareable: true,
     createFeed(listener, call, _appId, tail) {
       const wait = new BlockingWait(commands, transport, keys, { blockMs, timeoutMs }, call, () => feeds.delete(feed));
-      const feed = new XreadFeed(keys, wait, new HeadFirst(tail, listener, call), listener, READ_BATCH);
+      const feed = new XreadFeed(keys, wait, new HeadFirst(tail, listener, call), listener);
       feeds.set(feed, wait);
       return feed;
     },

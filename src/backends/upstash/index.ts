@@ -48,12 +48,12 @@ export interface UpstashBackendOptions {
   env?: Record<string, string | undefined>;
 }
 
-const READ_BATCH = 100;
 const MIN_POLL_INTERVAL_MS = 100;
 /**
- * A read is at most 100 events per channel of at most maxEventBytes (64 KiB by default) each,
- * ~6.4 MiB per channel before JSON escaping: 64 MiB leaves room for several channels and for
- * escaping, yet keeps a hostile or broken endpoint from making the process buffer without bound.
+ * A read is at most READ_BATCH (100) events per channel of at most maxEventBytes (64 KiB by
+ * default) each, ~6.4 MiB per channel before JSON escaping: 64 MiB leaves room for several
+ * channels and for escaping, yet keeps a hostile or broken endpoint from making the process
+ * buffer without bound.
  */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 /** A day: any longer is no bound (and timers cannot wait past ~24.8 days). */
@@ -81,8 +81,8 @@ export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
     shareable: options.shareable ?? !isCloudflareWorkers(),
     createFeed: (listener, call, appId, tail) =>
       mode === 'poll'
-        ? new XreadFeed(keys, new BackoffWait(rest, keys, timing, call), new HeadFirst(tail, listener, call), listener, READ_BATCH)
-        : new SubscribeFeed(rest, keys, appId, listener, READ_BATCH, call),
+        ? new XreadFeed(keys, new BackoffWait(rest, keys, timing, call), new HeadFirst(tail, listener, call), listener)
+        : new SubscribeFeed(rest, keys, appId, listener, call),
     requests: () => rest.requests,
     subscriptions: () => rest.openSubscriptions,
     close: async () => undefined,

@@ -12,7 +12,7 @@ import {
   toStoredEvents,
 } from '../redis-streams/backend.js';
 import { type WakeUp, openWakeUp } from '../redis-streams/publish-script.js';
-import type { CallOptions, FeedListener, FeedOptions, LiveFeed, StoredEvent } from '../contract.js';
+import { type CallOptions, type FeedListener, type FeedOptions, type LiveFeed, READ_BATCH, type StoredEvent } from '../contract.js';
 import type { UpstashRest } from './rest.js';
 
 /**
@@ -34,7 +34,6 @@ export class SubscribeFeed implements LiveFeed {
     private keys: KeySpace,
     private appId: AppId,
     private listener: FeedListener,
-    private batch: number,
     private call: FeedOptions = {},
   ) {}
 
@@ -49,7 +48,7 @@ export class SubscribeFeed implements LiveFeed {
       this.positions.set(channel, from);
       this.listener.onFollowing(channel, from);
     }
-    const watch = new ChannelWatch(channel, this.positions, this.rest, this.keys, this.appId, this.batch, this.call, {
+    const watch = new ChannelWatch(channel, this.positions, this.rest, this.keys, this.appId, this.call, {
       onFollowing: (channel, head) => this.listener.onFollowing(channel, head),
       onEvents: (channel, events) => this.listener.onEvents(channel, events),
       onError: (channel, error) => {
@@ -98,7 +97,6 @@ class ChannelWatch {
     private rest: UpstashRest,
     private keys: KeySpace,
     private appId: AppId,
-    private batch: number,
     private call: FeedOptions,
     private report: FeedListener,
   ) {}
@@ -224,7 +222,7 @@ class ChannelWatch {
       while (more && this.position !== undefined && !this.aborter.signal.aborted) {
         this.wokenWhileReading = false;
         const after = this.position;
-        const [reply] = await this.withAppIdCheck(readAfterCommand(this.keys, this.channel, after, this.batch));
+        const [reply] = await this.withAppIdCheck(readAfterCommand(this.keys, this.channel, after, READ_BATCH));
         if (this.aborter.signal.aborted) return;
         if (reply instanceof Error) throw backendFailure(reply);
         more = this.deliver(toStoredEvents(reply as RedisReply), after) || this.wokenWhileReading || this.checkAppId;
@@ -247,7 +245,7 @@ class ChannelWatch {
 
   /** Delivers what follows `after`; true when the read was full (more may follow at once). */
   private deliver(events: StoredEvent[], after: string): boolean {
-    return deliverRead(new Map([[this.channel, events]]), new Map([[this.channel, after]]), this.batch, this.positions, this.report);
+    return deliverRead(new Map([[this.channel, events]]), new Map([[this.channel, after]]), READ_BATCH, this.positions, this.report);
   }
 
   /**

@@ -16,10 +16,9 @@ import { deliverRead } from '../../id-order.js';
 import { slotOfChannel } from './slots.js';
 import { type Moved, NodeSubscription, type SubscriptionSettings, movedTo } from './subscription.js';
 import { type RedisReply, backendFailure, fromXread, xreadCommand } from '../../redis-streams/backend.js';
-import type { FeedListener, FeedOptions, LiveFeed, StoredEvent } from '../../contract.js';
+import { type FeedListener, type FeedOptions, type LiveFeed, READ_BATCH, type StoredEvent } from '../../contract.js';
 import type { HeadFirst } from '../../head-first.js';
 
-const READ_BATCH = 100;
 const ID = /^\d+-\d+$/;
 const RECHECK_DELAY_MS = 50;
 /** Subscribing where a MOVED answer points, at most this often in a row. */
