@@ -137,8 +137,10 @@ export interface Backend {
   /** `memory`, `upstash`, `redis`, `redis-cluster`: which one the environment picked, for logs and the demo. */
   readonly name: string;
   /**
-   * Whether one process may share a feed between connections. False where a platform forbids
-   * using one request's I/O in another (Cloudflare Workers): each connection then reads for itself.
+   * Whether one process may share a feed between connections: the one place this is decided (the
+   * stream handler and resumable streams share readers exactly when it is true, unless the app
+   * turns sharing off). False where a platform forbids using one request's I/O in another
+   * (`upstashBackend` on Cloudflare Workers): each connection then reads for itself.
    */
   readonly shareable: boolean;
   /**

@@ -16,7 +16,6 @@ import { Hub, sharedHub } from '../server/hub.js';
 import { ZERO_ID, isStreamId } from '../wire/ids.js';
 import { describe } from '../wire/names.js';
 import { wholeNumber } from '../common/options.js';
-import { isCloudflareWorkers } from '../common/runtime.js';
 import { startEvent } from './events.js';
 import { type Chunk, type FollowerSettings, type ResumePoint, follow } from './follower.js';
 import { DEFAULT_KEY_PREFIX, type StreamChannels, assertKeyPrefix, channelsOf } from './names.js';
@@ -126,7 +125,6 @@ function resolveOptions(options: ResumableStreamContextOptions) {
   const timeoutMs = wholeNumber('producerTimeoutMs', options.producerTimeoutMs, 30_000, 300);
   const callTimeoutMs = wholeNumber('callTimeoutMs', options.callTimeoutMs, 10_000, 100);
   const maxQueuedChars = wholeNumber('maxQueuedChars', options.maxQueuedChars, 4 * 1024 * 1024, 1024);
-  const shareable = backend.shareable && !isCloudflareWorkers();
   const writer: WriterSettings = {
     backend,
     retention,
@@ -140,7 +138,7 @@ function resolveOptions(options: ResumableStreamContextOptions) {
   };
   const follower: FollowerSettings = {
     backend,
-    hub: () => (shareable ? { hub: sharedHub(backend), own: false } : { hub: new Hub(backend), own: true }),
+    hub: () => (backend.shareable ? { hub: sharedHub(backend), own: false } : { hub: new Hub(backend), own: true }),
     retention,
     replayFinished: options.replayFinished ?? false,
     timeoutMs,

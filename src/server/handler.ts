@@ -10,7 +10,7 @@ import { describe } from '../wire/names.js';
 import { wholeNumber } from '../common/options.js';
 import { type StreamHooks, StreamRegistry, type StreamStats } from './observe.js';
 import { Session } from './session.js';
-import { defaultKeepAliveMs, isCloudflareWorkers } from '../common/runtime.js';
+import { defaultKeepAliveMs } from '../common/runtime.js';
 
 /**
  * Decides who may listen: `true`/nothing allows, `false` answers 403, a Response is sent as is,
@@ -39,8 +39,9 @@ export interface StreamHandlerOptions extends StreamHooks {
   maxQueuedBytes?: number;
   cors?: CorsOption;
   /**
-   * Share one reader per channel between the connections of this process (default: yes, except
-   * on Cloudflare Workers, which forbids one request using another request's I/O).
+   * Share one reader per channel between the connections of this process (default: where the
+   * backend is `shareable`; `upstashBackend` is not on Cloudflare Workers, which forbids one
+   * request using another request's I/O).
    */
   shareReaders?: boolean;
   /**
@@ -100,7 +101,7 @@ function resolveOptions(options: StreamHandlerOptions) {
   if (!options || typeof options.backend?.createFeed !== 'function') {
     throw invalidOption('createStreamHandler needs a backend, e.g. { backend: memoryBackend() }');
   }
-  const shareReaders = (options.shareReaders ?? !isCloudflareWorkers()) && options.backend.shareable;
+  const shareReaders = (options.shareReaders ?? true) && options.backend.shareable;
   const hub = shareReaders ? sharedHub(options.backend) : undefined;
   return {
     hub,
