@@ -70,6 +70,7 @@ describe('redisBackend: channels followed while the blocking read is set up', ()
     const backend = redisBackend({ url: own.url, blockMs: BLOCK_MS });
     const received: string[] = [];
     const feed = backend.createFeed({
+      onFollowing() {},
       onEvents: (channel, events: StoredEvent[]) => received.push(...events.map((event) => `${channel}:${event.data}`)),
       onError: (channel) => received.push(`${channel}:error`),
     });

@@ -186,7 +186,7 @@ describe('per master, not per channel', () => {
     const { backend } = clusterBackend();
     const channels = (await channelsOnEveryMaster('followed', 4)).flat();
     const received: string[] = [];
-    const feed = backend.createFeed({ onEvents: (_, events) => received.push(...events.map((e) => e.data)), onError() {} });
+    const feed = backend.createFeed({ onFollowing() {}, onEvents: (_, events) => received.push(...events.map((e) => e.data)), onError() {} });
     try {
       for (const channel of channels) feed.follow(channel, '0-0');
       await backend.append(channels.map((channel) => event(channel, channel)), RETENTION);
@@ -347,7 +347,7 @@ describe('subscriptions lost without a publish through the same backend', () => 
     const publishing = redisBackend({ cluster: cluster.urls, prefix, ...options });
     backends.push(publishing);
     const received: string[] = [];
-    const feed = reading.createFeed({ onEvents: (_, events) => received.push(...events.map((e) => e.data)), onError() {} });
+    const feed = reading.createFeed({ onFollowing() {}, onEvents: (_, events) => received.push(...events.map((e) => e.data)), onError() {} });
     return { reading, publishing, received, feed };
   }
 

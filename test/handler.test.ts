@@ -15,7 +15,7 @@ import {
 } from '../src/index.js';
 import { incomingFrom } from '../src/server/incoming.js';
 import { SSEReader, streamRequest } from './helpers/sse.js';
-import { spyBackend } from './helpers/spy-backend.js';
+import { failingToFollow, spyBackend } from './helpers/spy-backend.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
 afterEach(() => void vi.useRealTimers());
@@ -355,7 +355,7 @@ describe('createStreamHandler: ending', () => {
     abort.abort();
     await reader.waitForEnd();
     const seenAtAbort = calls.length;
-    expect(calls.map((c) => c.method)).toEqual(['tail', 'follow', 'append', 'unfollow', 'closeFeed']);
+    expect(calls.map((c) => c.method)).toEqual(['follow', 'append', 'unfollow', 'closeFeed']);
     expect(vi.getTimerCount()).toBe(0);
     await sse.sendEvent('n', 'after', { channel: 'x' });
     await vi.advanceTimersByTimeAsync(60_000);
@@ -395,11 +395,7 @@ describe('createStreamHandler: ending', () => {
   });
 
   it('ends the stream with a longer retry hint when the backend fails', async () => {
-    const failing = spyBackend(memoryBackend(), {
-      tail: async () => {
-        throw new BackendError('BACKEND_UNAVAILABLE', 'Redis is unreachable');
-      },
-    }).backend;
+    const failing = spyBackend(memoryBackend(), failingToFollow(new BackendError('BACKEND_UNAVAILABLE', 'Redis is unreachable'))).backend;
     const reasons: CloseReason[] = [];
     const sse = createSSE({ backend: failing, backendRetryMs: 2000, onDisconnect: (_, reason) => reasons.push(reason) });
     const reader = await open(sse);

@@ -6,7 +6,7 @@ import { serve, type FetchHandler, type RunningServer, type ServeOptions } from 
 import { ensureBuilt } from './examples/helpers.ts';
 import { SSEReader } from './helpers/sse.ts';
 import { waitUntil } from './helpers/wait.ts';
-import { spyBackend } from './helpers/spy-backend.ts';
+import { failingToFollow, spyBackend } from './helpers/spy-backend.ts';
 
 const running: RunningServer[] = [];
 
@@ -543,11 +543,7 @@ describe("serve with edge-sse's own streams (the direct path)", () => {
   });
 
   it('sends the retry hint and ends when the backend fails while the stream opens', async () => {
-    const failing = spyBackend(memoryBackend(), {
-      tail: async () => {
-        throw new BackendError('BACKEND_UNAVAILABLE', 'Redis is unreachable');
-      },
-    }).backend;
+    const failing = spyBackend(memoryBackend(), failingToFollow(new BackendError('BACKEND_UNAVAILABLE', 'Redis is unreachable'))).backend;
     const sse = createSSE({ backend: failing, backendRetryMs: 2000 });
     const server = await start(sse.handler);
     const response = await rawGet(server.url, '/?channel=down');

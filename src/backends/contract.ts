@@ -6,10 +6,16 @@
  * each channel is a stream at `<prefix>{<channel>}` (braces: a Redis Cluster hash tag; see KeySpace);
  * each entry has the fields `type`, `data` and, for JSON data, `json` = `1`. Its stream id is the
  * event id. edge-sse's own keys start with `<prefix>#` (no prefix or channel name holds `#`): `#id`,
- * the app id that signs wake-ups and names their pub/sub channels (see publish-script.ts), and
+ * the app id that signs wake-ups and names their pub/sub channels (see redis-streams/app-id.ts and wake-up.ts), and
  * `#idem:<key>` for idempotency keys (on a cluster `<prefix>{<channel>}#idem:<key>`, in a channel's slot).
  */
 import type { BackendError } from '../common/errors.js';
+
+/**
+ * Events one read asks for per channel, wherever edge-sse reads: catching up after a cursor (the
+ * stream handler, resumable streams) and every live feed.
+ */
+export const READ_BATCH = 100;
 
 export interface NewEvent {
   channel: string;
@@ -56,6 +62,7 @@ export interface ChannelTail {
 }
 
 export interface CallOptions {
+  /** Abandons the call: a stream that closed, a caller's timeout. */
   signal?: AbortSignal;
   /**
    * Called before each request to the store; throwing refuses the request (a stream's
@@ -86,46 +93,54 @@ export interface AppendOptions extends CallOptions {
 
 /** Receives what a live feed reads, in order per channel. */
 export interface FeedListener {
+  /**
+   * Where the feed follows `channel` from, once per `follow` and before its first events: every
+   * event after `position` follows, and none before it. For an id, that id; for `'head'`, the
+   * channel's head as of when the feed listens (`0-0` for a channel that holds nothing).
+   */
+  onFollowing(channel: string, position: string): void;
   onEvents(channel: string, events: StoredEvent[]): void;
-  /** The feed could not go on for this channel; it has stopped following it. */
+  /** The feed could not go on (or could not start) for this channel; it has stopped following it. */
   onError(channel: string, error: BackendError): void;
-  /** From `followFromHead`: the channel's head when the feed started listening; events after it follow. */
-  onHead?(channel: string, head: string): void;
 }
 
 /**
- * Follows channels from a position and reports every later event, each exactly once, in order.
- * How it waits for news is the backend's business: in-process notification, `XREAD BLOCK`,
- * a pub/sub wake-up, or polling.
+ * Follows channels and reports every later event, each exactly once, in order. How it waits for
+ * news is the backend's business: in-process notification, `XREAD BLOCK`, a pub/sub wake-up, or
+ * polling.
  */
 export interface LiveFeed {
-  follow(channel: string, after: string): void;
   /**
-   * Follows from the head as of when the feed is listening, and reports that head (`onHead`).
-   * For feeds whose listening takes a round trip of its own (a pub/sub subscription): finding the
-   * head once listening, rather than before, needs no read to cover the time in between.
+   * Follows `channel` from `from`: after an id, or from the head (`'head'`) — which a feed that
+   * listens through a subscription finds once subscribed, so that nothing published in between
+   * needs a read of its own; any other feed reads it first. Reports where it started
+   * (`onFollowing`). Following a channel again starts it again from `from`.
    */
-  followFromHead?(channel: string): void;
+  follow(channel: string, from: string | 'head'): void;
+  /** Nothing more is reported for `channel`, not even a start under way. */
   unfollow(channel: string): void;
   /** Stops everything: no request, timer or subscription outlives this call. */
   close(): void;
 }
+
+/** What a feed's requests are metered by (a stream's `maxRequests` budget); `close()` ends a feed, not a signal. */
+export type FeedOptions = Pick<CallOptions, 'onRequest'>;
 
 export interface BackendStats {
   /** Requests (or round trips) made to the store since the backend was created. */
   requests: number;
   /** Pub/sub subscriptions or blocking connections open now. */
   subscriptions?: number;
-  /** Channels the store holds now, where it knows (the memory backend). */
-  channels?: number;
 }
 
 export interface Backend {
-  /** `memory`, `upstash`, `redis`, `redis-cluster`: for logs and the demo. */
+  /** `memory`, `upstash`, `redis`, `redis-cluster`: which one the environment picked, for logs and the demo. */
   readonly name: string;
   /**
-   * Whether one process may share a feed between connections. False where a platform forbids
-   * using one request's I/O in another (Cloudflare Workers): each connection then reads for itself.
+   * Whether one process may share a feed between connections: the one place this is decided (the
+   * stream handler and resumable streams share readers exactly when it is true, unless the app
+   * turns sharing off). False where a platform forbids using one request's I/O in another
+   * (`upstashBackend` on Cloudflare Workers): each connection then reads for itself.
    */
   readonly shareable: boolean;
   /**
@@ -136,12 +151,16 @@ export interface Backend {
    * and writes nothing. Calls made before earlier ones resolved are stored in call order.
    */
   append(events: readonly NewEvent[], retention: Retention, options?: AppendOptions): Promise<string[]>;
-  /** Reads after each cursor, in one round trip; results in request order. */
+  /** Reads after each cursor, in one round trip; results in request order. To catch up after a cursor. */
   read(requests: readonly ReadRequest[], limit: number, options?: CallOptions): Promise<ChannelRead[]>;
-  /** The head of each channel and its newest `count` events (0 for just the head), in one round trip. */
+  /**
+   * The head of each channel and its newest `count` events (0 for just the head), in one round
+   * trip. For `replay`, resumable streams, and feeds that read the head to follow from it.
+   */
   tail(channels: readonly string[], count: number, options?: CallOptions): Promise<ChannelTail[]>;
-  /** `options` apply to every request the feed makes (its signal and request meter). */
-  createFeed(listener: FeedListener, options?: CallOptions): LiveFeed;
+  /** The live reader a hub shares between connections; `options` apply to every request it makes. */
+  createFeed(listener: FeedListener, options?: FeedOptions): LiveFeed;
+  /** For the stream handler's `stats()`. */
   stats(): BackendStats;
   /** Releases connections; the backend is unusable afterwards. */
   close(): Promise<void>;

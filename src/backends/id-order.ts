@@ -2,7 +2,7 @@ import { compareIds } from '../wire/ids.js';
 import type { FeedListener, StoredEvent } from './contract.js';
 
 /** Consecutive events of one channel. */
-export interface ChannelRun {
+interface ChannelRun {
   channel: string;
   events: StoredEvent[];
 }
@@ -15,7 +15,7 @@ export interface ChannelRun {
  * more events right after it, which could come before other channels' later events; so nothing
  * after the earliest of these ids is given. The rest is read again next time, in order.
  */
-export function runsInIdOrder(byChannel: ReadonlyMap<string, StoredEvent[]>, fullUpTo: readonly string[]): ChannelRun[] {
+function runsInIdOrder(byChannel: ReadonlyMap<string, StoredEvent[]>, fullUpTo: readonly string[]): ChannelRun[] {
   let cut: string | undefined;
   for (const id of fullUpTo) if (cut === undefined || compareIds(id, cut) < 0) cut = id;
   const channels = [...byChannel].filter(([, events]) => events.length > 0);
@@ -46,7 +46,9 @@ export function runsInIdOrder(byChannel: ReadonlyMap<string, StoredEvent[]>, ful
  * A feed's step after one multi-channel read: keeps what is after each followed channel's position,
  * delivers it in id order across channels, and advances the positions. True when some channel may
  * have more right away (its read filled `batch`, and events after it were held back for order).
- * A channel unfollowed meanwhile (no position) is skipped, also while delivering.
+ * A channel unfollowed meanwhile (no position) is skipped, also while delivering. `take` picks
+ * what of each run goes out now (all of it by default); once it picks nothing, delivery stops,
+ * and what was left is after the positions, for the next read.
  */
 export function deliverRead(
   byChannel: ReadonlyMap<string, StoredEvent[]>,
@@ -54,6 +56,7 @@ export function deliverRead(
   batch: number,
   positions: Map<string, string>,
   listener: Pick<FeedListener, 'onEvents'>,
+  take: (events: StoredEvent[]) => StoredEvent[] = (events) => events,
 ): boolean {
   const fresh = new Map<string, StoredEvent[]>();
   const fullUpTo: string[] = [];
@@ -65,8 +68,10 @@ export function deliverRead(
   }
   for (const { channel, events } of runsInIdOrder(fresh, fullUpTo)) {
     if (!positions.has(channel)) continue;
-    positions.set(channel, (events.at(-1) as StoredEvent).id);
-    listener.onEvents(channel, events);
+    const taken = take(events);
+    if (taken.length === 0) break;
+    positions.set(channel, (taken.at(-1) as StoredEvent).id);
+    listener.onEvents(channel, taken);
   }
   return fullUpTo.length > 0;
 }

@@ -38,13 +38,21 @@ export class RelayFeed implements LiveFeed {
     private timing: RelayTiming,
   ) {}
 
-  follow(channel: string, after: string): void {
-    this.start(channel, after);
-  }
-
-  /** The channel object's `sse:ready` carries its head: events after it follow. */
-  followFromHead(channel: string): void {
-    this.start(channel, undefined);
+  /** From `'head'`: the channel object's `sse:ready` carries its head, and events after it follow. */
+  follow(channel: string, from: string | 'head'): void {
+    this.relays.get(channel)?.stop();
+    const after = from === 'head' ? undefined : from;
+    if (after !== undefined) this.listener.onFollowing(channel, after);
+    const relay = new Relay(channel, after, this.open, this.timing, {
+      onHead: (head) => this.listener.onFollowing(channel, head),
+      onEvents: (events) => this.listener.onEvents(channel, events),
+      onError: (error) => {
+        if (this.relays.get(channel) === relay) this.relays.delete(channel);
+        this.listener.onError(channel, error);
+      },
+    });
+    this.relays.set(channel, relay);
+    void relay.run();
   }
 
   unfollow(channel: string): void {
@@ -56,23 +64,10 @@ export class RelayFeed implements LiveFeed {
     for (const relay of this.relays.values()) relay.stop();
     this.relays.clear();
   }
-
-  private start(channel: string, after: string | undefined): void {
-    this.relays.get(channel)?.stop();
-    const relay = new Relay(channel, after, this.open, this.timing, {
-      onHead: (head) => this.listener.onHead?.(channel, head),
-      onEvents: (events) => this.listener.onEvents(channel, events),
-      onError: (error) => {
-        if (this.relays.get(channel) === relay) this.relays.delete(channel);
-        this.listener.onError(channel, error);
-      },
-    });
-    this.relays.set(channel, relay);
-    void relay.run();
-  }
 }
 
 interface RelayReport {
+  /** The head from the first stream's `sse:ready`, for a relay that started there. */
   onHead(head: string): void;
   onEvents(events: StoredEvent[]): void;
   onError(error: BackendError): void;

@@ -5,7 +5,7 @@
  * `giveUpMs` of failing are the listeners told, and their streams end with a retry hint.
  */
 import type { BackendError } from '../common/errors.js';
-import type { Backend, CallOptions, FeedListener, LiveFeed, StoredEvent } from '../backends/contract.js';
+import type { Backend, FeedListener, FeedOptions, LiveFeed, StoredEvent } from '../backends/contract.js';
 
 export interface ResilienceTiming {
   /** How long to keep following again before the channel's listeners are told. */
@@ -23,14 +23,14 @@ export function resilientBackend(base: Backend, timing: ResilienceTiming): Backe
   return Object.create(base, {
     shareable: { value: true },
     createFeed: {
-      value: (listener: FeedListener, call?: CallOptions) =>
+      value: (listener: FeedListener, call?: FeedOptions) =>
         new ResilientFeed((inner) => base.createFeed(inner, call), listener, timing),
     },
   }) as Backend;
 }
 
 interface Followed {
-  /** The last id delivered (or the head); undefined until the feed found the head. */
+  /** The last id delivered (or where the feed started); undefined until the feed reported its start. */
   position: string | undefined;
   failingSince?: number;
   attempts: number;
@@ -40,7 +40,6 @@ interface Followed {
 export class ResilientFeed implements LiveFeed {
   private inner: LiveFeed;
   private followed = new Map<string, Followed>();
-  followFromHead?: (channel: string) => void;
 
   constructor(
     create: (listener: FeedListener) => LiveFeed,
@@ -48,26 +47,16 @@ export class ResilientFeed implements LiveFeed {
     private timing: ResilienceTiming,
   ) {
     this.inner = create({
+      onFollowing: (channel, position) => this.started(channel, position),
       onEvents: (channel, events) => this.delivered(channel, events),
-      onHead: (channel, head) => {
-        const state = this.followed.get(channel);
-        if (state) state.position = head;
-        this.listener.onHead?.(channel, head);
-      },
       onError: (channel, error) => this.failed(channel, error),
     });
-    // The hub asks for followFromHead only where the feed has it.
-    if (this.inner.followFromHead) {
-      this.followFromHead = (channel) => {
-        this.track(channel, undefined);
-        this.inner.followFromHead!(channel);
-      };
-    }
   }
 
-  follow(channel: string, after: string): void {
-    this.track(channel, after);
-    this.inner.follow(channel, after);
+  follow(channel: string, from: string | 'head'): void {
+    clearTimeout(this.followed.get(channel)?.timer);
+    this.followed.set(channel, { position: undefined, attempts: 0 });
+    this.inner.follow(channel, from);
   }
 
   unfollow(channel: string): void {
@@ -82,9 +71,12 @@ export class ResilientFeed implements LiveFeed {
     this.inner.close();
   }
 
-  private track(channel: string, position: string | undefined): void {
-    clearTimeout(this.followed.get(channel)?.timer);
-    this.followed.set(channel, { position, attempts: 0 });
+  /** The first start is its listener's; following again after a drop starts where it stood, as it knows. */
+  private started(channel: string, position: string): void {
+    const state = this.followed.get(channel);
+    if (!state || state.position !== undefined) return;
+    state.position = position;
+    this.listener.onFollowing(channel, position);
   }
 
   private delivered(channel: string, events: StoredEvent[]): void {

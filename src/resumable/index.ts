@@ -10,13 +10,12 @@
  * can be resumed on any instance, also after its producer's process died (the stream is then
  * marked failed after `producerTimeoutMs`, and followers end).
  */
-import type { Backend, Retention } from '../backends/contract.js';
+import { type Backend, READ_BATCH, type Retention } from '../backends/contract.js';
 import { ValidationError, invalidOption } from '../common/errors.js';
 import { Hub, sharedHub } from '../server/hub.js';
 import { ZERO_ID, isStreamId } from '../wire/ids.js';
 import { describe } from '../wire/names.js';
 import { wholeNumber } from '../common/options.js';
-import { isCloudflareWorkers } from '../common/runtime.js';
 import { startEvent } from './events.js';
 import { type Chunk, type FollowerSettings, type ResumePoint, follow } from './follower.js';
 import { DEFAULT_KEY_PREFIX, type StreamChannels, assertKeyPrefix, channelsOf } from './names.js';
@@ -82,7 +81,6 @@ export interface ResumableStreamContext {
   resumeExistingStreamWithCursors(streamId: string, from?: ResumeFrom): Promise<ReadableStream<Chunk> | null | undefined>;
 }
 
-const READ_BATCH = 100;
 /** Text events a stream may hold: MAXLEN must never trim a stream that is being resumed. */
 const MAX_EVENTS = 1_000_000;
 /** Text a producer holds while the store does not take it (it retries): past this it gives up. */
@@ -127,7 +125,6 @@ function resolveOptions(options: ResumableStreamContextOptions) {
   const timeoutMs = wholeNumber('producerTimeoutMs', options.producerTimeoutMs, 30_000, 300);
   const callTimeoutMs = wholeNumber('callTimeoutMs', options.callTimeoutMs, 10_000, 100);
   const maxQueuedChars = wholeNumber('maxQueuedChars', options.maxQueuedChars, 4 * 1024 * 1024, 1024);
-  const shareable = backend.shareable && !isCloudflareWorkers();
   const writer: WriterSettings = {
     backend,
     retention,
@@ -141,7 +138,7 @@ function resolveOptions(options: ResumableStreamContextOptions) {
   };
   const follower: FollowerSettings = {
     backend,
-    hub: () => (shareable ? { hub: sharedHub(backend), own: false } : { hub: new Hub(backend), own: true }),
+    hub: () => (backend.shareable ? { hub: sharedHub(backend), own: false } : { hub: new Hub(backend), own: true }),
     retention,
     replayFinished: options.replayFinished ?? false,
     timeoutMs,

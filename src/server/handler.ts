@@ -1,4 +1,4 @@
-import type { Backend } from '../backends/contract.js';
+import { type Backend, READ_BATCH } from '../backends/contract.js';
 import { channelsFromUrl } from './channels.js';
 import { type CorsOption, corsHeaders, preflightHeaders } from './cors.js';
 import { parseCursor } from '../wire/cursor.js';
@@ -11,7 +11,7 @@ import { wholeNumber } from '../common/options.js';
 import { EVENT_STREAM_HEADERS, errorResponse } from '../common/responses.js';
 import { type StreamHooks, StreamRegistry, type StreamStats } from './observe.js';
 import { Session } from './session.js';
-import { defaultKeepAliveMs, isCloudflareWorkers } from '../common/runtime.js';
+import { defaultKeepAliveMs } from '../common/runtime.js';
 
 /**
  * Decides who may listen: `true`/nothing allows, `false` answers 403, a Response is sent as is,
@@ -40,8 +40,9 @@ export interface StreamHandlerOptions extends StreamHooks {
   maxQueuedBytes?: number;
   cors?: CorsOption;
   /**
-   * Share one reader per channel between the connections of this process (default: yes, except
-   * on Cloudflare Workers, which forbids one request using another request's I/O).
+   * Share one reader per channel between the connections of this process (default: where the
+   * backend is `shareable`; `upstashBackend` is not on Cloudflare Workers, which forbids one
+   * request using another request's I/O).
    */
   shareReaders?: boolean;
   /**
@@ -63,7 +64,6 @@ export interface StreamHandler {
   serveSocket: ServeSocket;
 }
 
-const READ_BATCH = 100;
 
 /** A fetch-style handler that streams the requested channels as server-sent events. */
 export function createStreamHandler(options: StreamHandlerOptions): StreamHandler {
@@ -102,7 +102,7 @@ function resolveOptions(options: StreamHandlerOptions) {
   if (!options || typeof options.backend?.createFeed !== 'function') {
     throw invalidOption('createStreamHandler needs a backend, e.g. { backend: memoryBackend() }');
   }
-  const shareReaders = (options.shareReaders ?? !isCloudflareWorkers()) && options.backend.shareable;
+  const shareReaders = (options.shareReaders ?? true) && options.backend.shareable;
   const hub = shareReaders ? sharedHub(options.backend) : undefined;
   return {
     hub,

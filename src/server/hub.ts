@@ -1,5 +1,5 @@
 import { BackendError } from '../common/errors.js';
-import type { Backend, CallOptions, LiveFeed, StoredEvent } from '../backends/contract.js';
+import type { Backend, FeedOptions, LiveFeed, StoredEvent } from '../backends/contract.js';
 
 /** A connection's view of the hub: live events per channel, or the end of the feed. */
 export interface HubListener {
@@ -11,10 +11,10 @@ interface ChannelState {
   listeners: Set<HubListener>;
   /** The last id the feed delivered; live listeners get everything after it. */
   position: string;
-  /** Settles once the feed follows the channel; until then `position` is not known. */
+  /** Settles once the feed reports where it follows the channel from; until then `position` is not known. */
   ready: Promise<void>;
-  /** Settles `ready` when the feed finds the head itself (`followFromHead`). */
-  headFound?: { resolve(): void; reject(error: unknown): void };
+  /** Settles `ready`; set until it has. */
+  starting?: { resolve(): void; reject(error: unknown): void };
 }
 
 /**
@@ -28,7 +28,7 @@ export class Hub {
   /** `call` applies to every request the hub makes (a stream's own hub passes its request budget). */
   constructor(
     private backend: Backend,
-    private call: CallOptions = {},
+    private call: FeedOptions = {},
   ) {}
 
   /**
@@ -54,14 +54,14 @@ export class Hub {
       const state = this.channels.get(channel);
       if (!state?.listeners.delete(listener) || state.listeners.size > 0) continue;
       this.channels.delete(channel);
-      state.headFound?.reject(new BackendError('BACKEND_ERROR', 'No one listens any more'));
+      state.starting?.reject(new BackendError('BACKEND_ERROR', 'No one listens any more'));
       this.feed?.unfollow(channel);
     }
   }
 
   /** Stops every reader; listeners are not told (their connections are ending anyway). */
   close(): void {
-    for (const state of this.channels.values()) state.headFound?.reject(new BackendError('BACKEND_ERROR', 'The hub closed'));
+    for (const state of this.channels.values()) state.starting?.reject(new BackendError('BACKEND_ERROR', 'The hub closed'));
     this.channels.clear();
     this.feed?.close();
     this.feed = undefined;
@@ -73,57 +73,36 @@ export class Hub {
     return { channels: this.channels.size, listeners };
   }
 
-  /**
-   * Finds each channel's head in one round trip, then follows it from there; or, where the feed
-   * can, lets it listen first and find the head then (it would otherwise read once more, to cover
-   * what was published while it started listening).
-   */
+  /** Follows each channel from its head, which the feed reports (`onFollowing`). */
   private start(channels: readonly string[]): void {
     const feed = this.liveFeed();
-    if (feed.followFromHead) {
-      for (const channel of channels) this.startAtHead(channel, feed);
-      return;
-    }
-    const heads = this.backend.tail(channels, 0, this.call);
-    channels.forEach((channel, index) => {
+    for (const channel of channels) {
       const state: ChannelState = { listeners: new Set(), position: '', ready: Promise.resolve() };
-      state.ready = heads.then((tails) => {
-        state.position = (tails[index] as { head: string }).head;
-        if (this.channels.get(channel) === state) this.liveFeed().follow(channel, state.position);
-      });
-      state.ready.catch(() => {
-        if (this.channels.get(channel) === state) this.channels.delete(channel);
-      });
+      state.ready = new Promise((resolve, reject) => (state.starting = { resolve, reject }));
+      state.ready.catch(() => {}); // join reports it
       this.channels.set(channel, state);
-    });
-  }
-
-  private startAtHead(channel: string, feed: LiveFeed): void {
-    const state: ChannelState = { listeners: new Set(), position: '', ready: Promise.resolve() };
-    state.ready = new Promise((resolve, reject) => (state.headFound = { resolve, reject }));
-    state.ready.catch(() => {}); // join reports it
-    this.channels.set(channel, state);
-    feed.followFromHead!(channel);
+      feed.follow(channel, 'head');
+    }
   }
 
   private liveFeed(): LiveFeed {
     this.feed ??= this.backend.createFeed(
       {
+        onFollowing: (channel, position) => this.started(channel, position),
         onEvents: (channel, events) => this.deliver(channel, events),
         onError: (channel, error) => this.fail(channel, error),
-        onHead: (channel, head) => this.headFound(channel, head),
       },
       this.call,
     );
     return this.feed;
   }
 
-  private headFound(channel: string, head: string): void {
+  private started(channel: string, position: string): void {
     const state = this.channels.get(channel);
-    if (!state?.headFound) return;
-    state.position = head;
-    state.headFound.resolve();
-    state.headFound = undefined;
+    if (!state?.starting) return;
+    state.position = position;
+    state.starting.resolve();
+    state.starting = undefined;
   }
 
   private deliver(channel: string, events: StoredEvent[]): void {
@@ -137,7 +116,7 @@ export class Hub {
     const state = this.channels.get(channel);
     if (!state) return;
     this.channels.delete(channel);
-    if (state.headFound) return state.headFound.reject(error); // its listeners are still joining
+    if (state.starting) return state.starting.reject(error); // its listeners are still joining
     for (const listener of state.listeners) listener.onError(error);
   }
 }

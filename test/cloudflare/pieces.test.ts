@@ -87,7 +87,7 @@ function recorder() {
   const events: StoredEvent[] = [];
   const errors: BackendError[] = [];
   const listener: FeedListener = {
-    onHead: (_channel, head) => heads.push(head),
+    onFollowing: (_channel, position) => heads.push(position),
     onEvents: (_channel, batch) => events.push(...batch),
     onError: (_channel, error) => errors.push(error),
   };
@@ -103,7 +103,7 @@ describe('RelayFeed', () => {
     const object = new FakeChannelObject();
     const { heads, events, listener } = recorder();
     const feed = new RelayFeed(object.open, listener, { giveUpMs: 1000 });
-    feed.followFromHead('c');
+    feed.follow('c', 'head');
     await waitUntil(() => object.requests.length === 1);
     object.send(formatRetry(1000) + formatEvent({ id: '1-0', event: 'old', data: 'replayed' }) + ready('1-0'));
     object.send(formatEvent({ id: '2-0;json', event: 'new', data: '{"a":1}' }) + formatEvent({ id: '3-0', event: 'new', data: 'text' }));
@@ -118,7 +118,7 @@ describe('RelayFeed', () => {
 
   it('reconnects from its position when the stream ends after being healthy, and drops repeats', async () => {
     const object = new FakeChannelObject();
-    const { events, errors, listener } = recorder();
+    const { heads, events, errors, listener } = recorder();
     const feed = new RelayFeed(object.open, listener, { giveUpMs: 1000 });
     feed.follow('c', '5-0');
     await waitUntil(() => object.requests.length === 1);
@@ -129,6 +129,7 @@ describe('RelayFeed', () => {
     object.send(formatEvent({ id: '6-0', event: 'e', data: 'six' }) + formatEvent({ id: '7-0', event: 'e', data: 'seven' }));
     await waitUntil(() => events.length === 2);
     expect(events.map((event) => event.data)).toEqual(['six', 'seven']);
+    expect(heads).toEqual(['5-0']); // where it started, reported once
     expect(errors).toEqual([]);
     feed.close();
   });
@@ -165,7 +166,7 @@ describe('RelayFeed', () => {
 
   it('a stream that ends before sse:ready fails the join at once', async () => {
     const { errors, listener } = recorder();
-    new RelayFeed(async () => new Response(formatRetry(1000)), listener, { giveUpMs: 10_000 }).followFromHead('c');
+    new RelayFeed(async () => new Response(formatRetry(1000)), listener, { giveUpMs: 10_000 }).follow('c', 'head');
     await waitUntil(() => errors.length === 1);
     expect(errors[0]!.message).toContain('before it was ready');
   });
@@ -189,8 +190,9 @@ describe('RelayFeed', () => {
 class FlakyFeed implements LiveFeed {
   readonly follows: [string, string][] = [];
   constructor(readonly listener: FeedListener) {}
-  follow(channel: string, after: string): void {
-    this.follows.push([channel, after]);
+  follow(channel: string, from: string): void {
+    this.follows.push([channel, from]);
+    this.listener.onFollowing(channel, from);
   }
   unfollow(): void {}
   close(): void {}
@@ -211,7 +213,7 @@ describe('ResilientFeed', () => {
   }
 
   it('follows a dropped channel again from the last event it delivered; its listeners are not told', () => {
-    const { feed, inner, events, errors } = make(5000);
+    const { feed, inner, heads, events, errors } = make(5000);
     feed.follow('c', '1-0');
     inner.listener.onEvents('c', [{ id: '2-0', type: 't', data: 'x', json: false }]);
     inner.fail('c');
@@ -221,6 +223,7 @@ describe('ResilientFeed', () => {
       ['c', '2-0'],
     ]);
     expect(events).toHaveLength(1);
+    expect(heads).toEqual(['1-0']); // following again is the feed's own business
     expect(errors).toEqual([]);
   });
 

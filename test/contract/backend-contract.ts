@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSSE } from '../../src/index.js';
-import type { Backend, NewEvent, Retention, StoredEvent } from '../../src/backends/index.js';
+import type { Backend, FeedListener, NewEvent, Retention, StoredEvent } from '../../src/backends/index.js';
 import { compareIds } from '../../src/wire/ids.js';
 import { SSEReader, sleep, streamRequest, waitUntil } from '../helpers/sse.js';
 
@@ -30,6 +30,34 @@ async function waitUntilAsync(condition: () => Promise<boolean>, timeoutMs: numb
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await sleep(50);
   }
+}
+
+/** What a feed reports: its events, its errors, and a log of both and of each start, in order. */
+function recorder() {
+  const received: { channel: string; event: StoredEvent }[] = [];
+  const errors: unknown[] = [];
+  const log: string[] = [];
+  const listener: FeedListener = {
+    onFollowing: (channel, position) => void log.push(`following ${channel} ${position}`),
+    onEvents: (channel, events) => {
+      for (const event of events) received.push({ channel, event });
+      log.push(`events ${channel} ${events.length}`);
+    },
+    onError: (channel, error) => {
+      errors.push(error);
+      log.push(`error ${channel} ${error.message}`);
+    },
+  };
+  return {
+    listener,
+    log,
+    errors,
+    get received() {
+      return received.map(({ event }) => event);
+    },
+    idsOf: (channel: string) => received.filter((entry) => entry.channel === channel).map(({ event }) => event.id),
+    startOf: (channel: string) => log.find((line) => line.startsWith(`following ${channel} `))?.split(' ')[2],
+  };
 }
 
 /** The promises every backend keeps; run it once per backend (and mode). */
@@ -178,23 +206,62 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       expect(afterFirst!.events.map((e) => e.id)).toEqual([fresh[1]]);
     });
 
-    it('feeds: follows from a position and delivers every later event once, in order', async () => {
+    it('feeds: follows from a position, reports it, and delivers every later event once, in order', async () => {
       const channel = channelName('feed');
       const [before] = await backend.append([event(channel, 0)], RETENTION);
-      const received: StoredEvent[] = [];
-      const errors: unknown[] = [];
-      const feed = backend.createFeed({
-        onEvents: (_, events) => received.push(...events),
-        onError: (_, error) => errors.push(error),
-      });
+      const record = recorder();
+      const feed = backend.createFeed(record.listener);
       try {
         feed.follow(channel, before!);
         await sleep(50); // to append once it is live (not a backlog): a feed does not say when it is
         const ids: string[] = [];
         for (let n = 1; n <= 20; n++) ids.push(...(await backend.append([event(channel, n)], RETENTION)));
-        await waitUntil(() => received.length >= 20);
-        expect(received.map((e) => e.id)).toEqual(ids);
-        expect(errors).toEqual([]);
+        await waitUntil(() => record.received.length >= 20);
+        expect(record.received.map((e) => e.id)).toEqual(ids);
+        expect(record.log[0]).toBe(`following ${channel} ${before}`);
+        expect(record.log.filter((line) => line.startsWith('following'))).toHaveLength(1);
+        expect(record.errors).toEqual([]);
+      } finally {
+        feed.close();
+      }
+    });
+
+    it("feeds: from 'head', reports the head it starts at and delivers what follows it once, in order, also while it starts", async () => {
+      const [busy, empty] = [channelName('head-busy'), channelName('head-empty')];
+      const [first] = await backend.append([event(busy, 0)], RETENTION);
+      const record = recorder();
+      const feed = backend.createFeed(record.listener);
+      try {
+        // Publishing while the feed starts: what is after the head it reports must come, once.
+        const publishing = (async () => {
+          for (let n = 1; n <= 30; n++) {
+            await backend.append([event(busy, n)], RETENTION);
+            if (n % 5 === 0) await sleep(5);
+          }
+        })();
+        feed.follow(busy, 'head');
+        feed.follow(empty, 'head');
+        await publishing;
+        await waitUntil(() => record.startOf(busy) !== undefined && record.startOf(empty) !== undefined);
+        expect(record.startOf(empty)).toBe('0-0');
+        const [stored] = await backend.read([{ channel: busy, after: '0-0' }], 1000);
+        const storedIds = stored!.events.map((e) => e.id);
+        const start = record.startOf(busy)!;
+        expect(storedIds).toContain(start);
+        expect(compareIds(start, first!)).toBeGreaterThanOrEqual(0);
+        const later = await backend.append([event(busy, 31), event(empty, 1)], RETENTION);
+        const expected = [...storedIds.filter((id) => compareIds(id, start) > 0), later[0]];
+        await waitUntil(() => record.idsOf(busy).length >= expected.length && record.idsOf(empty).length >= 1);
+        await sleep(100); // nothing twice
+        expect(record.idsOf(busy)).toEqual(expected);
+        expect(record.idsOf(empty)).toEqual([later[1]]);
+        // Each start reported once, before its channel's events.
+        for (const channel of [busy, empty]) {
+          const lines = record.log.filter((line) => line.includes(` ${channel} `));
+          expect(lines.filter((line) => line.startsWith('following'))).toHaveLength(1);
+          expect(lines[0]).toMatch(/^following /);
+        }
+        expect(record.errors).toEqual([]);
       } finally {
         feed.close();
       }
@@ -204,7 +271,7 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       const channel = channelName('backlog');
       const ids = await backend.append([1, 2, 3].map((n) => event(channel, n)), RETENTION);
       const received: string[] = [];
-      const feed = backend.createFeed({ onEvents: (_, events) => received.push(...events.map((e) => e.id)), onError() {} });
+      const feed = backend.createFeed({ onFollowing() {}, onEvents: (_, events) => received.push(...events.map((e) => e.id)), onError() {} });
       try {
         feed.follow(channel, ids[0]!);
         await waitUntil(() => received.length >= 2);
@@ -219,7 +286,7 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
     it('feeds: unfollow and close stop delivery', async () => {
       const [a, b] = [channelName('unfollow-a'), channelName('unfollow-b')];
       const received: string[] = [];
-      const feed = backend.createFeed({ onEvents: (channel) => received.push(channel), onError() {} });
+      const feed = backend.createFeed({ onFollowing() {}, onEvents: (channel) => received.push(channel), onError() {} });
       feed.follow(a, '0-0');
       feed.follow(b, '0-0');
       await backend.append([event(a, 1), event(b, 1)], RETENTION);

@@ -1,4 +1,5 @@
 import type { Backend, LiveFeed } from '../../src/backends/index.js';
+import type { BackendError } from '../../src/index.js';
 
 export interface BackendCall {
   method: 'append' | 'read' | 'tail' | 'follow' | 'unfollow' | 'closeFeed';
@@ -24,12 +25,12 @@ export function spyBackend(inner: Backend, overrides: Partial<Backend> = {}) {
       record('tail', [...channels]);
       return inner.tail(channels, count, options);
     },
-    createFeed: (listener) => {
-      const feed = inner.createFeed(listener);
+    createFeed: (listener, options) => {
+      const feed = inner.createFeed(listener, options);
       const spied: LiveFeed = {
-        follow: (channel, after) => {
+        follow: (channel, from) => {
           record('follow', [channel]);
-          feed.follow(channel, after);
+          feed.follow(channel, from);
         },
         unfollow: (channel) => {
           record('unfollow', [channel]);
@@ -47,4 +48,15 @@ export function spyBackend(inner: Backend, overrides: Partial<Backend> = {}) {
     ...overrides,
   };
   return { backend, calls };
+}
+
+/** An override whose feed fails every channel it is asked to follow, as when Redis is unreachable. */
+export function failingToFollow(error: BackendError): Partial<Backend> {
+  return {
+    createFeed: (listener) => ({
+      follow: (channel) => queueMicrotask(() => listener.onError(channel, error)),
+      unfollow() {},
+      close() {},
+    }),
+  };
 }

@@ -1,13 +1,16 @@
 import { ZERO_ID, compareIds } from '../../wire/ids.js';
-import { runsInIdOrder } from '../id-order.js';
+import { deliverRead } from '../id-order.js';
+import { HeadFirst } from '../head-first.js';
 import { ExpiryQueue } from './expiry.js';
 import type {
   AppendOptions,
   Backend,
+  BackendStats,
   CallOptions,
   ChannelRead,
   ChannelTail,
   FeedListener,
+  FeedOptions,
   LiveFeed,
   NewEvent,
   ReadRequest,
@@ -73,12 +76,17 @@ export interface MemoryBackendOptions {
   now?: () => number;
 }
 
+export interface MemoryBackend extends Backend {
+  /** Also the channels held now: expired ones are freed as the backend is used. */
+  stats(): BackendStats & { channels: number };
+}
+
 /**
  * Keeps events in this process: the embedded default for the demo, tests and single-process apps.
  * Behaves like the Redis backends (same ids, retention and gaps), but nothing survives a restart
  * and other processes see nothing.
  */
-export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
+export function memoryBackend(options: MemoryBackendOptions = {}): MemoryBackend {
   const now = options.now ?? Date.now;
   const logs = new Map<string, ChannelLog>();
   const expiries = new ExpiryQueue<ChannelLog>((channel) => logs.get(channel), (channel) => logs.delete(channel));
@@ -115,6 +123,15 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
     for (const feed of feeds) await feed.caughtUp();
   }
 
+  async function tail(channels: readonly string[], count: number, call?: CallOptions): Promise<ChannelTail[]> {
+    countRequest(call);
+    return channels.map((channel) => {
+      const log = existingLog(channel);
+      if (!log) return { head: ZERO_ID, events: [] };
+      return { head: log.lastId, events: count > 0 ? log.events.slice(-count) : [] };
+    });
+  }
+
   const store = {
     read: (channel: string, after: string, limit: number): ChannelRead =>
       existingLog(channel)?.read(after, limit) ?? emptyRead(after),
@@ -144,16 +161,9 @@ export function memoryBackend(options: MemoryBackendOptions = {}): Backend {
       countRequest(call);
       return readRequests.map(({ channel, after }) => store.read(channel, after, limit));
     },
-    async tail(channels: readonly string[], count: number, call?: CallOptions): Promise<ChannelTail[]> {
-      countRequest(call);
-      return channels.map((channel) => {
-        const log = existingLog(channel);
-        if (!log) return { head: ZERO_ID, events: [] };
-        return { head: log.lastId, events: count > 0 ? log.events.slice(-count) : [] };
-      });
-    },
-    createFeed(listener: FeedListener): LiveFeed {
-      const feed = new MemoryFeed(listener, store.read, () => feeds.delete(feed));
+    tail,
+    createFeed(listener: FeedListener, call: FeedOptions = {}): LiveFeed {
+      const feed = new MemoryFeed(listener, store.read, new HeadFirst(tail, listener, call), () => feeds.delete(feed));
       feeds.add(feed);
       return feed;
     },
@@ -220,15 +230,19 @@ class MemoryFeed implements LiveFeed {
   constructor(
     private listener: FeedListener,
     private read: (channel: string, after: string, limit: number) => ChannelRead,
+    private starts: HeadFirst,
     private onClose: () => void,
   ) {}
 
-  follow(channel: string, after: string): void {
-    this.positions.set(channel, after);
-    this.notify(channel);
+  follow(channel: string, from: string | 'head'): void {
+    this.starts.start(channel, from, (position) => {
+      this.positions.set(channel, position);
+      this.notify(channel);
+    });
   }
 
   unfollow(channel: string): void {
+    this.starts.cancel(channel);
     this.positions.delete(channel);
     this.news.delete(channel);
   }
@@ -251,6 +265,7 @@ class MemoryFeed implements LiveFeed {
   }
 
   close(): void {
+    this.starts.clear();
     this.positions.clear();
     this.news.clear();
     clearTimeout(this.pause);
@@ -277,30 +292,25 @@ class MemoryFeed implements LiveFeed {
 
   /** One read of every channel with news, delivered in id order until the turn's bytes are spent. */
   private deliverSome(): void {
+    const asked = new Map<string, string>();
     const byChannel = new Map<string, StoredEvent[]>();
-    const fullUpTo: string[] = [];
     for (const channel of this.news) {
       const position = this.positions.get(channel);
-      const events = position === undefined ? [] : this.read(channel, position, FEED_BATCH).events;
-      if (events.length > 0) byChannel.set(channel, events);
-      if (events.length === FEED_BATCH) fullUpTo.push((events.at(-1) as StoredEvent).id);
+      if (position === undefined) continue;
+      asked.set(channel, position);
+      byChannel.set(channel, this.read(channel, position, FEED_BATCH).events);
     }
     this.news.clear();
-    for (const { channel, events } of runsInIdOrder(byChannel, fullUpTo)) {
-      if (!this.positions.has(channel)) continue;
-      if (this.spent >= TURN_BYTES) break;
-      const taken = this.withinTurn(events);
-      this.positions.set(channel, (taken.at(-1) as StoredEvent).id);
-      this.listener.onEvents(channel, taken);
-    }
+    deliverRead(byChannel, asked, FEED_BATCH, this.positions, this.listener, (events) => this.withinTurn(events));
     for (const [channel, events] of byChannel) {
       const position = this.positions.get(channel);
-      const undelivered = position !== undefined && compareIds(position, (events.at(-1) as StoredEvent).id) < 0;
+      const last = events.at(-1);
+      const undelivered = position !== undefined && last !== undefined && compareIds(position, last.id) < 0;
       if (undelivered || events.length === FEED_BATCH) this.news.add(channel);
     }
   }
 
-  /** The first events that fit in what is left of this turn (at least one), counted as spent. */
+  /** The first events that fit in what is left of this turn (none once it is spent), counted as spent. */
   private withinTurn(events: StoredEvent[]): StoredEvent[] {
     let count = 0;
     while (count < events.length && this.spent < TURN_BYTES) {

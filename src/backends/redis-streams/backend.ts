@@ -19,6 +19,7 @@ import type {
   ChannelRead,
   ChannelTail,
   FeedListener,
+  FeedOptions,
   LiveFeed,
   NewEvent,
   ReadRequest,
@@ -30,8 +31,11 @@ export interface StreamsBackendOptions {
   transport: RedisTransport;
   keys: KeySpace;
   shareable: boolean;
-  /** `appId` is the backend's one copy of the app id, for feeds that listen to signed wake-ups. */
-  createFeed(listener: FeedListener, options: CallOptions | undefined, appId: AppId): LiveFeed;
+  /**
+   * `appId` is the backend's one copy of the app id, for feeds that listen to signed wake-ups;
+   * `tail` the backend's own, for feeds that read the head before following from it.
+   */
+  createFeed(listener: FeedListener, options: FeedOptions, appId: AppId, tail: Backend['tail']): LiveFeed;
   requests(): number;
   subscriptions(): number;
   close(): Promise<void>;
@@ -41,7 +45,7 @@ export function streamsBackend(options: StreamsBackendOptions): Backend {
   const { transport, keys } = options;
   const appId = new AppId(transport, keys, options.shareable);
   const appends = new AppendQueue(transport, appId);
-  return {
+  const backend: Backend = {
     name: options.name,
     shareable: options.shareable,
     append: (events: readonly NewEvent[], retention: Retention, call?: AppendOptions) =>
@@ -63,8 +67,9 @@ export function streamsBackend(options: StreamsBackendOptions): Backend {
       );
       return replies.map((newest) => ({ head: headOf(newest), events: count > 0 ? newest.reverse() : [] }));
     },
-    createFeed: (listener, call) => options.createFeed(listener, call, appId),
+    createFeed: (listener, call = {}) => options.createFeed(listener, call, appId, backend.tail),
     stats: () => ({ requests: options.requests(), subscriptions: options.subscriptions() }),
     close: () => options.close(),
   };
+  return backend;
 }

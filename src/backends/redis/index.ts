@@ -9,18 +9,18 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { BackendError, backendTimeout } from '../../common/errors.js';
 import { describeCommands, within } from '../deadline.js';
-import { deliverRead } from '../id-order.js';
+import { HeadFirst } from '../head-first.js';
+import { BlockingWait } from './blocking-wait.js';
 import { resolveEnv } from '../../common/env.js';
 import { wholeNumber } from '../../common/options.js';
 import { type ClusterConnections, clusterBackend } from './cluster/index.js';
 import { type Seed, clusterSeeds } from './cluster/seeds.js';
 import { streamsBackend } from '../redis-streams/backend.js';
-import { backendFailure } from '../redis-streams/commands/command.js';
-import { decodeXread, xread } from '../redis-streams/commands/xread.js';
 import { DEFAULT_PREFIX, KeySpace } from '../redis-streams/keys.js';
 import type { RedisCommand, RedisReply, RedisTransport } from '../redis-streams/transport.js';
+import { XreadFeed } from '../redis-streams/xread-feed.js';
 import { READY_TIMEOUT_MS, RESP2, connectRedis, quiet, redactUrl, whenReady } from './connect.js';
-import type { Backend, CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
+import type { Backend, CallOptions, LiveFeed } from '../contract.js';
 
 export interface RedisBackendOptions {
   /** `redis://…` / `rediss://…`; defaults to REDIS_URL, then redis://127.0.0.1:6379. */
@@ -53,7 +53,6 @@ export interface RedisBackendOptions {
 
 export { PartialPublishError, type PartFailure } from './cluster/append.js';
 
-const READ_BATCH = 100;
 /** A day: any longer is no bound (and timers cannot wait past ~24.8 days). */
 const MAX_TIMEOUT_MS = 86_400_000;
 
@@ -67,21 +66,22 @@ export function redisBackend(options: RedisBackendOptions = {}): Backend {
   const url = options.url ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const commands = connectRedis(url, { retryStrategy: (attempt) => Math.min(attempt * 200, 2000), ...options.redisOptions });
   const transport = new IORedisTransport(commands, url, timeoutMs);
-  const feeds = new Set<BlockingFeed>();
+  const feeds = new Map<LiveFeed, BlockingWait>();
   return streamsBackend({
     name: 'redis',
     transport,
     keys,
     shareable: true,
-    createFeed(listener, call) {
-      const feed = new BlockingFeed(commands, transport, keys, listener, { blockMs, timeoutMs }, () => feeds.delete(feed), call);
-      feeds.add(feed);
+    createFeed(listener, call, _appId, tail) {
+      const wait = new BlockingWait(commands, transport, keys, { blockMs, timeoutMs }, call, () => feeds.delete(feed));
+      const feed = new XreadFeed(keys, wait, new HeadFirst(tail, listener, call), listener);
+      feeds.set(feed, wait);
       return feed;
     },
     requests: () => transport.requests,
-    subscriptions: () => [...feeds].filter((feed) => feed.isReading).length,
+    subscriptions: () => [...feeds.values()].filter((wait) => wait.isReading).length,
     async close() {
-      for (const feed of feeds) feed.close();
+      for (const feed of feeds.keys()) feed.close();
       commands.disconnect();
     },
   });
@@ -171,183 +171,6 @@ function toReply(error: Error | null, reply: unknown, url: string): RedisReply |
 
 function unreachable(url: string, cause: unknown): BackendError {
   return new BackendError('BACKEND_UNAVAILABLE', `Redis is unreachable at ${redactUrl(url)}: ${(cause as Error).message}`, { cause });
-}
-
-interface BlockingTiming {
-  blockMs: number;
-  timeoutMs: number;
-}
-
-interface BlockedRead {
-  asked: Map<string, string>;
-  /** Settles when its reply (or failure) is in. */
-  ended: Promise<void>;
-}
-
-/**
- * One `XREAD BLOCK` over every followed channel on a dedicated connection. Following a new
- * channel interrupts the read with `CLIENT UNBLOCK` so it is re-issued with the new set.
- */
-class BlockingFeed implements LiveFeed {
-  private positions = new Map<string, string>();
-  private connection: Redis | undefined;
-  private connectionId: number | undefined;
-  /** The read waiting on Redis now. */
-  private reading: BlockedRead | undefined;
-  private interrupting = false;
-  private running = false;
-  private closed = false;
-
-  /** Whether a blocking read is waiting on Redis now. */
-  get isReading(): boolean {
-    return this.reading !== undefined;
-  }
-
-  constructor(
-    private commands: Redis,
-    private transport: IORedisTransport,
-    private keys: KeySpace,
-    private listener: FeedListener,
-    private timing: BlockingTiming,
-    private onClose: () => void,
-    private call: CallOptions = {},
-  ) {}
-
-  follow(channel: string, after: string): void {
-    this.positions.set(channel, after);
-    if (!this.running) void this.run();
-    else void this.interrupt();
-  }
-
-  unfollow(channel: string): void {
-    this.positions.delete(channel);
-    if (this.positions.size === 0) void this.interrupt();
-  }
-
-  close(): void {
-    this.closed = true;
-    this.positions.clear();
-    this.connection?.disconnect();
-    this.connection = undefined;
-    this.onClose();
-  }
-
-  private async run(): Promise<void> {
-    this.running = true;
-    try {
-      while (!this.closed && this.positions.size > 0) {
-        const connection = await this.blockingConnection();
-        if (this.closed || this.positions.size === 0) break;
-        // Taken once connected: a channel followed while connecting is in this read, not the next.
-        const asked = new Map(this.positions);
-        let ended!: () => void;
-        this.reading = { asked, ended: new Promise((resolve) => (ended = resolve)) };
-        let reply: RedisReply;
-        try {
-          reply = await this.blockingRead(connection, asked);
-        } finally {
-          this.reading = undefined;
-          ended();
-        }
-        this.transport.requests++;
-        this.deliver(decodeXread(this.keys, reply), asked);
-      }
-    } catch (error) {
-      if (!this.closed) this.fail(error);
-    } finally {
-      this.reading = undefined;
-      this.running = false;
-    }
-  }
-
-  /** Bounded by the block itself plus `timeoutMs`; past that the connection is dropped. */
-  private async blockingRead(connection: Redis, asked: Map<string, string>): Promise<RedisReply> {
-    const { blockMs, timeoutMs } = this.timing;
-    const [name, ...args] = xread(this.keys, asked, READ_BATCH, blockMs).args;
-    this.call.onRequest?.();
-    try {
-      return (await this.transport.bounded(connection.call(String(name), ...args), `XREAD BLOCK ${blockMs}`, false, blockMs + timeoutMs)) as RedisReply;
-    } catch (error) {
-      if (error instanceof BackendError && error.code === 'BACKEND_TIMEOUT') this.dropConnection(connection);
-      throw error;
-    }
-  }
-
-  private deliver(byChannel: Map<string, StoredEvent[]>, asked: Map<string, string>): void {
-    deliverRead(byChannel, asked, READ_BATCH, this.positions, this.listener);
-  }
-
-  private async blockingConnection(): Promise<Redis> {
-    if (this.connection && this.connection.status === 'ready' && this.connectionId !== undefined) return this.connection;
-    this.connection?.disconnect();
-    this.connectionId = undefined;
-    const connection = (this.connection = quiet(this.commands.duplicate({ lazyConnect: true, retryStrategy: () => null })));
-    const connecting = (async () => {
-      await connection.connect();
-      return Number(await connection.call('CLIENT', 'ID'));
-    })();
-    try {
-      this.connectionId = await this.transport.bounded(connecting, 'connecting for XREAD BLOCK');
-    } catch (error) {
-      this.dropConnection(connection);
-      throw error;
-    }
-    return connection;
-  }
-
-  private dropConnection(connection: Redis): void {
-    connection.disconnect();
-    if (this.connection !== connection) return;
-    this.connection = undefined;
-    this.connectionId = undefined;
-  }
-
-  /**
-   * Wakes the blocked read so it restarts with the current channels. The UNBLOCK may overtake the
-   * XREAD on its way to Redis; then it finds nothing to unblock and is sent again, until that
-   * read has ended (it is bounded, so this is too). Then the next read is checked the same way.
-   */
-  private async interrupt(): Promise<void> {
-    if (this.interrupting) return; // the loop running now looks at the current channels each time
-    this.interrupting = true;
-    try {
-      for (let attempt = 1; this.reading && this.isStale(this.reading.asked); attempt++) {
-        const read = this.reading;
-        const id = this.connectionId;
-        const unblock = id === undefined ? Promise.resolve(0) : this.commands.call('CLIENT', 'UNBLOCK', id);
-        const unblocked = await this.transport.bounded(unblock, 'CLIENT UNBLOCK').catch(() => 0);
-        this.transport.requests++;
-        if (Number(unblocked) === 1) {
-          await read.ended;
-          attempt = 0;
-        } else {
-          await Promise.race([read.ended, new Promise((resolve) => setTimeout(resolve, Math.min(2 * attempt, 50)))]);
-        }
-      }
-    } finally {
-      this.interrupting = false;
-    }
-  }
-
-  /** Whether the read in flight misses a followed channel or position, or has nobody left to read for. */
-  private isStale(reading: Map<string, string>): boolean {
-    if (this.positions.size === 0) return true;
-    for (const [channel, position] of this.positions) if (reading.get(channel) !== position) return true;
-    return false;
-  }
-
-  private fail(error: unknown): void {
-    const failure = error instanceof BackendError ? error : backendFailure(error as Error);
-    const unavailable =
-      failure.code === 'BACKEND_ERROR' && /closed|ECONNREFUSED|ECONNRESET/i.test(failure.message)
-        ? new BackendError('BACKEND_UNAVAILABLE', `Redis went away: ${failure.message}`, { cause: error })
-        : failure;
-    const channels = [...this.positions.keys()];
-    this.positions.clear();
-    this.connection?.disconnect();
-    this.connection = undefined;
-    for (const channel of channels) this.listener.onError(channel, unavailable);
-  }
 }
 
 export type { Backend } from '../contract.js';

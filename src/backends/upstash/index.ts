@@ -6,7 +6,9 @@
 import { BackendError, invalidOption } from '../../common/errors.js';
 import { resolveEnv } from '../../common/env.js';
 import { wholeNumber } from '../../common/options.js';
-import { PollFeed } from '../redis-streams/poll-feed.js';
+import { BackoffWait } from '../redis-streams/backoff-wait.js';
+import { XreadFeed } from '../redis-streams/xread-feed.js';
+import { HeadFirst } from '../head-first.js';
 import { streamsBackend } from '../redis-streams/backend.js';
 import { DEFAULT_PREFIX, KeySpace } from '../redis-streams/keys.js';
 import { SubscribeFeed } from './subscribe-feed.js';
@@ -47,12 +49,12 @@ export interface UpstashBackendOptions {
   env?: Record<string, string | undefined>;
 }
 
-const READ_BATCH = 100;
 const MIN_POLL_INTERVAL_MS = 100;
 /**
- * A read is at most 100 events per channel of at most maxEventBytes (64 KiB by default) each,
- * ~6.4 MiB per channel before JSON escaping: 64 MiB leaves room for several channels and for
- * escaping, yet keeps a hostile or broken endpoint from making the process buffer without bound.
+ * A read is at most READ_BATCH (100) events per channel of at most maxEventBytes (64 KiB by
+ * default) each, ~6.4 MiB per channel before JSON escaping: 64 MiB leaves room for several
+ * channels and for escaping, yet keeps a hostile or broken endpoint from making the process
+ * buffer without bound.
  */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 /** A day: any longer is no bound (and timers cannot wait past ~24.8 days). */
@@ -72,17 +74,16 @@ export function upstashBackend(options: UpstashBackendOptions = {}): Backend {
   const timing = {
     minIntervalMs: MIN_POLL_INTERVAL_MS,
     maxIntervalMs: wholeNumber('pollIntervalMs', options.pollIntervalMs, 2000, MIN_POLL_INTERVAL_MS),
-    batch: READ_BATCH,
   };
   return streamsBackend({
     name: 'upstash',
     transport: rest,
     keys,
     shareable: options.shareable ?? !isCloudflareWorkers(),
-    createFeed: (listener, call, appId) =>
+    createFeed: (listener, call, appId, tail) =>
       mode === 'poll'
-        ? new PollFeed(rest, keys, listener, timing, call)
-        : new SubscribeFeed(rest, keys, appId, listener, READ_BATCH, call),
+        ? new XreadFeed(keys, new BackoffWait(rest, keys, timing, call), new HeadFirst(tail, listener, call), listener)
+        : new SubscribeFeed(rest, keys, appId, listener, call),
     requests: () => rest.requests,
     subscriptions: () => rest.openSubscriptions,
     close: async () => undefined,

@@ -1,11 +1,11 @@
 import { BackendError } from '../../common/errors.js';
-import { compareIds } from '../../wire/ids.js';
+import { deliverRead } from '../id-order.js';
 import { type AppId, tagOf } from '../redis-streams/app-id.js';
 import { headOf, newestFirst, rangeAfter } from '../redis-streams/commands/range.js';
 import type { KeySpace } from '../redis-streams/keys.js';
 import type { RedisCommand, RedisReply } from '../redis-streams/transport.js';
 import { type WakeUp, openWakeUp } from '../redis-streams/wake-up.js';
-import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from '../contract.js';
+import { type CallOptions, type FeedListener, type FeedOptions, type LiveFeed, READ_BATCH, type StoredEvent } from '../contract.js';
 import type { UpstashRest } from './rest.js';
 
 /**
@@ -19,35 +19,33 @@ import type { UpstashRest } from './rest.js';
  */
 export class SubscribeFeed implements LiveFeed {
   private watches = new Map<string, ChannelWatch>();
+  /** The last id delivered of each channel; none while its head is being found. */
+  private positions = new Map<string, string>();
 
   constructor(
     private rest: UpstashRest,
     private keys: KeySpace,
     private appId: AppId,
     private listener: FeedListener,
-    private batch: number,
-    private call: CallOptions = {},
+    private call: FeedOptions = {},
   ) {}
 
-  follow(channel: string, after: string): void {
-    this.watch(channel, after);
-  }
-
   /**
-   * Subscribes, then reads the head once the subscription is confirmed: two requests in all (and
-   * one before, the first time a backend follows a channel: the app id).
+   * From `'head'`: subscribes, then reads the head once the subscription is confirmed — two
+   * requests in all (and one before, the first time a backend follows a channel: the app id).
    */
-  followFromHead(channel: string): void {
-    this.watch(channel, undefined);
-  }
-
-  private watch(channel: string, after: string | undefined): void {
+  follow(channel: string, from: string | 'head'): void {
     this.watches.get(channel)?.stop();
-    const watch = new ChannelWatch(channel, after, this.rest, this.keys, this.appId, this.batch, this.call, {
-      onHead: (head) => this.listener.onHead?.(channel, head),
-      onEvents: (events) => this.listener.onEvents(channel, events),
-      onError: (error) => {
-        this.watches.delete(channel);
+    if (from === 'head') this.positions.delete(channel);
+    else {
+      this.positions.set(channel, from);
+      this.listener.onFollowing(channel, from);
+    }
+    const watch = new ChannelWatch(channel, this.positions, this.rest, this.keys, this.appId, this.call, {
+      onFollowing: (channel, head) => this.listener.onFollowing(channel, head),
+      onEvents: (channel, events) => this.listener.onEvents(channel, events),
+      onError: (channel, error) => {
+        this.unfollow(channel);
         this.listener.onError(channel, error);
       },
     });
@@ -58,11 +56,13 @@ export class SubscribeFeed implements LiveFeed {
   unfollow(channel: string): void {
     this.watches.get(channel)?.stop();
     this.watches.delete(channel);
+    this.positions.delete(channel);
   }
 
   close(): void {
     for (const watch of this.watches.values()) watch.stop();
     this.watches.clear();
+    this.positions.clear();
   }
 }
 
@@ -83,21 +83,20 @@ class ChannelWatch {
   private checkAppId = false;
   private quickEnds = 0;
 
-  /** `position` undefined: the head is read once the first subscription is confirmed. */
+  /** `positions` is the feed's: without one for this channel, the head is read once the first subscription is confirmed. */
   constructor(
     private channel: string,
-    private position: string | undefined,
+    private positions: Map<string, string>,
     private rest: UpstashRest,
     private keys: KeySpace,
     private appId: AppId,
-    private batch: number,
-    private call: CallOptions,
-    private report: {
-      onHead(head: string): void;
-      onEvents(events: StoredEvent[]): void;
-      onError(error: BackendError): void;
-    },
+    private call: FeedOptions,
+    private report: FeedListener,
   ) {}
+
+  private get position(): string | undefined {
+    return this.positions.get(this.channel);
+  }
 
   stop(): void {
     this.aborter.abort();
@@ -191,9 +190,9 @@ class ChannelWatch {
 
   private onWakeUp(wakeUp: WakeUp | undefined): void {
     if (this.aborter.signal.aborted) return;
-    if (!this.reading && wakeUp?.events && wakeUp.prev === this.position) {
-      this.position = (wakeUp.events.at(-1) as StoredEvent).id;
-      this.report.onEvents(wakeUp.events);
+    const after = this.position;
+    if (!this.reading && wakeUp?.events && after !== undefined && wakeUp.prev === after) {
+      this.deliver(wakeUp.events, after);
     } else {
       void this.readNews();
     }
@@ -216,15 +215,10 @@ class ChannelWatch {
       while (more && this.position !== undefined && !this.aborter.signal.aborted) {
         this.wokenWhileReading = false;
         const after = this.position;
-        const read = rangeAfter(this.keys, this.channel, after, this.batch);
+        const read = rangeAfter(this.keys, this.channel, after, READ_BATCH);
         const [reply] = await this.withAppIdCheck(read.args);
         if (this.aborter.signal.aborted) return;
-        const events = read.decode(reply as RedisReply | Error).filter((event) => compareIds(event.id, after) > 0);
-        if (events.length > 0) {
-          this.position = (events.at(-1) as StoredEvent).id;
-          this.report.onEvents(events);
-        }
-        more = events.length >= this.batch || this.wokenWhileReading || this.checkAppId;
+        more = this.deliver(read.decode(reply as RedisReply | Error), after) || this.wokenWhileReading || this.checkAppId;
       }
     } catch (error) {
       this.fail(error);
@@ -237,8 +231,14 @@ class ChannelWatch {
     const read = newestFirst(this.keys, this.channel, 1);
     const [reply] = await this.withAppIdCheck(read.args);
     if (this.aborter.signal.aborted) return;
-    this.position = headOf(read.decode(reply as RedisReply | Error));
-    this.report.onHead(this.position);
+    const head = headOf(read.decode(reply as RedisReply | Error));
+    this.positions.set(this.channel, head);
+    this.report.onFollowing(this.channel, head);
+  }
+
+  /** Delivers what follows `after`; true when the read was full (more may follow at once). */
+  private deliver(events: StoredEvent[], after: string): boolean {
+    return deliverRead(new Map([[this.channel, events]]), new Map([[this.channel, after]]), READ_BATCH, this.positions, this.report);
   }
 
   /**
@@ -263,6 +263,7 @@ class ChannelWatch {
     if (this.aborter.signal.aborted) return;
     this.aborter.abort();
     this.report.onError(
+      this.channel,
       error instanceof BackendError ? error : new BackendError('BACKEND_ERROR', `Following ${this.channel} failed`, { cause: error }),
     );
   }

@@ -18,9 +18,9 @@ import { type Moved, NodeSubscription, type SubscriptionSettings, movedTo } from
 import { backendFailure } from '../../redis-streams/commands/command.js';
 import { xread } from '../../redis-streams/commands/xread.js';
 import type { RedisReply } from '../../redis-streams/transport.js';
-import type { CallOptions, FeedListener, LiveFeed, StoredEvent } from '../../contract.js';
+import { type FeedListener, type FeedOptions, type LiveFeed, READ_BATCH, type StoredEvent } from '../../contract.js';
+import type { HeadFirst } from '../../head-first.js';
 
-const READ_BATCH = 100;
 const ID = /^\d+-\d+$/;
 const RECHECK_DELAY_MS = 50;
 /** Subscribing where a MOVED answer points, at most this often in a row. */
@@ -46,8 +46,9 @@ export class ClusterFeed implements LiveFeed {
   constructor(
     private settings: ClusterFeedSettings,
     private listener: FeedListener,
+    private starts: HeadFirst,
     private onClose: () => void,
-    private call: CallOptions = {},
+    private call: FeedOptions = {},
   ) {}
 
   /** Subscribed connections open now (one per master with followed channels). */
@@ -55,15 +56,18 @@ export class ClusterFeed implements LiveFeed {
     return this.subscriptionsByNode.size;
   }
 
-  follow(channel: string, after: string): void {
-    this.positions.set(channel, after);
-    this.auditTimer ??= setInterval(() => void this.audit(), this.settings.auditMs);
-    const subscription = this.placed.get(channel);
-    if (subscription?.confirmed(channel)) this.markDirty(channel);
-    else void this.place(channel);
+  follow(channel: string, from: string | 'head'): void {
+    this.starts.start(channel, from, (position) => {
+      this.positions.set(channel, position);
+      this.auditTimer ??= setInterval(() => void this.audit(), this.settings.auditMs);
+      const subscription = this.placed.get(channel);
+      if (subscription?.confirmed(channel)) this.markDirty(channel);
+      else void this.place(channel);
+    });
   }
 
   unfollow(channel: string): void {
+    this.starts.cancel(channel);
     this.positions.delete(channel);
     this.dirty.delete(channel);
     const subscription = this.placed.get(channel);
@@ -74,6 +78,7 @@ export class ClusterFeed implements LiveFeed {
 
   close(): void {
     this.closed = true;
+    this.starts.clear();
     this.positions.clear();
     this.placed.clear();
     this.stopAudit();

@@ -11,6 +11,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { appendOnCluster } from './append.js';
 import { ClusterFeed } from './feed.js';
+import { HeadFirst } from '../../head-first.js';
 import { ClusterTransport } from './transport.js';
 import { streamsBackend } from '../../redis-streams/backend.js';
 import type { KeySpace } from '../../redis-streams/keys.js';
@@ -43,8 +44,9 @@ export function clusterBackend({ cluster, connectTo, seeds }: ClusterConnections
     transport,
     keys,
     shareable: true,
-    createFeed(listener, call) {
-      const feed = new ClusterFeed({ transport, keys, connectTo, auditMs }, listener, () => feeds.delete(feed), call);
+    createFeed(listener, call, _appId, tail) {
+      const starts = new HeadFirst(tail, listener, call);
+      const feed = new ClusterFeed({ transport, keys, connectTo, auditMs }, listener, starts, () => feeds.delete(feed), call);
       feeds.add(feed);
       return feed;
     },
