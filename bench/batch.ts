@@ -101,7 +101,9 @@ function edgeCanned(): Subject {
   // The publish script's reply: {repeated, app id, previous heads, the ids} (redis-streams/commands/publish.ts).
   const reply = JSON.stringify([{ result: [0, '', '0-0', ...ids] }]);
   const fetcher: typeof fetch = async () => new Response(reply, { headers: { 'Content-Type': 'application/json' } });
-  const sse = core.createSSE({ backend: upstash.upstashBackend({ url: 'http://canned.invalid', token: TOKEN, prefix: 'canned:', fetch: fetcher }) });
+  const sse = core.createSSE({
+    backend: upstash.upstashBackend({ url: 'http://canned.invalid', token: TOKEN, prefix: 'canned:', fetch: fetcher }),
+  });
   return {
     name: `breakdown: edge-sse sendEvents ×${BATCH}, canned reply (no I/O)`,
     measure: (ms) => rate(ms, 1, async () => (await sse.sendEvents(batch)).length),
@@ -154,7 +156,11 @@ function binaryRows(): Subject[] {
   const key = (name: string) => `${prefixFor(name)}batch`;
   return [
     redisBenchmark('extra: redis-benchmark -c 50 -P 50, same XADD', ['XADD', ...xaddArgs(key('batch-rb'), 0)], 400),
-    redisBenchmark('extra: redis-benchmark -c 50 -P 50, tiny entry', ['XADD', key('batch-rb-tiny'), 'MAXLEN', '~', '1000', '*', 'f', 'v'], 500),
+    redisBenchmark(
+      'extra: redis-benchmark -c 50 -P 50, tiny entry',
+      ['XADD', key('batch-rb-tiny'), 'MAXLEN', '~', '1000', '*', 'f', 'v'],
+      500,
+    ),
   ];
 }
 
@@ -215,7 +221,9 @@ export async function run(): Promise<void> {
   for (const inFlight of [1, 4]) {
     const edge = rateOf(`bridge, ${inFlight} in flight`);
     const label = `${inFlight} batch${inFlight > 1 ? 'es' : ''} in flight`;
-    console.log(`  ${label}, against redis-benchmark -P 50 (same XADD): ${Number.isFinite(binary) ? verdict(edge, binary) : 'n/a (no binary)'}`);
+    console.log(
+      `  ${label}, against redis-benchmark -P 50 (same XADD): ${Number.isFinite(binary) ? verdict(edge, binary) : 'n/a (no binary)'}`,
+    );
     console.log(`  ${label}, against its ioredis replica in Node:       ${verdict(edge, reference)}`);
   }
 }

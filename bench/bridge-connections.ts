@@ -68,7 +68,8 @@ export async function run(): Promise<void> {
     await Promise.all(streams.map((stream) => stream.received));
     rows.push(['… each received one message', await bridgeConnections(counter)]);
     for (const stream of streams) stream.close();
-    const idle = async () => (await counter.pubsub('NUMSUB', ...channels)).filter((_, index) => index % 2 === 1).every((count) => Number(count) === 0);
+    const idle = async () =>
+      (await counter.pubsub('NUMSUB', ...channels)).filter((_, index) => index % 2 === 1).every((count) => Number(count) === 0);
     while (!(await idle())) await new Promise((resolve) => setTimeout(resolve, 50));
     rows.push(['all streams closed', await bridgeConnections(counter)]);
   } finally {

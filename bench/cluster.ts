@@ -69,7 +69,11 @@ const single = (subject: Subject) => (loop: number, round: number) =>
   subject.sse.sendEvent(EVENT_TYPE, payload(round), { channel: `c${(loop * 7 + round) % CHANNELS}` }).then(() => 1);
 
 const batch = (subject: Subject) => (loop: number, round: number) => {
-  const list = Array.from({ length: BATCH }, (_, index) => ({ type: EVENT_TYPE, data: payload(round), channel: `b${(loop + index) % CHANNELS}` }));
+  const list = Array.from({ length: BATCH }, (_, index) => ({
+    type: EVENT_TYPE,
+    data: payload(round),
+    channel: `b${(loop + index) % CHANNELS}`,
+  }));
   return subject.sse.sendEvents(list).then((ids) => ids.length);
 };
 
@@ -99,7 +103,11 @@ async function throughputTable(subjects: Subject[]): Promise<void> {
       ]);
     }
   }
-  printTable(`Publish throughput, events/s (${ROUNDS} rounds of ${ROUND_MS / 1000} s, median and min–max)`, ['subject', 'events/s', 'min–max', 'vs one Redis'], rows);
+  printTable(
+    `Publish throughput, events/s (${ROUNDS} rounds of ${ROUND_MS / 1000} s, median and min–max)`,
+    ['subject', 'events/s', 'min–max', 'vs one Redis'],
+    rows,
+  );
 }
 
 // ---- latency -------------------------------------------------------------------------------
@@ -154,8 +162,16 @@ async function latencyTable(subjects: Subject[]): Promise<void> {
     ['subject', 'p50', 'p99', 'requests/event', 'p50 vs one Redis', 'p99 vs one Redis'],
     subjects.map((subject) => {
       const list = samples.get(subject)!;
-      const versus = (p: number) => (subject === reference ? '—' : formatRatio(percentile(list, p) / percentile(samples.get(reference)!, p)));
-      return [subject.name, formatMs(percentile(list, 50)), formatMs(percentile(list, 99)), formatNumber(median(requests.get(subject)!), 2), versus(50), versus(99)];
+      const versus = (p: number) =>
+        subject === reference ? '—' : formatRatio(percentile(list, p) / percentile(samples.get(reference)!, p));
+      return [
+        subject.name,
+        formatMs(percentile(list, 50)),
+        formatMs(percentile(list, 99)),
+        formatNumber(median(requests.get(subject)!), 2),
+        versus(50),
+        versus(99),
+      ];
     }),
   );
 }
@@ -211,7 +227,10 @@ function resumingStream(sse: SSE, channel: string, arrivals: Map<number, number>
 }
 
 async function disruption(cluster: OwnCluster, disruption: Disruption): Promise<Cell[]> {
-  const sse = core.createSSE({ backend: redis.redisBackend({ cluster: cluster.urls, prefix: 'bench:', timeoutMs: 5000 }), maxDurationMs: 3_600_000 });
+  const sse = core.createSSE({
+    backend: redis.redisBackend({ cluster: cluster.urls, prefix: 'bench:', timeoutMs: 5000 }),
+    maxDurationMs: 3_600_000,
+  });
   const channel = `disrupted-${DISRUPTIONS.indexOf(disruption)}`;
   const arrivals = new Map<number, number>();
   const stream = resumingStream(sse, channel, arrivals);

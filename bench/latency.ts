@@ -232,7 +232,10 @@ function floorPush(): Subject {
       return {
         bridges,
         publish: (seq) =>
-          pipelineOver(bridges.publish, [['XADD', ...xaddArgs(key, seq)], ['PUBLISH', key, JSON.stringify(payload(seq))]]),
+          pipelineOver(bridges.publish, [
+            ['XADD', ...xaddArgs(key, seq)],
+            ['PUBLISH', key, JSON.stringify(payload(seq))],
+          ]),
         async close() {
           aborter.abort();
           await reading;
@@ -322,15 +325,7 @@ function row(name: string, tally: Tally, reference: Tally | undefined): Cell[] {
 }
 
 export async function run(): Promise<void> {
-  const subjects = [
-    realtime(),
-    edge('subscribe'),
-    edge('poll'),
-    floorBridge(),
-    floorPush(),
-    floorTcp(),
-    edgeTcp(),
-  ];
+  const subjects = [realtime(), edge('subscribe'), edge('poll'), floorBridge(), floorPush(), floorTcp(), edgeTcp()];
   const arrivals = new Arrivals();
   const tallies = new Map<Subject, Tally>();
   const running = new Map<Subject, Running>();

@@ -22,7 +22,10 @@ import type { Memory, PathsContender, ServerCommand, ServerReady, ServerReply, S
 interface BunRuntime {
   version: string;
   gc(force: boolean): void;
-  serve(options: { hostname: string; port: number; fetch: (request: Request) => Response | Promise<Response> }): { port: number; stop(force: boolean): void };
+  serve(options: { hostname: string; port: number; fetch: (request: Request) => Response | Promise<Response> }): {
+    port: number;
+    stop(force: boolean): void;
+  };
 }
 interface DenoRuntime {
   version: { deno: string };

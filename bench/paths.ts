@@ -105,7 +105,10 @@ function entries(contenders: PathsContender[]): Entry[] {
   };
   const onNode = contenders.filter((contender) => !OWN_RUNTIME.includes(contender));
   const elsewhere = contenders.filter((contender) => OWN_RUNTIME.includes(contender));
-  return [...NODES.flatMap((node) => onNode.flatMap((contender) => builds(contender, node))), ...elsewhere.flatMap((contender) => builds(contender))];
+  return [
+    ...NODES.flatMap((node) => onNode.flatMap((contender) => builds(contender, node))),
+    ...elsewhere.flatMap((contender) => builds(contender)),
+  ];
 }
 
 /** What an entry is compared with: `reference` on the same Node binary (Bun and Deno: the first one), this build. */
@@ -278,9 +281,7 @@ function printRuntimes(samples: Sample[], runs: Entry[]): void {
 }
 
 function print(samples: Sample[], runs: Entry[]): void {
-  const summaries = runs
-    .map((entry) => ({ entry, ...summarise(entry.label, samples) }))
-    .filter((s) => Number.isFinite(s.cpu));
+  const summaries = runs.map((entry) => ({ entry, ...summarise(entry.label, samples) })).filter((s) => Number.isFinite(s.cpu));
   const ms = (value: number) => `${(value / 1000).toFixed(2)} s`;
   const rows: Cell[][] = summaries.map((s) => [
     s.label,
@@ -303,15 +304,32 @@ function print(samples: Sample[], runs: Entry[]): void {
   printTable(
     `Paths: ${formatNumber(CONNECTIONS)} connections, ${BROADCASTS} broadcasts awaited one by one, memory backend, ` +
       `${ROUNDS} round(s) in fresh processes (median; CPU = server process, all threads)`,
-    ['server', 'CPU / 100k events', 'min–max', '÷ direct', 'rounds', '÷ floor', ...(BASELINE ? ['÷ baseline'] : []), 'user', 'system', 'JS thread', 'heap/conn', 'marginal', 'RSS/conn', 'marginal', 'p50', 'last'],
+    [
+      'server',
+      'CPU / 100k events',
+      'min–max',
+      '÷ direct',
+      'rounds',
+      '÷ floor',
+      ...(BASELINE ? ['÷ baseline'] : []),
+      'user',
+      'system',
+      'JS thread',
+      'heap/conn',
+      'marginal',
+      'RSS/conn',
+      'marginal',
+      'p50',
+      'last',
+    ],
     rows,
   );
   printRuntimes(samples, runs);
   console.log(
     '\n÷ direct, ÷ floor: the median of the per-round ratios (against the direct path and the floor on the same Node binary; Bun, Deno: the first one); ' +
       'rounds: the lowest and highest per-round ÷ direct. user, system: the CPU time split; JS thread: the part of the ' +
-      'main thread (the rest is GC helpers, libuv and the runtime\'s own threads). heap/conn: after GC, minus the server before any connection ' +
-      '(Bun: JavaScriptCore\'s heap, not V8\'s). p50, last: publish → read in the client process, median over broadcasts.',
+      "main thread (the rest is GC helpers, libuv and the runtime's own threads). heap/conn: after GC, minus the server before any connection " +
+      "(Bun: JavaScriptCore's heap, not V8's). p50, last: publish → read in the client process, median over broadcasts.",
   );
   for (const summary of summaries.filter((s) => GENERIC.includes(s.entry.contender) && !s.entry.dist)) {
     const cpuRatio = pairedRatio(samples, summary.label, referenceOf(summary.entry, DIRECT));

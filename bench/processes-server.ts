@@ -10,10 +10,15 @@ export interface ProcessesServerConfig {
   prefix: string;
 }
 
-export type ProcessesServerMessage = { type: 'listening'; port: number } | { id: number; type: 'stats'; open: number; requests: number } | { id: number; type: 'closed' };
+export type ProcessesServerMessage =
+  | { type: 'listening'; port: number }
+  | { id: number; type: 'stats'; open: number; requests: number }
+  | { id: number; type: 'closed' };
 
 const config = JSON.parse(process.argv[2]!) as ProcessesServerConfig;
-const backend = redis.redisBackend(config.cluster ? { cluster: config.cluster, prefix: config.prefix } : { url: config.url, prefix: config.prefix });
+const backend = redis.redisBackend(
+  config.cluster ? { cluster: config.cluster, prefix: config.prefix } : { url: config.url, prefix: config.prefix },
+);
 const sse = core.createSSE({ backend, maxDurationMs: 3_600_000 });
 const server = await node.serve(sse.handler, { onError: () => {} });
 const send = (message: ProcessesServerMessage) => process.send!(message);

@@ -96,7 +96,8 @@ class RedisCounter {
     for (const monitor of this.monitors) {
       const info = String(await monitor.call('INFO', 'all'));
       connections += Number(/connected_clients:(\d+)/.exec(info)![1]) - 1;
-      for (const [, name, calls] of info.matchAll(/cmdstat_([^:]+):calls=(\d+)/g)) byName.set(name!, (byName.get(name!) ?? 0) + Number(calls));
+      for (const [, name, calls] of info.matchAll(/cmdstat_([^:]+):calls=(\d+)/g))
+        byName.set(name!, (byName.get(name!) ?? 0) + Number(calls));
     }
     return { connections, byName };
   }
@@ -131,7 +132,15 @@ async function measure(label: string, k: number, target: { url?: string; cluster
     for (const server of servers) {
       for (const channel of CHANNELS) {
         const reply = await callClient<Extract<ClientReply, { type: 'opened' }>>(
-          { type: 'open', count: share, port: server.port, path: `/?channel=${channel}`, sourceAddresses: SOURCES, inFlight: 256, timeoutMs: OPEN_TIMEOUT_MS } satisfies ClientRequest,
+          {
+            type: 'open',
+            count: share,
+            port: server.port,
+            path: `/?channel=${channel}`,
+            sourceAddresses: SOURCES,
+            inFlight: 256,
+            timeoutMs: OPEN_TIMEOUT_MS,
+          } satisfies ClientRequest,
           OPEN_TIMEOUT_MS + 10_000,
         );
         opened += reply.opened;
@@ -141,7 +150,10 @@ async function measure(label: string, k: number, target: { url?: string; cluster
     const afterOpen = await counter.read();
     await sleep(WINDOW_MS);
     const afterIdle = await counter.read();
-    const held = (await Promise.all(servers.map((server) => server.call<{ open: number }>({ type: 'stats' })))).reduce((sum, stats) => sum + stats.open, 0);
+    const held = (await Promise.all(servers.map((server) => server.call<{ open: number }>({ type: 'stats' })))).reduce(
+      (sum, stats) => sum + stats.open,
+      0,
+    );
     const idleCommands = commandsBetween(afterOpen.byName, afterIdle.byName);
     const perMinute = (calls: number) => formatNumber((calls / WINDOW_MS) * 60_000, 1);
     return [

@@ -57,11 +57,7 @@ export interface Frame {
  * Reads a Response body frame by frame until it ends, or until `signal` aborts: then it cancels
  * the body as a server does when the client leaves (realtime's stream ends only on cancel).
  */
-export async function readFrames(
-  body: ReadableStream<Uint8Array>,
-  onFrame: (frame: Frame) => void,
-  signal?: AbortSignal,
-): Promise<void> {
+export async function readFrames(body: ReadableStream<Uint8Array>, onFrame: (frame: Frame) => void, signal?: AbortSignal): Promise<void> {
   const reader = body.getReader();
   const cancel = () => void reader.cancel().catch(() => undefined);
   if (signal?.aborted) cancel();

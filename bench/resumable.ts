@@ -24,7 +24,7 @@ import { percentile, median, sleep } from './stats.js';
 import { formatMs, formatNumber, formatRatio, printTable } from './table.js';
 import { redis as edgeRedis, upstash as edgeUpstash } from './subject.js';
 
-const resumableModule = await import(new URL('../dist/resumable.js', import.meta.url).href) as typeof import('../src/resumable/index.js');
+const resumableModule = (await import(new URL('../dist/resumable.js', import.meta.url).href)) as typeof import('../src/resumable/index.js');
 
 const CHUNKS = 1000;
 const EVERY_MS = 2;
@@ -112,7 +112,9 @@ function ioredisAdapters(counter: Counter): { publisher: Publisher; subscriber: 
     publisher: {
       connect: async () => undefined,
       publish: (channel, message) => (counter.commands++, commands.publish(channel, message)),
-      set: (key, value, options) => (counter.commands++, options?.EX ? commands.set(key, value, 'EX', options.EX) : commands.set(key, value)),
+      set: (key, value, options) => (
+        counter.commands++, options?.EX ? commands.set(key, value, 'EX', options.EX) : commands.set(key, value)
+      ),
       get: (key) => (counter.commands++, commands.get(key)),
       incr: (key) => (counter.commands++, commands.incr(key)),
     },
@@ -179,7 +181,12 @@ async function referenceSetup(transport: 'TCP' | 'HTTP'): Promise<Setup> {
   const bridges: Bridge[] = transport === 'HTTP' ? await Promise.all([startBridge(), startBridge()]) : [];
   const adapters = [0, 1].map((side) => (transport === 'TCP' ? ioredisAdapters(counters[side]!) : upstashAdapters(bridges[side]!)));
   const make = (side: number) =>
-    createReference({ keyPrefix, waitUntil: tracker.waitUntil, publisher: adapters[side]!.publisher, subscriber: adapters[side]!.subscriber }) as Context;
+    createReference({
+      keyPrefix,
+      waitUntil: tracker.waitUntil,
+      publisher: adapters[side]!.publisher,
+      subscriber: adapters[side]!.subscriber,
+    }) as Context;
   const count = (side: number) => () => (transport === 'HTTP' ? bridges[side]!.stats().requests : counters[side]!.commands);
   return {
     name: 'resumable-stream 2.2.13',
@@ -310,7 +317,8 @@ async function measure(setup: Setup, tally: Tally): Promise<void> {
   const none = await oneStream(setup, 'none');
   tally.none.push(none.producerRequests + none.followerRequests);
   const mid = await oneStream(setup, 'mid-stream');
-  if (mid.followerChunks !== CHUNKS) throw new Error(`${setup.name} ${setup.transport}: the follower got ${mid.followerChunks} of ${CHUNKS} chunks`);
+  if (mid.followerChunks !== CHUNKS)
+    throw new Error(`${setup.name} ${setup.transport}: the follower got ${mid.followerChunks} of ${CHUNKS} chunks`);
   tally.midProducer.push(mid.producerRequests);
   tally.midFollower.push(mid.followerRequests);
   tally.midFirstByte.push(mid.firstByteMs!);
@@ -340,7 +348,17 @@ export async function run(): Promise<void> {
   const unit = (setup: Setup) => (setup.transport === 'TCP' ? 'cmds' : 'reqs');
   printTable(
     `Resumable streams: ${formatNumber(CHUNKS)} chunks of ~20 characters, one every ${EVERY_MS} ms (~2 s); Redis requests per stream (median of ${ROUNDS})`,
-    ['library', 'over', 'unit', 'nobody resumes', 'one follower: producer', 'follower', 'total', 'resume after finish', 'replay after finish'],
+    [
+      'library',
+      'over',
+      'unit',
+      'nobody resumes',
+      'one follower: producer',
+      'follower',
+      'total',
+      'resume after finish',
+      'replay after finish',
+    ],
     setups.map((setup) => {
       const t = tallies.get(setup)!;
       return [
@@ -373,8 +391,8 @@ export async function run(): Promise<void> {
     }),
   );
   console.log(
-    '\nOver TCP, resumable-stream\'s are commands its adapters sent; edge-sse\'s are its round trips (a script run or a\n' +
-      'pipeline each; a follower\'s blocking XREADs count once per answer). Over HTTP, requests at each side\'s bridge\n' +
+    "\nOver TCP, resumable-stream's are commands its adapters sent; edge-sse's are its round trips (a script run or a\n" +
+      "pipeline each; a follower's blocking XREADs count once per answer). Over HTTP, requests at each side's bridge\n" +
       '(a /subscribe stream counts once). "resume after finish": the follower\'s requests when the stream is done.',
   );
   goals(setups, tallies);

@@ -94,10 +94,7 @@ async function floor(): Promise<Subject> {
   };
 }
 
-function listening(
-  server: ReturnType<typeof createServer>,
-  subject: Pick<Subject, 'publish' | 'stats'>,
-): Promise<Subject> {
+function listening(server: ReturnType<typeof createServer>, subject: Pick<Subject, 'publish' | 'stats'>): Promise<Subject> {
   server.keepAliveTimeout = 0;
   return new Promise((resolve) => {
     server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
@@ -121,8 +118,7 @@ function memory(): Memory {
 }
 
 async function main(): Promise<void> {
-  const subject =
-    config.contender === 'better-sse' ? await better() : config.contender === 'socket floor' ? await floor() : await edge();
+  const subject = config.contender === 'better-sse' ? await better() : config.contender === 'socket floor' ? await floor() : await edge();
   const reply = (message: ServerReply) => process.send!(message);
   process.on('message', (message: ServerCommand) => {
     const { id } = message;

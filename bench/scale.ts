@@ -133,8 +133,7 @@ async function idleRedis(contender: Contender, server: Server, bridge: Bridge | 
   const after = await requests();
   const redisPort = Number(new URL(REDIS_URL).port);
   return {
-    connections:
-      contender === 'edge-sse upstash' ? connectionsTo(process.pid, redisPort) : connectionsTo(server.process.pid, redisPort),
+    connections: contender === 'edge-sse upstash' ? connectionsTo(process.pid, redisPort) : connectionsTo(server.process.pid, redisPort),
     restConnections: contender === 'edge-sse upstash' ? connectionsTo(server.process.pid, Number(new URL(bridge!.url).port)) : 0,
     requestsPerMinute: ((after - before) * 60_000) / WINDOW_MS,
     subscriptions: contender === 'edge-sse upstash' ? bridge!.stats().openSubscriptions : 0,
@@ -317,7 +316,7 @@ function printScale(results: Result[]): void {
   );
   console.log(
     '\n"held": connections that received a broadcast after opening. Redis conns: TCP connections to Redis ' +
-      '(upstash: the bridge\'s); REST conns: HTTP connections from the server to the bridge; req/min: TCP: commands and ' +
+      "(upstash: the bridge's); REST conns: HTTP connections from the server to the bridge; req/min: TCP: commands and " +
       'pipelines edge-sse sent; upstash: HTTP requests the bridge received. Ratios: lower is better for edge-sse.',
   );
 }

@@ -9,16 +9,7 @@
  * `emit` fire-and-forget for reference. Publisher and listeners each on their own bridge.
  */
 import type { Bridge } from '../src/bridge/index.js';
-import {
-  type Connection,
-  cleanUp,
-  edgeSSE,
-  openEdge,
-  openRealtime,
-  prefixFor,
-  realtimeOn,
-  startBridge,
-} from './redis-common.js';
+import { type Connection, cleanUp, edgeSSE, openEdge, openRealtime, prefixFor, realtimeOn, startBridge } from './redis-common.js';
 import { percentile, sleep } from './stats.js';
 import { type Cell, formatMs, formatNumber, printTable } from './table.js';
 

@@ -71,11 +71,15 @@ interface Running {
 /** The example bundled as wrangler would upload it. */
 function bundleExample(): { outdir: string; config: Record<string, unknown> } {
   const outdir = mkdtempSync(join(tmpdir(), 'edge-sse-bench-worker-'));
-  const bundle = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'), 'deploy', '--dry-run', '--outdir', outdir], {
-    cwd: EXAMPLE,
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1' },
-    encoding: 'utf8',
-  });
+  const bundle = spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'), 'deploy', '--dry-run', '--outdir', outdir],
+    {
+      cwd: EXAMPLE,
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1' },
+      encoding: 'utf8',
+    },
+  );
   if (bundle.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${bundle.stdout}\n${bundle.stderr}`);
   const config = unstable_getMiniflareWorkerOptions(join(EXAMPLE, 'wrangler.toml')).workerOptions as Record<string, unknown>;
   return { outdir, config };
@@ -115,7 +119,6 @@ class Listener {
   private aborter = new AbortController();
 
   constructor(private onEvent: (sentAt: number) => void) {}
-
 
   /** Resolves once the stream would receive the next event (fresh: `sse:ready`; resumed: answered). */
   async open(url: string): Promise<void> {
@@ -235,7 +238,9 @@ async function measure(audiences: Audience[], publisher: Publisher): Promise<Map
     const expected = targets.map((audience) => audience.received + count * audience.n);
     for (let seq = 0; seq < count; seq++) {
       // Publisher and listeners share this process's clock: performance.now(), to the microsecond.
-      await Promise.all(targets.map((audience) => publisher.sendEvent('tick', { t: performance.now(), seq, pad }, { channel: audience.channel })));
+      await Promise.all(
+        targets.map((audience) => publisher.sendEvent('tick', { t: performance.now(), seq, pad }, { channel: audience.channel })),
+      );
       await sleep(gapMs);
     }
     const deadline = Date.now() + 10_000;
@@ -327,14 +332,27 @@ function print(results: Map<string, Result>): void {
         formatNumber(result.largePerConnMin, 2),
         formatMs(p50),
         formatMs(p99),
-        path === 'per connection' ? '' : `${formatRatio(p50 / percentile(base.latencies, 50))} / ${formatRatio(p99 / percentile(base.latencies, 99))}`,
+        path === 'per connection'
+          ? ''
+          : `${formatRatio(p50 / percentile(base.latencies, 50))} / ${formatRatio(p99 / percentile(base.latencies, 99))}`,
       ]);
     }
   }
   printTable(
     `workers — N listeners on one channel in workerd (examples/cloudflare, built package); Redis requests per connection-minute; ` +
       `idle window ${IDLE_MS / 1000} s, ${EVENTS} small and ${LARGE_EVENTS} large events at 1/s; latency over 60–300 events × N listeners`,
-    ['path, listeners', 'subscriptions', 'idle', 'reconnect req/conn', 'idle + reconnects', '1 small event/s', '1 large event/s', 'p50', 'p99', 'p50 / p99 vs per conn'],
+    [
+      'path, listeners',
+      'subscriptions',
+      'idle',
+      'reconnect req/conn',
+      'idle + reconnects',
+      '1 small event/s',
+      '1 large event/s',
+      'p50',
+      'p99',
+      'p50 / p99 vs per conn',
+    ],
     rows,
   );
 }

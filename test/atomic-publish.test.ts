@@ -62,9 +62,7 @@ describe.each(['upstash (through the bridge)', 'redis (TCP)'] as const)('all-or-
 
   function backendFor(prefix: string): Backend {
     const backend =
-      kind === 'redis (TCP)'
-        ? redisBackend({ url: redis.url, prefix })
-        : upstashBackend({ url: bridge!.url, token: TOKEN, prefix });
+      kind === 'redis (TCP)' ? redisBackend({ url: redis.url, prefix }) : upstashBackend({ url: bridge!.url, token: TOKEN, prefix });
     backends.push(backend);
     return backend;
   }
@@ -97,9 +95,7 @@ describe.each(['upstash (through the bridge)', 'redis (TCP)'] as const)('all-or-
       // Redis publishes in order: once the next batch's wake-up is heard, an earlier one would have been.
       await sendEvents(batch(['marker']), { backend });
       await heard.until('marker');
-      expect(heard.messages.map((message) => message.channel.slice(prefix.length))).toEqual([
-        expect.stringMatching(/marker$/),
-      ]);
+      expect(heard.messages.map((message) => message.channel.slice(prefix.length))).toEqual([expect.stringMatching(/marker$/)]);
     } finally {
       heard.close();
       await deleteKeysWithPrefix(direct, prefix);
@@ -128,7 +124,10 @@ describe.each(['upstash (through the bridge)', 'redis (TCP)'] as const)('all-or-
         const stored = [await direct.xlen(`${prefix}{${a}}`), await direct.xlen(`${prefix}{${b}}`)];
         outcomes.push(`${outcome} ${stored.join('+')}`);
       }
-      expect(outcomes.every((outcome) => outcome === 'stored 4+1' || outcome === 'refused 0+0'), outcomes.join(', ')).toBe(true);
+      expect(
+        outcomes.every((outcome) => outcome === 'stored 4+1' || outcome === 'refused 0+0'),
+        outcomes.join(', '),
+      ).toBe(true);
       expect(outcomes).toContain('refused 0+0');
       expect(outcomes).toContain('stored 4+1');
 
@@ -136,7 +135,9 @@ describe.each(['upstash (through the bridge)', 'redis (TCP)'] as const)('all-or-
       await sendEvents(batch(['marker']), { backend });
       await heard.until('marker');
       const woken = new Set(heard.messages.map((message) => message.channel.replace(/^.*?([ab]\d+|marker)$/, '$1')));
-      const storedChannels = outcomes.flatMap((outcome, index) => (outcome.startsWith('stored') ? [`a${index * 50_000}`, `b${index * 50_000}`] : []));
+      const storedChannels = outcomes.flatMap((outcome, index) =>
+        outcome.startsWith('stored') ? [`a${index * 50_000}`, `b${index * 50_000}`] : [],
+      );
       expect([...woken].sort()).toEqual([...storedChannels, 'marker'].sort());
     } finally {
       await direct.config('SET', 'maxmemory', '0');

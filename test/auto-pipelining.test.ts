@@ -61,7 +61,7 @@ for (const subject of subjects) {
       expect(read!.events.map((e) => e.id)).toEqual(ids);
     });
 
-    it("fails one call alone when Redis refuses its script: the others in the request are stored", async () => {
+    it('fails one call alone when Redis refuses its script: the others in the request are stored', async () => {
       const { backend, prefix } = subject.make();
       const redis = new IORedis(REDIS_URL);
       await redis.set(`${prefix}{not-a-stream}`, 'x');
@@ -116,7 +116,9 @@ for (const subject of subjects) {
       const big = 'x'.repeat(20_000);
       const before = backend.stats().requests;
       // 24 calls of 3 × 20 KB: one request of all the waiting ones would be ~1.4 MB.
-      const calls = Array.from({ length: 24 }, (_, n) => backend.append([event('big', `${n}:${big}`), event('big', big), event('big', big)], RETENTION));
+      const calls = Array.from({ length: 24 }, (_, n) =>
+        backend.append([event('big', `${n}:${big}`), event('big', big), event('big', big)], RETENTION),
+      );
       await Promise.all(calls);
       const requests = backend.stats().requests - before;
       expect(requests).toBeGreaterThan(2);
@@ -139,7 +141,15 @@ it('loads the script once for a request of several calls after Redis forgot it (
     const first = backend.append([event('n', 'first')], RETENTION);
     const rest = Array.from({ length: 5 }, (_, n) => backend.append([event('n', `${n}`)], RETENTION));
     await Promise.all([first, ...rest]);
-    expect(await redis.xrange('sse:{n}', '-', '+').then((entries) => entries.map(([, fields]) => fields[3]))).toEqual(['warm', 'first', '0', '1', '2', '3', '4']);
+    expect(await redis.xrange('sse:{n}', '-', '+').then((entries) => entries.map(([, fields]) => fields[3]))).toEqual([
+      'warm',
+      'first',
+      '0',
+      '1',
+      '2',
+      '3',
+      '4',
+    ]);
   } finally {
     redis.disconnect();
     await bridge.close();

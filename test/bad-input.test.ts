@@ -41,7 +41,8 @@ async function expectRefusal(response: Response, status: number, reason: RegExp)
   expect((JSON.parse(body) as { error: string }).error).toMatch(reason);
 }
 
-const stream = (query: string, init: RequestInit = {}, to = sse) => answer(to.handler(new Request(`http://localhost/stream${query}`, init)));
+const stream = (query: string, init: RequestInit = {}, to = sse) =>
+  answer(to.handler(new Request(`http://localhost/stream${query}`, init)));
 
 const CHANNEL_CASES: [string, string, RegExp][] = [
   ['empty', '?channel=', /Invalid channel ""/],

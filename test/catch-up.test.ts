@@ -161,33 +161,45 @@ describe('catch-up keeps to maxQueuedBytes', () => {
 
 describe('catch-up across channels arrives in id order', () => {
   it('property: whatever the read sizes, the merge hands out every event up to the live positions once, in id order', () => {
-    const ids = fc.uniqueArray(fc.integer({ min: 1, max: 400 }), { maxLength: 60 }).map((ms) => ms.sort((a, b) => a - b).map((n) => `${n}-0`));
+    const ids = fc
+      .uniqueArray(fc.integer({ min: 1, max: 400 }), { maxLength: 60 })
+      .map((ms) => ms.sort((a, b) => a - b).map((n) => `${n}-0`));
     const channel = fc.record({ ids, until: fc.integer({ min: 0, max: 420 }) });
     fc.assert(
-      fc.property(fc.array(channel, { minLength: 1, maxLength: 4 }), fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1 }), (channels, limits) => {
-        const event = (id: string): StoredEvent => ({ id, type: 'n', data: '', json: false });
-        const until = channels.map((c) => `${c.until}-0`);
-        const merge = new HistoryMerge(channels.map((_, index) => index), channels.map(() => '0-0'), until);
-        const out: { channel: number; id: string }[] = [];
-        for (let round = 0; !merge.done; round++) {
-          const next = merge.next();
-          if (next) {
-            out.push({ channel: next.channel, id: next.event.id });
-            continue;
+      fc.property(
+        fc.array(channel, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1 }),
+        (channels, limits) => {
+          const event = (id: string): StoredEvent => ({ id, type: 'n', data: '', json: false });
+          const until = channels.map((c) => `${c.until}-0`);
+          const merge = new HistoryMerge(
+            channels.map((_, index) => index),
+            channels.map(() => '0-0'),
+            until,
+          );
+          const out: { channel: number; id: string }[] = [];
+          for (let round = 0; !merge.done; round++) {
+            const next = merge.next();
+            if (next) {
+              out.push({ channel: next.channel, id: next.event.id });
+              continue;
+            }
+            const limit = limits[round % limits.length]!;
+            const reads: ChannelRead[] = merge.toRead().map(({ channel: index, after }) => ({
+              events: channels[index]!.ids.filter((id) => compareIds(id, after) > 0)
+                .slice(0, limit)
+                .map(event),
+              head: channels[index]!.ids.at(-1) ?? '0-0',
+            }));
+            merge.take(reads, limit);
           }
-          const limit = limits[round % limits.length]!;
-          const reads: ChannelRead[] = merge.toRead().map(({ channel: index, after }) => ({
-            events: channels[index]!.ids.filter((id) => compareIds(id, after) > 0).slice(0, limit).map(event),
-            head: channels[index]!.ids.at(-1) ?? '0-0',
-          }));
-          merge.take(reads, limit);
-        }
-        for (let n = 1; n < out.length; n++) expect(compareIds(out[n - 1]!.id, out[n]!.id)).toBeLessThanOrEqual(0);
-        channels.forEach((c, index) => {
-          const expected = c.ids.filter((id) => compareIds(id, until[index]!) <= 0);
-          expect(out.filter((e) => e.channel === index).map((e) => e.id)).toEqual(expected);
-        });
-      }),
+          for (let n = 1; n < out.length; n++) expect(compareIds(out[n - 1]!.id, out[n]!.id)).toBeLessThanOrEqual(0);
+          channels.forEach((c, index) => {
+            const expected = c.ids.filter((id) => compareIds(id, until[index]!) <= 0);
+            expect(out.filter((e) => e.channel === index).map((e) => e.id)).toEqual(expected);
+          });
+        },
+      ),
     );
   });
 

@@ -87,7 +87,12 @@ describe.each(BACKENDS)('chaos: %s', (name, create) => {
     await Promise.all(publishers);
     const results = await Promise.all(subscribers);
 
-    const [stored] = [await backend.read(channels.map((channel) => ({ channel, after: '0-0' })), 10_000)];
+    const [stored] = [
+      await backend.read(
+        channels.map((channel) => ({ channel, after: '0-0' })),
+        10_000,
+      ),
+    ];
     const order = new Map(channels.map((channel, index) => [channel, stored[index]!.events.map((event) => event.data)]));
     results.forEach(({ byChannel }, index) => {
       const listened = subscriberQueries[index]!.match(/channel=(\w+)/g)!.map((part) => part.slice(8));
@@ -117,7 +122,10 @@ async function resumeFrom(sse: SSE, cursor: string, total: number, next: () => n
 /** A subscriber on several channels, cut off at random; events are sorted out per channel by their data. */
 async function listenWithCursor(sse: SSE, query: string, cursor: string, total: number | undefined, next: () => number) {
   const byChannel = new Map<string, string[]>();
-  const channels = query.match(/channel=(\w+)/g)!.map((part) => part.slice(8)).sort();
+  const channels = query
+    .match(/channel=(\w+)/g)!
+    .map((part) => part.slice(8))
+    .sort();
   let position = cursor;
   let quiet = 0;
   let count = 0;
@@ -220,7 +228,8 @@ async function runThroughFault(sse: SSE, fault: () => Promise<void>): Promise<vo
     await reader.cancel();
     received.push(...reader.messages.map((event) => event.data));
     position = reader.lastId ?? position;
-    if (published && received.length >= resolved.length && reader.messages.length === 0 && !reader.comments.includes('backend unavailable')) break;
+    if (published && received.length >= resolved.length && reader.messages.length === 0 && !reader.comments.includes('backend unavailable'))
+      break;
   }
   await publishing;
   expect(failures).toBeGreaterThan(0);

@@ -337,7 +337,11 @@ describe('subscribe: validation on receipt', () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const slow = { '~standard': { version: 1 as const, vendor: 'test', validate: async (value: unknown) => (await gate, { value }) } };
-    const unsubscribe = subscribe('/stream', { EventSource: FakeEventSource, schemas: { slow }, on: { slow: (data) => received.push(data) } });
+    const unsubscribe = subscribe('/stream', {
+      EventSource: FakeEventSource,
+      schemas: { slow },
+      on: { slow: (data) => received.push(data) },
+    });
     FakeEventSource.last.emit('slow', 'x', '1-0');
     unsubscribe();
     release();

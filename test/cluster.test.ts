@@ -63,7 +63,10 @@ describe('slots', () => {
 
 describe('configuration', () => {
   it('REDIS_CLUSTER_NODES names the seed nodes when no url is given (before REDIS_URL); a url means one Redis', async () => {
-    const fromEnv = redisBackend({ env: { REDIS_CLUSTER_NODES: ` ${cluster.urls[0]}, ${cluster.urls[1]} ` }, prefix: uniquePrefix('cluster-env') });
+    const fromEnv = redisBackend({
+      env: { REDIS_CLUSTER_NODES: ` ${cluster.urls[0]}, ${cluster.urls[1]} ` },
+      prefix: uniquePrefix('cluster-env'),
+    });
     backends.push(fromEnv);
     expect(fromEnv.name).toBe('redis-cluster');
     const [id] = await fromEnv.append([event('from-env', 'x')], RETENTION);
@@ -110,7 +113,10 @@ describe('batches across slots', () => {
     const { backend } = clusterBackend();
     const [[a], [b], [c]] = await channelsOnEveryMaster('spread');
     const ids = await backend.append([event(a!, '1'), event(b!, '2'), event(a!, '3'), event(c!, '4')], RETENTION);
-    const reads = await backend.read([a!, b!, c!].map((channel) => ({ channel, after: '0-0' })), 10);
+    const reads = await backend.read(
+      [a!, b!, c!].map((channel) => ({ channel, after: '0-0' })),
+      10,
+    );
     expect(reads.map((read) => read.events.map((e) => [e.id, e.data]))).toEqual([
       [
         [ids[0], '1'],
@@ -151,7 +157,10 @@ describe('batches across slots', () => {
     await holder.redis.del(`${prefix}{${bad}}`);
     const ids = await sse.sendEvents(batch, { idempotencyKey: 'partial-1' });
     expect([ids[0], ids[3]]).toEqual([partial.ids[0], partial.ids[3]]);
-    const reads = await backend.read([good!, bad!, besideBad].map((channel) => ({ channel, after: '0-0' })), 10);
+    const reads = await backend.read(
+      [good!, bad!, besideBad].map((channel) => ({ channel, after: '0-0' })),
+      10,
+    );
     expect(reads.map((read) => read.events.map((e) => e.data))).toEqual([['g1', 'g2'], ['b1'], ['s1']]);
     // A third try publishes nothing more, and says it repeated.
     await expect(sendEvents(batch, { backend, idempotencyKey: 'partial-1' })).resolves.toEqual(ids);
@@ -170,14 +179,19 @@ describe('batches across slots', () => {
   });
 });
 
-
 describe('per master, not per channel', () => {
   it('a read over channels of every master is one request per master', async () => {
     const { backend } = clusterBackend();
     const channels = (await channelsOnEveryMaster('grouped', 4)).flat();
-    await backend.append(channels.map((channel) => event(channel, channel)), RETENTION);
+    await backend.append(
+      channels.map((channel) => event(channel, channel)),
+      RETENTION,
+    );
     const before = backend.stats().requests;
-    const reads = await backend.read(channels.map((channel) => ({ channel, after: '0-0' })), 10);
+    const reads = await backend.read(
+      channels.map((channel) => ({ channel, after: '0-0' })),
+      10,
+    );
     expect(reads.map((read) => read.events.map((e) => e.data))).toEqual(channels.map((channel) => [channel]));
     expect(backend.stats().requests - before).toBe(3);
   });
@@ -186,10 +200,17 @@ describe('per master, not per channel', () => {
     const { backend } = clusterBackend();
     const channels = (await channelsOnEveryMaster('followed', 4)).flat();
     const received: string[] = [];
-    const feed = backend.createFeed({ onFollowing() {}, onEvents: (_, events) => received.push(...events.map((e) => e.data)), onError() {} });
+    const feed = backend.createFeed({
+      onFollowing() {},
+      onEvents: (_, events) => received.push(...events.map((e) => e.data)),
+      onError() {},
+    });
     try {
       for (const channel of channels) feed.follow(channel, '0-0');
-      await backend.append(channels.map((channel) => event(channel, channel)), RETENTION);
+      await backend.append(
+        channels.map((channel) => event(channel, channel)),
+        RETENTION,
+      );
       await waitUntil(() => received.length === channels.length);
       expect(received.sort()).toEqual([...channels].sort());
       expect(backend.stats().subscriptions).toBe(3);
@@ -225,7 +246,8 @@ describe('per master, not per channel', () => {
     for (const [index, node] of cluster.nodes.entries()) {
       expect(after[index]!.publish - before[index]!.publish, `PUBLISH on ${node.port}`).toBe(0);
       // One per channel of the batch, on the master serving it (its replicas hear it over the cluster bus).
-      if (masters.includes(node)) expect(after[index]!.spublish - before[index]!.spublish, `SPUBLISH on ${node.port}`).toBe(node === holder ? 1 : 0);
+      if (masters.includes(node))
+        expect(after[index]!.spublish - before[index]!.spublish, `SPUBLISH on ${node.port}`).toBe(node === holder ? 1 : 0);
     }
   });
 });
@@ -319,7 +341,7 @@ describe('mid-stream, nothing acknowledged is lost', () => {
     expect((await cluster.masterOf(slot)).port).toBe(to.port);
     await published.more(20);
     await expectNothingLost(reader, published);
-    expect(await to.redis.exists(`${(await prefixOf(backend, channel))}{${channel}}`)).toBe(1);
+    expect(await to.redis.exists(`${await prefixOf(backend, channel)}{${channel}}`)).toBe(1);
   }, 60_000);
 
   it('while the channel’s master fails over to its replica (CLUSTER FAILOVER)', async () => {
@@ -347,7 +369,11 @@ describe('subscriptions lost without a publish through the same backend', () => 
     const publishing = redisBackend({ cluster: cluster.urls, prefix, ...options });
     backends.push(publishing);
     const received: string[] = [];
-    const feed = reading.createFeed({ onFollowing() {}, onEvents: (_, events) => received.push(...events.map((e) => e.data)), onError() {} });
+    const feed = reading.createFeed({
+      onFollowing() {},
+      onEvents: (_, events) => received.push(...events.map((e) => e.data)),
+      onError() {},
+    });
     return { reading, publishing, received, feed };
   }
 

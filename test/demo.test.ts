@@ -190,15 +190,19 @@ describe('demo server', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', serverFile, '--bridge'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const [line] = (await once(child.stdout, 'data')) as [Buffer];
-      const match = /^edge-sse demo on (http:\/\/127\.0\.0\.1:\d+) \(backend: upstash via edge-sse-bridge at http:\/\/127\.0\.0\.1:\d+ → redis:\/\/127\.0\.0\.1:6379\)\n$/.exec(
-        line.toString(),
-      );
+      const match =
+        /^edge-sse demo on (http:\/\/127\.0\.0\.1:\d+) \(backend: upstash via edge-sse-bridge at http:\/\/127\.0\.0\.1:\d+ → redis:\/\/127\.0\.0\.1:6379\)\n$/.exec(
+          line.toString(),
+        );
       expect(match, line.toString()).not.toBeNull();
       const channel = `demo-bridge-${Date.now()}`;
       const stream = await fetch(`${match![1]}/stream?channel=${channel}`);
       const reader = new SSEReader(stream);
       await reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready'), 'sse:ready');
-      const sent = await fetch(`${match![1]}/send`, { method: 'POST', body: JSON.stringify({ type: 'greeting', data: 'via bridge', channel }) });
+      const sent = await fetch(`${match![1]}/send`, {
+        method: 'POST',
+        body: JSON.stringify({ type: 'greeting', data: 'via bridge', channel }),
+      });
       expect(sent.status).toBe(200);
       await reader.waitForMessages(1);
       expect(reader.messages[0]!.data).toBe('via bridge');

@@ -25,8 +25,7 @@ const useFakeClock = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeo
 /** Once every promise the last timer set off has settled (a macrotask comes after all microtasks). */
 const settled = () => new Promise((resolve) => setImmediate(resolve));
 
-const ready = (reader: SSEReader) =>
-  reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready'), 'sse:ready');
+const ready = (reader: SSEReader) => reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready'), 'sse:ready');
 
 async function open(sse: { handler: (request: Request) => Promise<Response> }, query = '', headers = {}) {
   const response = await sse.handler(streamRequest(query, headers));
@@ -166,23 +165,25 @@ describe('createStreamHandler: authorize', () => {
     expect(await answer.text()).toBe('no');
   });
 
-  it.each([['a string', 'soon'], ['NaN', Number.NaN], ['Infinity', Infinity], ['missing', undefined]])(
-    'refuses an unusable expiresAt (%s) with a typed error instead of a stream without a deadline',
-    async (_, expiresAt) => {
-      const { backend, calls } = spyBackend(memoryBackend());
-      const sse = createSSE({ backend, authorize: () => ({ expiresAt }) as unknown as { expiresAt: number } });
-      const error = await sse.handler(streamRequest()).then(
-        () => undefined,
-        (caught: unknown) => caught,
-      );
-      expect(error).toBeInstanceOf(EdgeSSEError);
-      expect(error).not.toBeInstanceOf(ValidationError); // the app's bug: not a 400 for the client
-      expect((error as EdgeSSEError).code).toBe('INVALID_OPTION');
-      expect((error as Error).message).toMatch(/expiresAt must be a finite epoch time in milliseconds/);
-      expect(sse.handler.stats().openStreams).toBe(0);
-      expect(calls).toEqual([]);
-    },
-  );
+  it.each([
+    ['a string', 'soon'],
+    ['NaN', Number.NaN],
+    ['Infinity', Infinity],
+    ['missing', undefined],
+  ])('refuses an unusable expiresAt (%s) with a typed error instead of a stream without a deadline', async (_, expiresAt) => {
+    const { backend, calls } = spyBackend(memoryBackend());
+    const sse = createSSE({ backend, authorize: () => ({ expiresAt }) as unknown as { expiresAt: number } });
+    const error = await sse.handler(streamRequest()).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(EdgeSSEError);
+    expect(error).not.toBeInstanceOf(ValidationError); // the app's bug: not a 400 for the client
+    expect((error as EdgeSSEError).code).toBe('INVALID_OPTION');
+    expect((error as Error).message).toMatch(/expiresAt must be a finite epoch time in milliseconds/);
+    expect(sse.handler.stats().openStreams).toBe(0);
+    expect(calls).toEqual([]);
+  });
 });
 
 describe('createStreamHandler: resume', () => {
@@ -244,7 +245,12 @@ describe('createStreamHandler: resume', () => {
     // Ids are milliseconds (sequence numbers count per channel): each event a millisecond later.
     let now = Date.now();
     const sse = createSSE({ backend: memoryBackend({ now: () => now }) });
-    for (const [channel, data] of [['a', '1'], ['b', '2'], ['a', '3'], ['b', '4']]) {
+    for (const [channel, data] of [
+      ['a', '1'],
+      ['b', '2'],
+      ['a', '3'],
+      ['b', '4'],
+    ]) {
       await sse.sendEvent('n', data, { channel });
       now++;
     }
@@ -254,7 +260,7 @@ describe('createStreamHandler: resume', () => {
     await reader.cancel();
   });
 
-  it('answers a position past a channel\'s head with 200 and sse:gap, then goes on from the live position', async () => {
+  it("answers a position past a channel's head with 200 and sse:gap, then goes on from the live position", async () => {
     const sse = createSSE({ backend: memoryBackend() });
     const seen = await sse.sendEvent('n', 'seen', { channel: 'a' });
     const missed = await sse.sendEvent('n', 'missed', { channel: 'a' });
@@ -328,7 +334,12 @@ describe('createStreamHandler: timing', () => {
   it('ends the stream after 80–100% of maxDurationMs, with a retry hint sent up front', async () => {
     useFakeClock();
     const reasons: CloseReason[] = [];
-    const sse = createSSE({ backend: memoryBackend(), maxDurationMs: 60_000, retryMs: 250, onDisconnect: (_, reason) => reasons.push(reason) });
+    const sse = createSSE({
+      backend: memoryBackend(),
+      maxDurationMs: 60_000,
+      retryMs: 250,
+      onDisconnect: (_, reason) => reasons.push(reason),
+    });
     const reader = await open(sse);
     await ready(reader);
     await vi.advanceTimersByTimeAsync(48_000 - 1);

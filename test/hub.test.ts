@@ -11,7 +11,11 @@ function reportingBackend() {
   const following: [string, string][] = [];
   const feed: LiveFeed = {
     follow: (channel, from) => void following.push([channel, from]),
-    unfollow: (channel) => following.splice(following.findIndex(([followed]) => followed === channel), 1),
+    unfollow: (channel) =>
+      following.splice(
+        following.findIndex(([followed]) => followed === channel),
+        1,
+      ),
     close: () => following.splice(0),
   };
   const { backend, calls } = spyBackend(memoryBackend(), {

@@ -2,14 +2,7 @@ import { Redis as IORedis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { upstashBackend } from '../src/backends/upstash/index.js';
 import { createBridge } from '../src/bridge/index.js';
-import {
-  type EdgeSSEError,
-  ValidationError,
-  createSSE,
-  memoryBackend,
-  sendEvent,
-  sendEvents,
-} from '../src/index.js';
+import { type EdgeSSEError, ValidationError, createSSE, memoryBackend, sendEvent, sendEvents } from '../src/index.js';
 import { startOwnRedis } from './helpers/redis-server.js';
 import { waitUntil } from './helpers/wait.js';
 
@@ -100,7 +93,15 @@ describe('sendEvents', () => {
 
   it('publishes nothing when any event is invalid', async () => {
     const backend = memoryBackend();
-    await refusal(sendEvents([{ type: 'ok', data: 1 }, { type: '', data: 2 }], { backend }));
+    await refusal(
+      sendEvents(
+        [
+          { type: 'ok', data: 1 },
+          { type: '', data: 2 },
+        ],
+        { backend },
+      ),
+    );
     expect(backend.stats().requests).toBe(0);
   });
 });
@@ -116,7 +117,10 @@ describe('idempotency keys', () => {
     ];
     const ids = await sendEvents(batch, { backend, idempotencyKey: 'batch 1' });
     await expect(sendEvents(batch, { backend, idempotencyKey: 'batch 1' })).resolves.toEqual(ids);
-    const reads = await backend.read(['shop', 'x', 'y'].map((channel) => ({ channel, after: '0-0' })), 10);
+    const reads = await backend.read(
+      ['shop', 'x', 'y'].map((channel) => ({ channel, after: '0-0' })),
+      10,
+    );
     expect(reads.map((read) => read.events.map((event) => event.id))).toEqual([[first], [ids[0]], [ids[1]]]);
   });
 
@@ -158,7 +162,15 @@ describe('idempotency keys', () => {
   it('say so when a key is used again for a batch of another size', async () => {
     const backend = memoryBackend();
     await sendEvents([{ type: 'a', data: 1 }], { backend, idempotencyKey: 'reused' });
-    const error = await refusal(sendEvents([{ type: 'a', data: 1 }, { type: 'b', data: 2 }], { backend, idempotencyKey: 'reused' }));
+    const error = await refusal(
+      sendEvents(
+        [
+          { type: 'a', data: 1 },
+          { type: 'b', data: 2 },
+        ],
+        { backend, idempotencyKey: 'reused' },
+      ),
+    );
     expect(error.message).toMatch(/"reused" was used by a publish of 1 event\(s\), and this one has 2: give each publish its own key/);
     expect((await backend.read([{ channel: 'sse', after: '0-0' }], 10))[0]!.events).toHaveLength(1);
   });

@@ -194,7 +194,12 @@ describe('createPublishHandler: signatures, checked by the real Receiver', () =>
 
   it('still refuses another path or query once normalised', async () => {
     const { handler } = setup();
-    for (const other of [`${ENDPOINT}?x=1`, `${ENDPOINT}/`, 'https://app.example.com/api/sse/Publish', 'http://app.example.com/api/sse/publish']) {
+    for (const other of [
+      `${ENDPOINT}?x=1`,
+      `${ENDPOINT}/`,
+      'https://app.example.com/api/sse/Publish',
+      'http://app.example.com/api/sse/publish',
+    ]) {
       const signature = await sign(event(), { url: other });
       expect(await errorOf(await handler(await delivery({ signature })), 401), other).toMatch(/invalid subject/);
     }
@@ -427,7 +432,9 @@ describe('createPublishHandler: idempotent across QStash retries', () => {
     const spy = (ttl?: number) => {
       const backend: Backend = {
         ...inner,
-        append: (events, retention, options) => (keys.push([options?.idempotency?.key, options?.idempotency?.ttlSeconds]), inner.append(events, retention, options)),
+        append: (events, retention, options) => (
+          keys.push([options?.idempotency?.key, options?.idempotency?.ttlSeconds]), inner.append(events, retention, options)
+        ),
       };
       return setup({ backend, idempotencySeconds: ttl }).handler;
     };
@@ -457,7 +464,8 @@ describe('createPublishHandler: idempotent across QStash retries', () => {
     // The first attempt's function is killed while its publish is on its way: it never returns.
     const backend: Backend = {
       ...inner,
-      append: (events, retention, options) => (attempts++ === 0 ? new Promise<string[]>(() => {}) : inner.append(events, retention, options)),
+      append: (events, retention, options) =>
+        attempts++ === 0 ? new Promise<string[]>(() => {}) : inner.append(events, retention, options),
     };
     const { handler, stored } = setup({ backend });
     void handler(await delivery({ messageId: 'msg_killed' }));
@@ -492,7 +500,9 @@ describe('createPublishHandler: idempotent across QStash retries', () => {
     const backend: Backend = {
       ...inner,
       append: (events, retention, options) =>
-        failures-- > 0 ? Promise.reject(new BackendError('BACKEND_UNAVAILABLE', 'Redis is down')) : inner.append(events, retention, options),
+        failures-- > 0
+          ? Promise.reject(new BackendError('BACKEND_UNAVAILABLE', 'Redis is down'))
+          : inner.append(events, retention, options),
     };
     const { handler, stored } = setup({ backend });
     expect(await errorOf(await handler(await delivery({ messageId: 'msg_retry' })), 503)).toBe('Redis is down');
@@ -523,7 +533,9 @@ describe('createPublishHandler: options', () => {
   }
 
   it('names the environment variables when the signing keys are missing', () => {
-    expect(creationError({}).message).toMatch(/missing currentSigningKey \(or QSTASH_CURRENT_SIGNING_KEY\) and nextSigningKey \(or QSTASH_NEXT_SIGNING_KEY\)/);
+    expect(creationError({}).message).toMatch(
+      /missing currentSigningKey \(or QSTASH_CURRENT_SIGNING_KEY\) and nextSigningKey \(or QSTASH_NEXT_SIGNING_KEY\)/,
+    );
     expect(creationError({ currentSigningKey: CURRENT_KEY }).message).toMatch(/missing nextSigningKey \(or QSTASH_NEXT_SIGNING_KEY\)\./);
     expect(creationError({ currentSigningKey: '', nextSigningKey: NEXT_KEY }).message).toMatch(/missing currentSigningKey/);
   });
@@ -635,13 +647,17 @@ describe('scheduleEvent through QStash to the publish handler', () => {
   it('sends a delayed event, which reaches a live stream once however often it is delivered', async () => {
     const { sse, handler } = app();
     const reader = await listen(sse, 'reminders');
-    const id = await scheduleEvent('reminder', { text: 'Stand-up in 5 minutes' }, {
-      channel: 'reminders',
-      delay: 90,
-      url: ENDPOINT,
-      qstash: qstash.client(),
-      env: {},
-    });
+    const id = await scheduleEvent(
+      'reminder',
+      { text: 'Stand-up in 5 minutes' },
+      {
+        channel: 'reminders',
+        delay: 90,
+        url: ENDPOINT,
+        qstash: qstash.client(),
+        env: {},
+      },
+    );
 
     const sent = lastRequest();
     expect(sent.method).toBe('POST');
@@ -686,14 +702,18 @@ describe('scheduleEvent through QStash to the publish handler', () => {
   it('creates a cron schedule whose every tick publishes, each tick once', async () => {
     const { sse, handler } = app();
     const reader = await listen(sse, 'digest');
-    const scheduleId = await scheduleEvent('digest', { period: 'daily' }, {
-      channel: 'digest',
-      cron: 'CRON_TZ=Europe/Paris 0 9 * * *',
-      scheduleId: 'daily-digest',
-      url: ENDPOINT,
-      qstash: qstash.client(),
-      env: {},
-    });
+    const scheduleId = await scheduleEvent(
+      'digest',
+      { period: 'daily' },
+      {
+        channel: 'digest',
+        cron: 'CRON_TZ=Europe/Paris 0 9 * * *',
+        scheduleId: 'daily-digest',
+        url: ENDPOINT,
+        qstash: qstash.client(),
+        env: {},
+      },
+    );
     expect(scheduleId).toBe('daily-digest');
 
     const sent = lastRequest();
@@ -744,7 +764,12 @@ describe('scheduleEvent through QStash to the publish handler', () => {
       ['channel', () => scheduleEvent('x', 1, { ...base, channel: 'a b' }), /Invalid channel/, 'INVALID_CHANNEL'],
       ['size', () => scheduleEvent('x', 'y'.repeat(11), { ...base, maxEventBytes: 10 }), /limit is 10/, 'EVENT_TOO_LARGE'],
       ['data', () => scheduleEvent('x', 10n, base), /JSON cannot serialise/, 'INVALID_DATA'],
-      ['two timings', () => scheduleEvent('x', 1, { ...base, delay: 5, cron: '* * * * *' }), /at most one of delay, notBefore and cron; got delay and cron/, 'INVALID_OPTION'],
+      [
+        'two timings',
+        () => scheduleEvent('x', 1, { ...base, delay: 5, cron: '* * * * *' }),
+        /at most one of delay, notBefore and cron; got delay and cron/,
+        'INVALID_OPTION',
+      ],
       ['delay', () => scheduleEvent('x', 1, { ...base, delay: -1 }), /Option delay/, 'INVALID_OPTION'],
       ['delay unit', () => scheduleEvent('x', 1, { ...base, delay: '5 minutes' as never }), /Option delay/, 'INVALID_OPTION'],
       ['notBefore ms', () => scheduleEvent('x', 1, { ...base, notBefore: Date.now() }), /looks like milliseconds/, 'INVALID_OPTION'],
@@ -758,7 +783,10 @@ describe('scheduleEvent through QStash to the publish handler', () => {
     ];
     const before = qstash.requests.length;
     for (const [what, call, message, code] of cases) {
-      const error = await call().then(() => new Error(`${what}: expected a rejection`), (error: unknown) => error);
+      const error = await call().then(
+        () => new Error(`${what}: expected a rejection`),
+        (error: unknown) => error,
+      );
       expect(error, what).toBeInstanceOf(ValidationError);
       expect((error as ValidationError).message, what).toMatch(message);
       expect((error as ValidationError).code, what).toBe(code);

@@ -42,7 +42,10 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const json = (body: string): Answer => (_, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
+const json =
+  (body: string): Answer =>
+  (_, res) =>
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
 
 async function bodyOf(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -94,7 +97,9 @@ describe('a 200 that is not Redis replies', () => {
     answers = { '/pipeline': (_, res) => res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(PORTAL) };
     const error = await refusal(createSSE({ backend: backend() }).sendEvent('n', 1));
     expect(error.code).toBe('BACKEND_ERROR');
-    expect(error.message).toContain(`${base}/pipeline answered 200 with text/html; charset=utf-8: "<!DOCTYPE html><html><head><title>Sign in`);
+    expect(error.message).toContain(
+      `${base}/pipeline answered 200 with text/html; charset=utf-8: "<!DOCTYPE html><html><head><title>Sign in`,
+    );
     expect(error.message).toMatch(/…", which is not JSON: is the URL an Upstash REST endpoint \(UPSTASH_REDIS_REST_URL\)\?$/);
   });
 
@@ -113,7 +118,7 @@ describe('a 200 that is not Redis replies', () => {
     expect(error.message).toMatch(message);
   });
 
-  it('an error item is the command\'s error, and the reply of a well-formed answer is used', async () => {
+  it("an error item is the command's error, and the reply of a well-formed answer is used", async () => {
     answers = { '/pipeline': json('[{"error":"WRONGTYPE Operation against a key holding the wrong kind of value"}]') };
     await expect(backend().tail(['x'], 1)).rejects.toThrow(/WRONGTYPE/);
     answers = { '/pipeline': json('[{"result":[["7-0",["type","n","data","seven"]]]}]') };
@@ -131,7 +136,10 @@ describe('a 200 that is not Redis replies', () => {
     expect(reader.retries.at(-1)).toBeGreaterThanOrEqual(1000);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(BackendError);
-    const expected = mode === 'poll' ? /\/pipeline answered 200 with text\/html: "<!DOCTYPE html>.*not JSON/ : /\/subscribe answered 200 with text\/html: "<!DOCTYPE html>.*not an event stream/;
+    const expected =
+      mode === 'poll'
+        ? /\/pipeline answered 200 with text\/html: "<!DOCTYPE html>.*not JSON/
+        : /\/subscribe answered 200 with text\/html: "<!DOCTYPE html>.*not an event stream/;
     expect((errors[0] as Error).message).toMatch(expected);
   });
 });
@@ -178,7 +186,9 @@ describe('bodies without end', () => {
   it('stops reading a pipeline answer at maxResponseBytes and drops the connection', async () => {
     answers = { '/pipeline': endless({ 'Content-Type': 'application/json' }, '[{"result":"') };
     const error = await refusal(backend({ maxResponseBytes: 1024 * 1024 }).tail(['x'], 1));
-    expect(error.message).toBe(`${base}/pipeline answered more than 1048576 bytes (option maxResponseBytes); no Redis reply edge-sse asks for is that large`);
+    expect(error.message).toBe(
+      `${base}/pipeline answered more than 1048576 bytes (option maxResponseBytes); no Redis reply edge-sse asks for is that large`,
+    );
     await waitUntil(() => openResponses === 0);
   });
 

@@ -29,8 +29,7 @@ function evenNumber(): StandardSchemaV1<number> {
     '~standard': {
       version: 1,
       vendor: 'test',
-      validate: (value) =>
-        typeof value === 'number' && value % 2 === 0 ? { value } : { issues: [{ message: 'must be even' }] },
+      validate: (value) => (typeof value === 'number' && value % 2 === 0 ? { value } : { issues: [{ message: 'must be even' }] }),
     },
   };
 }
@@ -78,7 +77,10 @@ describe('createSSE({ schemas }): validation before publishing', () => {
     );
     expect(error.message).toMatch(/^Event "order\.updated" has invalid data at total: /);
     expect(await stored(backend)).toEqual([]);
-    await sse.sendEvents([{ type: 'note', data: 'a' }, { type: 'stamped', data: { at: 1 }, channel: 'other' }]);
+    await sse.sendEvents([
+      { type: 'note', data: 'a' },
+      { type: 'stamped', data: { at: 1 }, channel: 'other' },
+    ]);
     expect(await stored(backend)).toEqual([{ type: 'note', data: 'a', json: false }]);
     expect(await stored(backend, 'other')).toEqual([{ type: 'stamped', data: '{"at":1}', json: true }]);
   });
@@ -101,15 +103,14 @@ describe('createSSE({ schemas }): validation before publishing', () => {
       '~standard': {
         version: 1,
         vendor: 'test',
-        validate: async (value) => (typeof value === 'string' ? { value } : { issues: [{ message: 'not a string', path: [{ key: 'x' }] }] }),
+        validate: async (value) =>
+          typeof value === 'string' ? { value } : { issues: [{ message: 'not a string', path: [{ key: 'x' }] }] },
       },
     };
     const sse = createSSE({ backend, schemas: { even: evenNumber(), text: asyncString }, maxEventBytes: 8 });
     await sse.sendEvent('even', 4);
     expect((await refusal(sse.sendEvent('even', 3))).message).toBe('Event "even" has invalid data: must be even');
-    expect((await refusal(sse.sendEvent('text', 5 as unknown as string))).message).toBe(
-      'Event "text" has invalid data at x: not a string',
-    );
+    expect((await refusal(sse.sendEvent('text', 5 as unknown as string))).message).toBe('Event "text" has invalid data at x: not a string');
     expect((await refusal(sse.sendEvent('text', 'far too long'))).code).toBe('EVENT_TOO_LARGE');
     expect(await stored(backend)).toEqual([{ type: 'even', data: '4', json: true }]);
   });

@@ -87,7 +87,9 @@ describe.each([
     expect(fresh.retries.at(-1)).toBeGreaterThanOrEqual(1000);
     expect(fresh.comments).toContain('backend unavailable');
     const starting = /(XREVRANGE\)|\/subscribe\/\S+ \(until the subscription is confirmed\)) did not answer within 1500 ms/;
-    expect(errors.some((error) => (error as BackendError).code === 'BACKEND_TIMEOUT' && starting.test((error as Error).message))).toBe(true);
+    expect(errors.some((error) => (error as BackendError).code === 'BACKEND_TIMEOUT' && starting.test((error as Error).message))).toBe(
+      true,
+    );
 
     // A live stream's feed is bounded too: polling fails its XREAD, the TCP feed its blocking read
     // (blockMs + timeoutMs); both end the stream with a retry hint. An idle subscription has
@@ -106,10 +108,15 @@ describe.each([
   }, 30_000);
 
   if (mode === 'tcp') {
-    it("bounds a blocking read by blockMs + timeoutMs: the live stream ends, it does not wait on the stall", async () => {
+    it('bounds a blocking read by blockMs + timeoutMs: the live stream ends, it does not wait on the stall', async () => {
       const reasons: CloseReason[] = [];
       const errors: unknown[] = [];
-      const sse = createSSE({ backend, backendRetryMs: 1000, onError: (error) => errors.push(error), onDisconnect: (_, reason) => reasons.push(reason) });
+      const sse = createSSE({
+        backend,
+        backendRetryMs: 1000,
+        onError: (error) => errors.push(error),
+        onDisconnect: (_, reason) => reasons.push(reason),
+      });
       const live = new SSEReader(await sse.handler(streamRequest('?channel=blocked')));
       await live.waitForReady();
       await waitUntil(() => backend.stats().subscriptions === 1); // the XREAD BLOCK is waiting on Redis
@@ -198,7 +205,10 @@ describe.each(['nothing', 'headers only'] as const)('an HTTP endpoint that answe
       expect((errors[0] as BackendError).code).toBe('BACKEND_TIMEOUT');
       // Subscribe mode's first request is the subscription or a command before it (whichever the
       // feed sends first); either way the stream is told which one timed out.
-      const called = mode === 'subscribe' ? '(subscribe/\\S+ \\(until the subscription is confirmed\\)|pipeline \\([A-Z, ]+\\))' : 'pipeline \\(XREVRANGE\\)';
+      const called =
+        mode === 'subscribe'
+          ? '(subscribe/\\S+ \\(until the subscription is confirmed\\)|pipeline \\([A-Z, ]+\\))'
+          : 'pipeline \\(XREVRANGE\\)';
       expect((errors[0] as Error).message).toMatch(new RegExp(`POST ${endpoint.url}/${called} did not answer within ${TIMEOUT_MS} ms`));
       await backend.close();
     });

@@ -1,12 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  ValidationError,
-  channelTokenAuthorizer,
-  createChannelToken,
-  createSSE,
-  memoryBackend,
-  verifyChannelToken,
-} from '../src/index.js';
+import { ValidationError, channelTokenAuthorizer, createChannelToken, createSSE, memoryBackend, verifyChannelToken } from '../src/index.js';
 import { SSEReader, streamRequest } from './helpers/sse.js';
 
 const SECRET = 'a-test-secret-of-at-least-32-characters!';
@@ -29,9 +22,17 @@ describe('channel tokens', () => {
   });
 
   it.each([
-    ['a tampered payload', async (token: string) => `${Buffer.from(JSON.stringify({ c: ['admin'], exp: 9e9 })).toString('base64url')}.${token.split('.')[1]}`, /signature does not match/],
+    [
+      'a tampered payload',
+      async (token: string) => `${Buffer.from(JSON.stringify({ c: ['admin'], exp: 9e9 })).toString('base64url')}.${token.split('.')[1]}`,
+      /signature does not match/,
+    ],
     ['a tampered signature', async (token: string) => `${token.slice(0, -2)}AA`, /signature does not match/],
-    ['a token signed with another secret', async () => createChannelToken({ channels: ['news'], expiresIn: 60 }, `${SECRET}-other`), /signature does not match/],
+    [
+      'a token signed with another secret',
+      async () => createChannelToken({ channels: ['news'], expiresIn: 60 }, `${SECRET}-other`),
+      /signature does not match/,
+    ],
     ['garbage', async () => 'not-a-token', /not of the form/],
     ['a token in three parts', async (token: string) => `${token}.x`, /not of the form/],
   ])('refuses %s', async (_, make, reason) => {

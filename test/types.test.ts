@@ -19,10 +19,18 @@ describe('createSSE<Events>() types sendEvent', () => {
   it('accepts known names with their payloads', () => {
     const sse = createSSE<AppEvents>({ backend });
     expectTypeOf(sse).toEqualTypeOf<SSE<AppEvents>>();
-    expectTypeOf(sse.sendEvent<'note'>).parameter(1).toEqualTypeOf<string>();
-    expectTypeOf(sse.sendEvent<'order.updated'>).parameter(1).toEqualTypeOf<{ id: string; total: number }>();
+    expectTypeOf(sse.sendEvent<'note'>)
+      .parameter(1)
+      .toEqualTypeOf<string>();
+    expectTypeOf(sse.sendEvent<'order.updated'>)
+      .parameter(1)
+      .toEqualTypeOf<{ id: string; total: number }>();
     void (() => sse.sendEvent('order.updated', { id: 'a', total: 1 }, { channel: 'orders' }));
-    void (() => sse.sendEvents([{ type: 'note', data: 'hi' }, { type: 'order.updated', data: { id: 'a', total: 1 } }]));
+    void (() =>
+      sse.sendEvents([
+        { type: 'note', data: 'hi' },
+        { type: 'order.updated', data: { id: 'a', total: 1 } },
+      ]));
   });
 
   it('refuses a wrong name or payload', () => {
@@ -42,7 +50,9 @@ describe('createSSE<Events>() types sendEvent', () => {
   it('without generics, any name and any data, as before', () => {
     const sse = createSSE({ backend });
     expectTypeOf(sse).toEqualTypeOf<SSE>();
-    expectTypeOf(sse.sendEvent<string>).parameter(1).toBeUnknown();
+    expectTypeOf(sse.sendEvent<string>)
+      .parameter(1)
+      .toBeUnknown();
     void (() => sse.sendEvent('anything', new Map()));
     void (() => sse.sendEvents([{ type: 'x', data: 1, channel: 'c' }]));
   });
@@ -72,15 +82,16 @@ describe('createSSE({ schemas }) types from the schemas', () => {
 describe('subscribe types the on handlers from the same definition', () => {
   it('with an event map (or EventsOf<typeof sse>)', () => {
     const sse = createSSE<AppEvents>({ backend });
-    const listen = () => subscribe<EventsOf<typeof sse>>('/stream', {
-      on: {
-        'order.updated'(order, meta) {
-          expectTypeOf(order).toEqualTypeOf<{ id: string; total: number }>();
-          expectTypeOf(meta).toEqualTypeOf<EventMeta<'order.updated'>>();
+    const listen = () =>
+      subscribe<EventsOf<typeof sse>>('/stream', {
+        on: {
+          'order.updated'(order, meta) {
+            expectTypeOf(order).toEqualTypeOf<{ id: string; total: number }>();
+            expectTypeOf(meta).toEqualTypeOf<EventMeta<'order.updated'>>();
+          },
+          note: (text) => expectTypeOf(text).toBeString(),
         },
-        note: (text) => expectTypeOf(text).toBeString(),
-      },
-    });
+      });
     expectTypeOf(listen).returns.toEqualTypeOf<Unsubscribe>();
   });
 

@@ -20,9 +20,13 @@ const ready = (reader: SSEReader) => reader.waitForReady();
 describe('upstashBackend configuration', () => {
   it('names the variables to set when nothing is configured, at the first request (builds need no secrets)', async () => {
     const backend = upstashBackend({ env: {} });
-    const refused = await backend.append([{ channel: 'a', type: 't', data: '', json: false }], { maxLength: 1, ttlSeconds: 1 }).catch((error: unknown) => error);
+    const refused = await backend
+      .append([{ channel: 'a', type: 't', data: '', json: false }], { maxLength: 1, ttlSeconds: 1 })
+      .catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(EdgeSSEError);
-    expect((refused as Error).message).toMatch(/UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN \(or KV_REST_API_URL and KV_REST_API_TOKEN\)/);
+    expect((refused as Error).message).toMatch(
+      /UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN \(or KV_REST_API_URL and KV_REST_API_TOKEN\)/,
+    );
   });
 
   it('reads Upstash and Vercel KV variable names', async () => {
@@ -197,7 +201,9 @@ describe('upstashBackend cost', () => {
       const sse = createSSE({ backend });
       await waitUntil(() => shared.bridge.stats().openSubscriptions === 0); // earlier tests' streams are gone
       const { subscriptions, openSubscriptions } = shared.bridge.stats();
-      const readers = await Promise.all(Array.from({ length: 20 }, async () => new SSEReader(await sse.handler(streamRequest('?channel=shared')))));
+      const readers = await Promise.all(
+        Array.from({ length: 20 }, async () => new SSEReader(await sse.handler(streamRequest('?channel=shared')))),
+      );
       await Promise.all(readers.map(ready));
       // The claim is a rate at a real bridge (one poll per interval for all, none while subscribed):
       // it takes real time. The joins' own requests are over after the first 1.5 s.

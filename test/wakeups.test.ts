@@ -115,7 +115,9 @@ describe('apps sharing one Redis', () => {
     const pushed = [a.bridge.stats().pushedMessages, b.bridge.stats().pushedMessages];
     const fromA = await a.sse.sendEvent('n', 'from A', { channel: channels[0] });
     const fromB = await b.sse.sendEvent('n', 'from B', { channel: channels[1] });
-    await Promise.all(readers.map((reader) => reader.waitFor(() => reader.messages.some((m) => m.id === fromA || m.id === fromB), 'its event')));
+    await Promise.all(
+      readers.map((reader) => reader.waitFor(() => reader.messages.some((m) => m.id === fromA || m.id === fromB), 'its event')),
+    );
     expect([a.bridge.stats().pushedMessages - pushed[0]!, b.bridge.stats().pushedMessages - pushed[1]!]).toEqual([1, 1]);
     for (const reader of readers) await reader.cancel();
     return { fromA, fromB, received: readers.map((reader) => reader.messages.map((m) => [m.id, m.data])) };
@@ -123,7 +125,10 @@ describe('apps sharing one Redis', () => {
 
   it('the same prefix in database 0 and database 1', async () => {
     const prefix = uniquePrefix('dbs');
-    const { fromA, fromB, received } = await wakeUps(await app(`${redis.url}/0`, prefix), await app(`${redis.url}/1`, prefix), ['room', 'room']);
+    const { fromA, fromB, received } = await wakeUps(await app(`${redis.url}/0`, prefix), await app(`${redis.url}/1`, prefix), [
+      'room',
+      'room',
+    ]);
     expect(received).toEqual([[[fromA, 'from A']], [[fromB, 'from B']]]);
   });
 
@@ -132,7 +137,10 @@ describe('apps sharing one Redis', () => {
     // `x:room` under `sse:` and `room` under `sse:x:` are one stream key (so each app reads the
     // other's events there); their wake-ups still keep apart.
     await wakeUps(await app(redis.url, `${base}sse:`), await app(redis.url, `${base}sse:x:`), ['x:room', 'room']);
-    const { fromA, fromB, received } = await wakeUps(await app(redis.url, `${base}sse:`), await app(redis.url, `${base}sse:x:`), ['room', 'room']);
+    const { fromA, fromB, received } = await wakeUps(await app(redis.url, `${base}sse:`), await app(redis.url, `${base}sse:x:`), [
+      'room',
+      'room',
+    ]);
     expect(received).toEqual([[[fromA, 'from A']], [[fromB, 'from B']]]);
   });
 });

@@ -13,13 +13,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { TLSSocket } from 'node:tls';
 import type { StreamHandler } from '../server/handler.js';
 import { listen } from './listen.js';
-import {
-  type AttachedStream,
-  type Incoming,
-  type ServeSocket,
-  type SocketSink,
-  attachToBody,
-} from '../server/socket-adapter.js';
+import { type AttachedStream, type Incoming, type ServeSocket, type SocketSink, attachToBody } from '../server/socket-adapter.js';
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -263,12 +257,7 @@ function requestBodyStream(req: IncomingMessage, signal: AbortSignal): ReadableS
   );
 }
 
-async function writeWebResponse(
-  response: Response,
-  req: IncomingMessage,
-  res: ServerResponse,
-  clientGone: AbortSignal,
-): Promise<void> {
+async function writeWebResponse(response: Response, req: IncomingMessage, res: ServerResponse, clientGone: AbortSignal): Promise<void> {
   res.statusCode = response.status;
   if (response.statusText) res.statusMessage = response.statusText;
   copyResponseHeaders(response.headers, res);

@@ -59,7 +59,8 @@ export class HeadFirst {
         (starts[index] as Start).begin(head);
       });
     } catch (error) {
-      const failure = error instanceof BackendError ? error : new BackendError('BACKEND_ERROR', 'Reading the head failed', { cause: error });
+      const failure =
+        error instanceof BackendError ? error : new BackendError('BACKEND_ERROR', 'Reading the head failed', { cause: error });
       channels.forEach((channel, index) => {
         if (this.stillPending(channel, starts[index])) this.listener.onError(channel, failure);
       });

@@ -64,7 +64,10 @@ export function deliverRead(
     const position = positions.get(channel);
     if (position === undefined) continue;
     if (events.length >= batch && asked.has(channel)) fullUpTo.push((events.at(-1) as StoredEvent).id);
-    fresh.set(channel, events.filter((event) => compareIds(event.id, position) > 0));
+    fresh.set(
+      channel,
+      events.filter((event) => compareIds(event.id, position) > 0),
+    );
   }
   for (const { channel, events } of runsInIdOrder(fresh, fullUpTo)) {
     if (!positions.has(channel)) continue;

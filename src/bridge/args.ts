@@ -57,7 +57,10 @@ export function parseBridgeArgs(argv: string[], env: Record<string, string | und
     port: parsePort(values.port ?? '8079'),
     host: values.host ?? '127.0.0.1',
     redis: values.redis ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    allow: (values.allow ?? []).flatMap((list) => list.split(',')).map((name) => name.trim()).filter(Boolean),
+    allow: (values.allow ?? [])
+      .flatMap((list) => list.split(','))
+      .map((name) => name.trim())
+      .filter(Boolean),
     allowAll: values['allow-all'] ?? false,
     allowArbitraryScripts: values['allow-scripts'] ?? false,
   };
@@ -76,6 +79,7 @@ function parsePort(text: string): number {
 
 function parsePositive(flag: string, text: string): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value === 0) throw new Error(`--${flag} must be a positive integer, got "${text}"`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value === 0)
+    throw new Error(`--${flag} must be a positive integer, got "${text}"`);
   return value;
 }

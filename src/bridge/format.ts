@@ -13,7 +13,10 @@ export function replyFormatOf(headers: IncomingHttpHeaders): ReplyFormat {
   const base64 = headerValue(headers['upstash-encoding']).toLowerCase() === 'base64';
   const format = headerValue(headers['upstash-response-format']).toLowerCase() || 'json';
   if (format !== 'json' && format !== 'resp2') {
-    throw new BridgeError(400, `Upstash-Response-Format must be "json" or "resp2", got "${headerValue(headers['upstash-response-format']).slice(0, 50)}"`);
+    throw new BridgeError(
+      400,
+      `Upstash-Response-Format must be "json" or "resp2", got "${headerValue(headers['upstash-response-format']).slice(0, 50)}"`,
+    );
   }
   if (format === 'resp2' && base64) {
     throw new BridgeError(400, 'Upstash-Encoding: base64 cannot be combined with Upstash-Response-Format: resp2 (RESP2 carries raw bytes)');

@@ -102,4 +102,3 @@ function validRedisUrl(url: string): string {
   }
   return url;
 }
-

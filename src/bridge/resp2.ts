@@ -17,7 +17,8 @@ const CRLF = '\r\n';
 export function outcomeToResp2(command: readonly CommandArg[], outcome: CommandOutcome): Buffer {
   const chunks: Buffer[] = [];
   if ('error' in outcome) writeError(chunks, outcome.error);
-  else if (isStatusReply(command, outcome.result)) chunks.push(Buffer.from(`+${(outcome.result as Buffer).toString('latin1')}${CRLF}`, 'latin1'));
+  else if (isStatusReply(command, outcome.result))
+    chunks.push(Buffer.from(`+${(outcome.result as Buffer).toString('latin1')}${CRLF}`, 'latin1'));
   else writeValue(chunks, outcome.result);
   return Buffer.concat(chunks);
 }

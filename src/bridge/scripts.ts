@@ -16,7 +16,8 @@ const FUNCTIONS = new Set(['FUNCTION', 'FCALL', 'FCALL_RO']);
 /** SCRIPT subcommands that run or remove no code: allowed with the default allowlist. */
 const HARMLESS_SCRIPT_SUBCOMMANDS = new Set(['EXISTS', 'HELP']);
 
-const OPT_IN = 'a script can read and write every key and block Redis; the operator can allow any script with --allow-scripts (option allowArbitraryScripts: true)';
+const OPT_IN =
+  'a script can read and write every key and block Redis; the operator can allow any script with --allow-scripts (option allowArbitraryScripts: true)';
 
 export interface ScriptGuard {
   /**
@@ -49,9 +50,11 @@ export function createScriptGuard(options: { allowArbitraryScripts: boolean; scr
 
 function scriptSubcommand(known: Set<string>, command: readonly CommandArg[], arbitrary: boolean): string | null | undefined {
   const subcommand = text(command[1]).toUpperCase();
-  if (subcommand === 'DEBUG') return 'SCRIPT DEBUG is not supported by the bridge: it changes connection state, which a stateless HTTP request cannot keep';
+  if (subcommand === 'DEBUG')
+    return 'SCRIPT DEBUG is not supported by the bridge: it changes connection state, which a stateless HTTP request cannot keep';
   if (arbitrary || HARMLESS_SCRIPT_SUBCOMMANDS.has(subcommand)) return null;
-  if (subcommand === 'LOAD') return isKnownBody(known, command[2]) ? null : `SCRIPT LOAD of a script edge-sse does not send is refused by the bridge: ${OPT_IN}`;
+  if (subcommand === 'LOAD')
+    return isKnownBody(known, command[2]) ? null : `SCRIPT LOAD of a script edge-sse does not send is refused by the bridge: ${OPT_IN}`;
   return undefined;
 }
 

@@ -125,7 +125,14 @@ async function handleBridgeRequest(context: Context, req: IncomingMessage, res: 
   }
 }
 
-async function dispatch(context: Context, route: Route, method: string, query: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function dispatch(
+  context: Context,
+  route: Route,
+  method: string,
+  query: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const takesBody = method === 'POST' || method === 'PUT';
   if ((route.kind === 'pipeline' || route.kind === 'multiExec') && !takesBody) return refuseMethod(req, res, ['POST', 'PUT']);
   if (route.kind === 'subscribe' && method === 'HEAD') return refuseMethod(req, res, ['GET', 'POST', 'PUT']);
@@ -144,7 +151,11 @@ async function dispatch(context: Context, route: Route, method: string, query: U
   const body = takesBody ? await readBody(req, context.settings.maxBodyBytes) : Buffer.alloc(0);
   switch (route.kind) {
     case 'command':
-      if (!takesBody) throw new BridgeError(400, 'No command: POST a JSON array such as ["GET","key"] to /, or name the command in the path, e.g. GET /get/key');
+      if (!takesBody)
+        throw new BridgeError(
+          400,
+          'No command: POST a JSON array such as ["GET","key"] to /, or name the command in the path, e.g. GET /get/key',
+        );
       return runCommand(context, parseCommand(body), format, res);
     case 'path':
       return runCommand(context, pathCommand(route.segments, body, queryArgs), format, res);
@@ -217,7 +228,12 @@ async function runTransaction(context: Context, commands: CommandArg[][], format
   sendJsonText(res, 200, outcomesToJson(await context.executor.multiExec(commands), format.base64));
 }
 
-async function subscribe(context: Context, route: Extract<Route, { kind: 'subscribe' }>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function subscribe(
+  context: Context,
+  route: Extract<Route, { kind: 'subscribe' }>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   req.resume();
   if (/[\r\n]/.test(route.name)) throw new BridgeError(400, 'Channel and pattern names must not contain line breaks');
   const { stats, subscriptions } = context;

@@ -3,15 +3,7 @@ import { type AnyEvents, type EventMap, type SchemaMap, validateData } from '../
 import { CursorTracker, decodeData } from './cursor.js';
 import { orderedDelivery } from './ordered.js';
 import { defaultReconnect } from './reconnect.js';
-import type {
-  ConnectionState,
-  EventMeta,
-  EventSourceLike,
-  Gap,
-  SchemaSubscribeOptions,
-  SubscribeOptions,
-  Unsubscribe,
-} from './types.js';
+import type { ConnectionState, EventMeta, EventSourceLike, Gap, SchemaSubscribeOptions, SubscribeOptions, Unsubscribe } from './types.js';
 import { cursorChannels, streamUrl } from './url.js';
 
 const CLOSED = 2;
@@ -52,11 +44,24 @@ export function subscribe(url: string, options: Options = {}): Unsubscribe {
     const current = (listener: (event: MessageEvent) => void) => (event: MessageEvent) => {
       if (es === source) listener(event);
     };
-    es.addEventListener('open', current(() => ((failures = 0), setState('open'))));
-    es.addEventListener('error', current(() => onFailure(es)));
-    es.addEventListener('sse:ready', current((event) => tracker.reset(event.lastEventId)));
+    es.addEventListener(
+      'open',
+      current(() => ((failures = 0), setState('open'))),
+    );
+    es.addEventListener(
+      'error',
+      current(() => onFailure(es)),
+    );
+    es.addEventListener(
+      'sse:ready',
+      current((event) => tracker.reset(event.lastEventId)),
+    );
     es.addEventListener('sse:gap', current(onGap));
-    for (const type of Object.keys(options.on ?? {})) es.addEventListener(type, current((event) => onEvent(type, event)));
+    for (const type of Object.keys(options.on ?? {}))
+      es.addEventListener(
+        type,
+        current((event) => onEvent(type, event)),
+      );
   };
 
   /** EventSource retries by itself unless it is CLOSED (an error status, a wrong content type). */

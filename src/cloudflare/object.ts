@@ -150,7 +150,7 @@ function objectBackend(options: StreamObjectOptions, channels: string[]): Backen
   }
   if (!backend.shareable) {
     throw invalidOption(
-      'createStreamObject: the backend must be shareable, so the object\'s listeners share one reader: ' +
+      "createStreamObject: the backend must be shareable, so the object's listeners share one reader: " +
         'upstashBackend({ url, token, shareable: true })',
     );
   }

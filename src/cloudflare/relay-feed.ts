@@ -125,7 +125,10 @@ class Relay {
     const response = await this.open(this.channel, this.position, this.aborter.signal);
     if (!response.ok || !response.body) {
       const reason = await response.text().catch(() => '');
-      throw new BackendError(response.status < 500 ? 'BACKEND_ERROR' : 'BACKEND_UNAVAILABLE', `The object of ${this.channel} answered ${response.status}: ${reason.slice(0, 200)}`);
+      throw new BackendError(
+        response.status < 500 ? 'BACKEND_ERROR' : 'BACKEND_UNAVAILABLE',
+        `The object of ${this.channel} answered ${response.status}: ${reason.slice(0, 200)}`,
+      );
     }
     const opened = Date.now();
     let delivered = false;

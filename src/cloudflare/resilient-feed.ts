@@ -23,8 +23,7 @@ export function resilientBackend(base: Backend, timing: ResilienceTiming): Backe
   return Object.create(base, {
     shareable: { value: true },
     createFeed: {
-      value: (listener: FeedListener, call?: FeedOptions) =>
-        new ResilientFeed((inner) => base.createFeed(inner, call), listener, timing),
+      value: (listener: FeedListener, call?: FeedOptions) => new ResilientFeed((inner) => base.createFeed(inner, call), listener, timing),
     },
   }) as Backend;
 }

@@ -36,7 +36,9 @@ export interface DurableStreamHandler {
 export function createDurableStreamHandler(options: DurableStreamHandlerOptions): DurableStreamHandler {
   const namespace = options?.namespace;
   if (typeof namespace?.idFromName !== 'function' || typeof namespace.get !== 'function') {
-    throw invalidOption('createDurableStreamHandler needs { namespace }: the Durable Object binding of your createStreamObject class, e.g. env.SSE');
+    throw invalidOption(
+      'createDurableStreamHandler needs { namespace }: the Durable Object binding of your createStreamObject class, e.g. env.SSE',
+    );
   }
   const admit = createAdmission(options);
   const backendRetryMs = wholeNumber('backendRetryMs', options.backendRetryMs, 5000, 0);

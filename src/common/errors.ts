@@ -74,9 +74,7 @@ export class BackendError extends EdgeSSEError {
  * got it, its answer did not come back), so a publish says how to retry it safely.
  */
 export function backendTimeout(what: string, ms: number, wasPublish: boolean): BackendError {
-  const retry = wasPublish
-    ? ': the events may still have been stored; retry with the same idempotencyKey to store them once'
-    : '';
+  const retry = wasPublish ? ': the events may still have been stored; retry with the same idempotencyKey to store them once' : '';
   return new BackendError('BACKEND_TIMEOUT', `${what} did not answer within ${ms} ms (option timeoutMs)${retry}`);
 }
 

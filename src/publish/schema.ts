@@ -74,11 +74,7 @@ export class SchemaValidationError extends ValidationError {
  * Runs `schema` on `value`: its output, or a SchemaValidationError. Synchronous when the schema
  * is, so a client can keep delivering events in order without waiting a tick.
  */
-export function validateData(
-  schema: StandardSchemaV1,
-  eventType: string,
-  value: unknown,
-): unknown | Promise<unknown> {
+export function validateData(schema: StandardSchemaV1, eventType: string, value: unknown): unknown | Promise<unknown> {
   const result = schema['~standard'].validate(value);
   return result instanceof Promise ? result.then((settled) => unwrap(settled, eventType)) : unwrap(result, eventType);
 }

@@ -46,11 +46,7 @@ export interface SSE<Events extends EventMap = AnyEvents, Inputs extends EventMa
 
 /** The event map of an `SSE`, for typing the client: `subscribe<EventsOf<typeof sse>>(…)`. */
 // biome-ignore lint/suspicious/noExplicitAny: matches an SSE whatever its input payloads
-export type EventsOf<Source> = Source extends SSE<infer Events, any>
-  ? Events
-  : Source extends SchemaMap
-    ? SchemaOutputs<Source>
-    : never;
+export type EventsOf<Source> = Source extends SSE<infer Events, any> ? Events : Source extends SchemaMap ? SchemaOutputs<Source> : never;
 
 /** One backend and shared defaults for streaming and publishing: Flask-SSE's blueprint and `send_event`. */
 export function createSSE<const Schemas extends SchemaMap>(

@@ -7,9 +7,7 @@ export function resolveClient(qstash: Client | string | undefined, env: Env): Cl
   if (isClient(qstash)) return qstash;
   const token = qstash ?? env.QSTASH_TOKEN;
   if (typeof token !== 'string' || token.length === 0) {
-    throw invalidOption(
-      'scheduleEvent needs QStash: pass { qstash: new Client({ token }) } or { qstash: "<token>" }, or set QSTASH_TOKEN',
-    );
+    throw invalidOption('scheduleEvent needs QStash: pass { qstash: new Client({ token }) } or { qstash: "<token>" }, or set QSTASH_TOKEN');
   }
   return new Client({ token, baseUrl: env.QSTASH_URL });
 }

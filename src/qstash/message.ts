@@ -18,7 +18,10 @@ export function parseMessage(body: string): EventInput {
   // A misspelt "channel" would otherwise publish to the default channel without a word.
   const unknown = Object.keys(value).filter((key) => !FIELDS.has(key));
   if (unknown.length > 0) {
-    throw new ValidationError('INVALID_DATA', `The body has unknown field(s) ${unknown.map((key) => JSON.stringify(key)).join(', ')}; ${SHAPE}`);
+    throw new ValidationError(
+      'INVALID_DATA',
+      `The body has unknown field(s) ${unknown.map((key) => JSON.stringify(key)).join(', ')}; ${SHAPE}`,
+    );
   }
   if (!('data' in value)) throw new ValidationError('INVALID_DATA', `The body has no "data"; ${SHAPE}`);
   return value as EventInput;

@@ -15,8 +15,7 @@ export const methodNotAllowed = (method: string) =>
   errorResponse(405, `Method ${method} is not allowed: QStash delivers with POST`, { Allow: 'POST' });
 
 /** The message can never be published, so retrying it is pointless. */
-export const rejected = (reason: string) =>
-  errorResponse(489, reason, { 'Upstash-NonRetryable-Error': 'true' });
+export const rejected = (reason: string) => errorResponse(489, reason, { 'Upstash-NonRetryable-Error': 'true' });
 
 /** Refused before the signature is checked, and read no further. */
 export const tooLarge = (limit: number) =>

@@ -88,12 +88,22 @@ class Follower implements HubListener {
    */
   async open(): Promise<ReadableStream<Chunk> | null | undefined> {
     const { stream, end } = this.channels;
-    const requests = [{ channel: stream, after: this.lastId }, { channel: end, after: ZERO_ID }];
-    const [history, ending] = (await this.settings.backend.read(requests, this.settings.readBatch, this.call())) as [ChannelRead, ChannelRead];
-    if (history.head === ZERO_ID) return this.stop(), undefined;
+    const requests = [
+      { channel: stream, after: this.lastId },
+      { channel: end, after: ZERO_ID },
+    ];
+    const [history, ending] = (await this.settings.backend.read(requests, this.settings.readBatch, this.call())) as [
+      ChannelRead,
+      ChannelRead,
+    ];
+    if (history.head === ZERO_ID) return (this.stop(), undefined);
     const finished = ending.events.length > 0;
-    if (finished && !this.settings.replayFinished) return this.stop(), null;
-    this.output = new BoundedOutput<Chunk>(this.settings.maxQueuedChars, (chunk) => chunk.text.length, () => this.stop());
+    if (finished && !this.settings.replayFinished) return (this.stop(), null);
+    this.output = new BoundedOutput<Chunk>(
+      this.settings.maxQueuedChars,
+      (chunk) => chunk.text.length,
+      () => this.stop(),
+    );
     this.take(history.events, false);
     if (!this.ended) void this.catchUp(history);
     return this.output.stream;
@@ -116,7 +126,11 @@ class Follower implements HubListener {
       let read = first;
       let position = read.events.at(-1)?.id ?? this.lastId;
       while (!this.ended && compareIds(position, livePosition) < 0) {
-        [read] = (await this.settings.backend.read([{ channel: this.channels.stream, after: position }], this.settings.readBatch, this.call())) as [ChannelRead];
+        [read] = (await this.settings.backend.read(
+          [{ channel: this.channels.stream, after: position }],
+          this.settings.readBatch,
+          this.call(),
+        )) as [ChannelRead];
         if (read.events.length === 0) break; // the rest is gone (trimmed or expired)
         this.take(read.events, false);
         position = read.events.at(-1)!.id;
@@ -199,7 +213,11 @@ class Follower implements HubListener {
     try {
       const reason = `The producer sent nothing for ${this.timeoutMs} ms: its process stopped or lost the store`;
       await this.settings.backend.append(endEvents(this.channels, reason), this.settings.retention, this.call());
-      const [read] = (await this.settings.backend.read([{ channel: this.channels.stream, after: this.lastId }], this.settings.readBatch, this.call())) as [ChannelRead];
+      const [read] = (await this.settings.backend.read(
+        [{ channel: this.channels.stream, after: this.lastId }],
+        this.settings.readBatch,
+        this.call(),
+      )) as [ChannelRead];
       this.take(read.events, true);
     } catch (error) {
       this.fail(error);

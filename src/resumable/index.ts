@@ -70,9 +70,17 @@ export interface ResumableStreamContext {
    * Creates the stream, or resumes it when it exists (idempotent: `makeStream` runs only for the
    * caller that creates it). `skipCharacters` applies when resuming. `null` once the stream is done.
    */
-  resumableStream(streamId: string, makeStream: () => ReadableStream<string>, skipCharacters?: ResumeFrom): Promise<ReadableStream<string> | null>;
+  resumableStream(
+    streamId: string,
+    makeStream: () => ReadableStream<string>,
+    skipCharacters?: ResumeFrom,
+  ): Promise<ReadableStream<string> | null>;
   /** Creates the stream; if it already exists, resumes it instead (`null` once it is done). */
-  createNewResumableStream(streamId: string, makeStream: () => ReadableStream<string>, skipCharacters?: ResumeFrom): Promise<ReadableStream<string> | null>;
+  createNewResumableStream(
+    streamId: string,
+    makeStream: () => ReadableStream<string>,
+    skipCharacters?: ResumeFrom,
+  ): Promise<ReadableStream<string> | null>;
   /** Resumes a stream: `undefined` when there is none, `null` once it is done (unless replayFinished). */
   resumeExistingStream(streamId: string, skipCharacters?: ResumeFrom): Promise<ReadableStream<string> | null | undefined>;
   /** `null` when there is no such stream, `true` while it runs, `"DONE"` once it ended. */
@@ -163,13 +171,21 @@ function resolveOptions(options: ResumableStreamContextOptions) {
  * Claims the id with a start event, stored once per id (an idempotency key, and a check that the
  * channel held nothing before): the caller that stored it produces; undefined for every other.
  */
-async function createStream(settings: Settings, id: string, makeStream: () => ReadableStream<string>): Promise<ReadableStream<string> | undefined> {
+async function createStream(
+  settings: Settings,
+  id: string,
+  makeStream: () => ReadableStream<string>,
+): Promise<ReadableStream<string> | undefined> {
   const channels = settings.channels(id);
   let repeated = false;
   let previous: string | undefined;
   const [startId] = await settings.backend.append([startEvent(channels.stream, settings.timeoutMs)], settings.retention, {
     signal: AbortSignal.timeout(settings.callTimeoutMs),
-    idempotency: { key: `edge-sse/resumable:start:${channels.stream}`, ttlSeconds: settings.retention.ttlSeconds, onRepeat: () => (repeated = true) },
+    idempotency: {
+      key: `edge-sse/resumable:start:${channels.stream}`,
+      ttlSeconds: settings.retention.ttlSeconds,
+      onRepeat: () => (repeated = true),
+    },
     onPrevious: (heads) => (previous = heads.get(channels.stream)),
   });
   // A channel that held events already (its key expired before it): this start is one stray event in it.
@@ -185,7 +201,10 @@ function resumePoint(from: ResumeFrom | undefined): ResumePoint {
     throw invalidOption(`skipCharacters must be a whole number of characters, 0 or more, got ${String(skipCharacters)}`);
   }
   if (cursor !== undefined && (typeof cursor !== 'string' || !isStreamId(cursor))) {
-    throw new ValidationError('INVALID_CURSOR', `Invalid resumable stream cursor ${describe(cursor)}: pass a chunk's cursor, like 1732780000000-0`);
+    throw new ValidationError(
+      'INVALID_CURSOR',
+      `Invalid resumable stream cursor ${describe(cursor)}: pass a chunk's cursor, like 1732780000000-0`,
+    );
   }
   return { skipCharacters: skipCharacters ?? 0, cursor };
 }

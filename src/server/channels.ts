@@ -7,10 +7,7 @@ export function channelsFromUrl(url: URL, maxChannels: number): string[] {
   if (requested.length === 0) return [DEFAULT_CHANNEL];
   const unique = [...new Set(requested)];
   if (unique.length > maxChannels) {
-    throw new ValidationError(
-      'INVALID_CHANNEL',
-      `Too many channels: ${unique.length} requested, at most ${maxChannels} per connection`,
-    );
+    throw new ValidationError('INVALID_CHANNEL', `Too many channels: ${unique.length} requested, at most ${maxChannels} per connection`);
   }
   return unique.map(assertChannel).sort();
 }

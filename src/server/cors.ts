@@ -35,10 +35,7 @@ export function preflightHeaders(cors: CorsOption, origin: string | null): Recor
   };
 }
 
-function allowedOrigin(
-  rule: string | readonly string[] | ((origin: string) => boolean),
-  origin: string | null,
-): string | undefined {
+function allowedOrigin(rule: string | readonly string[] | ((origin: string) => boolean), origin: string | null): string | undefined {
   if (typeof rule === 'string') return rule === '*' ? '*' : rule === origin ? origin : undefined;
   if (origin === null) return undefined;
   const allowed = typeof rule === 'function' ? rule(origin) : rule.includes(origin);

@@ -64,7 +64,6 @@ export interface StreamHandler {
   serveSocket: ServeSocket;
 }
 
-
 /** A fetch-style handler that streams the requested channels as server-sent events. */
 export function createStreamHandler(options: StreamHandlerOptions): StreamHandler {
   const settings = resolveOptions(options);

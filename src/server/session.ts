@@ -123,9 +123,7 @@ export class Session implements HubListener {
       this.sent = [...this.params.resumeFrom];
       // A channel whose cursor is exactly where the live reader stands has nothing to catch up:
       // the common reconnect after maxDurationMs costs no request.
-      const behind = this.params.channels
-        .map((_, index) => index)
-        .filter((index) => this.sent[index] !== livePositions[index]);
+      const behind = this.params.channels.map((_, index) => index).filter((index) => this.sent[index] !== livePositions[index]);
       if (behind.length === 0) return this.goLive();
       void this.catchUp(behind, livePositions);
     } catch (error) {
@@ -370,8 +368,7 @@ export class Session implements HubListener {
     }
     const jitter = Math.round(this.settings.backendRetryMs * Math.random() * 0.5);
     this.writeText(formatRetry(this.settings.backendRetryMs + jitter, 'backend unavailable'));
-    const backendError =
-      error instanceof EdgeSSEError ? error : new BackendError('BACKEND_ERROR', 'The backend failed', { cause: error });
+    const backendError = error instanceof EdgeSSEError ? error : new BackendError('BACKEND_ERROR', 'The backend failed', { cause: error });
     this.close('backend', backendError);
   }
 

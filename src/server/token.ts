@@ -50,8 +50,7 @@ export async function verifyChannelToken(token: string, secret: string): Promise
   if (!body || !signature || extra !== undefined) throw invalidToken('it is not of the form <payload>.<signature>');
   const signatureBytes = fromBase64Url(signature);
   const valid =
-    signatureBytes !== undefined &&
-    (await crypto.subtle.verify('HMAC', await signingKey(secret), signatureBytes, encoder.encode(body)));
+    signatureBytes !== undefined && (await crypto.subtle.verify('HMAC', await signingKey(secret), signatureBytes, encoder.encode(body)));
   if (!valid) throw invalidToken('its signature does not match');
   const grant = parsePayload(body);
   if (grant.expiresAt <= Date.now()) throw invalidToken('it has expired; get a fresh one');
@@ -81,7 +80,8 @@ export function channelTokenAuthorizer(secret: string, options: ChannelTokenAuth
       if (error instanceof URIError) return errorResponse(401, `The ${options.cookie} cookie is not valid percent-encoding`);
       throw error;
     }
-    if (!token) return errorResponse(401, `A channel token is required (?${param}=…${options.cookie ? ` or the ${options.cookie} cookie` : ''})`);
+    if (!token)
+      return errorResponse(401, `A channel token is required (?${param}=…${options.cookie ? ` or the ${options.cookie} cookie` : ''})`);
     let grant: ChannelGrant;
     try {
       grant = await verifyChannelToken(token, secret);

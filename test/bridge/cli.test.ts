@@ -24,7 +24,9 @@ describe('edge-sse-bridge CLI', () => {
   }
 
   it('prints its URL and serves', async () => {
-    const child = runCli(['--port', '0', '--redis', REDIS_URL, '--allow', 'OBJECT,MEMORY', '--max-subscriptions', '5'], { BRIDGE_TOKEN: 'cli-token' });
+    const child = runCli(['--port', '0', '--redis', REDIS_URL, '--allow', 'OBJECT,MEMORY', '--max-subscriptions', '5'], {
+      BRIDGE_TOKEN: 'cli-token',
+    });
     try {
       let stdout = '';
       child.stdout!.on('data', (chunk) => (stdout += chunk));
@@ -65,22 +67,45 @@ describe('edge-sse-bridge CLI', () => {
   });
 
   it('parses flags and environment into bridge options', () => {
-    expect(parseBridgeArgs(['--allow', 'OBJECT, memory', '--allow', 'DEBUG', '--allow-all'], { BRIDGE_TOKEN: 's', REDIS_URL: 'redis://r:1' })).toEqual({
+    expect(
+      parseBridgeArgs(['--allow', 'OBJECT, memory', '--allow', 'DEBUG', '--allow-all'], { BRIDGE_TOKEN: 's', REDIS_URL: 'redis://r:1' }),
+    ).toEqual({
       help: false,
-      options: { token: 's', port: 8079, host: '127.0.0.1', redis: 'redis://r:1', allow: ['OBJECT', 'memory', 'DEBUG'], allowAll: true, allowArbitraryScripts: false },
-    });
-    const limits = ['--max-subscriptions', '50', '--max-transactions', '4', '--headers-timeout-ms', '2000', '--request-timeout-ms', '9000', '--idle-timeout-ms', '700'];
-    expect(parseBridgeArgs(['--token', 't', '--allow-scripts', ...limits], {})).toMatchObject({
       options: {
-      allowArbitraryScripts: true,
-      maxSubscriptions: 50,
-      maxTransactions: 4,
-      headersTimeoutMs: 2000,
-      requestTimeoutMs: 9000,
-      idleTimeoutMs: 700,
+        token: 's',
+        port: 8079,
+        host: '127.0.0.1',
+        redis: 'redis://r:1',
+        allow: ['OBJECT', 'memory', 'DEBUG'],
+        allowAll: true,
+        allowArbitraryScripts: false,
       },
     });
-    expect(() => parseBridgeArgs(['--token', 't', '--max-subscriptions', 'many'], {})).toThrow(/--max-subscriptions must be a positive integer, got "many"/);
+    const limits = [
+      '--max-subscriptions',
+      '50',
+      '--max-transactions',
+      '4',
+      '--headers-timeout-ms',
+      '2000',
+      '--request-timeout-ms',
+      '9000',
+      '--idle-timeout-ms',
+      '700',
+    ];
+    expect(parseBridgeArgs(['--token', 't', '--allow-scripts', ...limits], {})).toMatchObject({
+      options: {
+        allowArbitraryScripts: true,
+        maxSubscriptions: 50,
+        maxTransactions: 4,
+        headersTimeoutMs: 2000,
+        requestTimeoutMs: 9000,
+        idleTimeoutMs: 700,
+      },
+    });
+    expect(() => parseBridgeArgs(['--token', 't', '--max-subscriptions', 'many'], {})).toThrow(
+      /--max-subscriptions must be a positive integer, got "many"/,
+    );
     expect(() => parseBridgeArgs(['--token', 't', '--idle-timeout-ms', '0'], {})).toThrow(/--idle-timeout-ms must be a positive integer/);
     expect(parseBridgeArgs(['--help'], {})).toEqual({ help: true });
   });

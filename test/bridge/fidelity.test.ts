@@ -33,9 +33,20 @@ describe('integer replies', () => {
     const single = await post(bridge.url, '/', ['INCRBY', key('big'), big]);
     expect(single.text).toBe(`{"result":${big}}`);
     expect(await direct.get(key('big'))).toBe(big);
-    const pipeline = await post(bridge.url, '/pipeline', [['INCRBY', key('big'), '1'], ['DECRBY', key('neg'), big]], { 'Upstash-Encoding': 'base64' });
+    const pipeline = await post(
+      bridge.url,
+      '/pipeline',
+      [
+        ['INCRBY', key('big'), '1'],
+        ['DECRBY', key('neg'), big],
+      ],
+      { 'Upstash-Encoding': 'base64' },
+    );
     expect(pipeline.text).toBe('[{"result":9007199254740994},{"result":-9007199254740993}]');
-    const exact = await post(bridge.url, '/multi-exec', [['SET', key('max'), '9223372036854775806'], ['INCR', key('max')]]);
+    const exact = await post(bridge.url, '/multi-exec', [
+      ['SET', key('max'), '9223372036854775806'],
+      ['INCR', key('max')],
+    ]);
     expect(exact.text).toBe('[{"result":"OK"},{"result":9223372036854775807}]');
     // Integers nested in an array reply (a Lua script cannot show this: Lua numbers are doubles).
     const nested = await post(open.url, '/', ['BITFIELD', key('bits'), 'INCRBY', 'i64', '0', big, 'GET', 'u8', '0']);
@@ -88,7 +99,11 @@ describe('Upstash-Response-Format', () => {
     expect((await post(bridge.url, '/', ['GET', key('none')], resp2)).text).toBe('$-1\r\n');
     expect((await post(bridge.url, '/', ['PING'], resp2)).text).toBe('+PONG\r\n');
     expect((await post(bridge.url, '/', ['TYPE', key('s')], resp2)).text).toBe('+string\r\n');
-    const binary = await fetch(`${bridge.url}/`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, ...resp2 }, body: JSON.stringify(['GET', key('bin')]) });
+    const binary = await fetch(`${bridge.url}/`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, ...resp2 },
+      body: JSON.stringify(['GET', key('bin')]),
+    });
     expect(Buffer.from(await binary.arrayBuffer())).toEqual(Buffer.from([0x24, 0x34, 0x0d, 0x0a, 0xff, 0x00, 0x0d, 0x0a, 0x0d, 0x0a]));
     await direct.rpush(key('l'), 'a', 'b');
     expect((await post(bridge.url, '/', ['LRANGE', key('l'), '0', '-1'], resp2)).text).toBe('*2\r\n$1\r\na\r\n$1\r\nb\r\n');
@@ -97,7 +112,11 @@ describe('Upstash-Response-Format', () => {
   it('answers errors as RESP2 error replies with status 400', async () => {
     await direct.set(key('word'), 'abc');
     const error = await post(bridge.url, '/', ['INCR', key('word')], resp2);
-    expect([error.status, error.type, error.text]).toEqual([400, 'application/octet-stream', '-ERR value is not an integer or out of range\r\n']);
+    expect([error.status, error.type, error.text]).toEqual([
+      400,
+      'application/octet-stream',
+      '-ERR value is not an integer or out of range\r\n',
+    ]);
     const refused = await post(bridge.url, '/', ['FLUSHALL'], resp2);
     expect(refused.status).toBe(400);
     expect(refused.text).toMatch(/^-ERR FLUSHALL is not on the bridge's allowlist[^\r\n]*\r\n$/);
@@ -194,11 +213,15 @@ describe('errors nested in arrays', () => {
     const raw = await post(open.url, '/', ['EVAL', "return {1, redis.error_reply('ERR boom'), 'x'}", '0']);
     expect(raw.status).toBe(200);
     expect(raw.json).toEqual({ result: [1, { error: 'ERR boom' }, 'x'] });
-    const base64 = await post(open.url, '/', ['EVAL', "return {redis.error_reply('ERR boom'), 'x'}", '0'], { 'Upstash-Encoding': 'base64' });
+    const base64 = await post(open.url, '/', ['EVAL', "return {redis.error_reply('ERR boom'), 'x'}", '0'], {
+      'Upstash-Encoding': 'base64',
+    });
     expect(base64.json).toEqual({ result: [{ error: 'ERR boom' }, Buffer.from('x').toString('base64')] });
     const redis = upstashClient(open.url);
     expect(await redis.eval("return {1, redis.error_reply('ERR boom')}", [], [])).toEqual([1, { error: 'ERR boom' }]);
-    const resp2 = await post(open.url, '/', ['EVAL', "return {1, redis.error_reply('ERR boom')}", '0'], { 'Upstash-Response-Format': 'resp2' });
+    const resp2 = await post(open.url, '/', ['EVAL', "return {1, redis.error_reply('ERR boom')}", '0'], {
+      'Upstash-Response-Format': 'resp2',
+    });
     expect(resp2.text).toBe('*2\r\n:1\r\n-ERR boom\r\n');
   });
 });

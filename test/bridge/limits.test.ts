@@ -128,7 +128,9 @@ describe('transactions', () => {
       await expect.poll(() => capped.stats().byPath.multiExec).toBe(2);
       const refused = await post(capped.url, '/multi-exec', [['PING']]);
       expect(refused.status).toBe(503);
-      expect(refused.json.error).toMatch(/2 transactions are running, the most this bridge runs at once \(maxTransactions, --max-transactions\)/);
+      expect(refused.json.error).toMatch(
+        /2 transactions are running, the most this bridge runs at once \(maxTransactions, --max-transactions\)/,
+      );
       process.kill(pid, 'SIGCONT');
       expect((await Promise.all(held)).map((answer) => answer.json)).toEqual([[{ result: 'OK' }], [{ result: 'a' }]]);
       expect((await post(capped.url, '/multi-exec', [['PING']])).json).toEqual([{ result: 'PONG' }]);
@@ -142,7 +144,12 @@ describe('transactions', () => {
     const own = await createBridge({ token: TOKEN, redis: server.url });
     try {
       const answers = await Promise.all(
-        Array.from({ length: 40 }, (_, i) => post(own.url, '/multi-exec', [['SET', `t${i}`, `v${i}`], ['GET', `t${i}`]])),
+        Array.from({ length: 40 }, (_, i) =>
+          post(own.url, '/multi-exec', [
+            ['SET', `t${i}`, `v${i}`],
+            ['GET', `t${i}`],
+          ]),
+        ),
       );
       expect(answers.map((answer) => answer.json)).toEqual(answers.map((_, i) => [{ result: 'OK' }, { result: `v${i}` }]));
       expect(await connectionsBesides(direct)).toBeLessThanOrEqual(1);

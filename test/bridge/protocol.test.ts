@@ -121,18 +121,28 @@ describe('requests', () => {
 
 describe('transactions', () => {
   it('refuses a transaction that contains a refused command, and applies nothing', async () => {
-    const raw = await post(bridge.url, '/multi-exec', [['SET', key('half'), '1'], ['BLPOP', key('l'), '0']]);
+    const raw = await post(bridge.url, '/multi-exec', [
+      ['SET', key('half'), '1'],
+      ['BLPOP', key('l'), '0'],
+    ]);
     expect(raw.status).toBe(400);
     expect(raw.json.error).toMatch(/command 2: BLPOP is not supported.*nothing was executed/);
     expect(await direct.exists(key('half'))).toBe(0);
   });
 
   it('answers an aborted transaction with an error and applies nothing', async () => {
-    const raw = await post(bridge.url, '/multi-exec', [['SET', key('t'), '1'], ['SET', key('t')]]);
+    const raw = await post(bridge.url, '/multi-exec', [
+      ['SET', key('t'), '1'],
+      ['SET', key('t')],
+    ]);
     expect(raw.status).toBe(400);
     expect(raw.json.error).toMatch(/^EXECABORT .*wrong number of arguments for 'set' command/);
     expect(await direct.exists(key('t'))).toBe(0);
-    const runtimeError = await post(bridge.url, '/multi-exec', [['SET', key('t'), 'a'], ['INCR', key('t')], ['GET', key('t')]]);
+    const runtimeError = await post(bridge.url, '/multi-exec', [
+      ['SET', key('t'), 'a'],
+      ['INCR', key('t')],
+      ['GET', key('t')],
+    ]);
     expect(runtimeError.status).toBe(200);
     expect(runtimeError.json).toEqual([{ result: 'OK' }, { error: 'ERR value is not an integer or out of range' }, { result: 'a' }]);
   });
@@ -140,7 +150,11 @@ describe('transactions', () => {
   it('keeps concurrent transactions apart, also from concurrent commands on the same connection', async () => {
     const shared = key('shared');
     const transactions = Array.from({ length: 20 }, (_, i) =>
-      post(bridge.url, '/multi-exec', [['SET', shared, `tx${i}`], ['APPEND', shared, '-done'], ['GET', shared]]),
+      post(bridge.url, '/multi-exec', [
+        ['SET', shared, `tx${i}`],
+        ['APPEND', shared, '-done'],
+        ['GET', shared],
+      ]),
     );
     const interleaved = Array.from({ length: 20 }, () => post(bridge.url, '/', ['SET', shared, 'between']));
     const results = await Promise.all(transactions);

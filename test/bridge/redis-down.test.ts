@@ -16,7 +16,8 @@ describe('when Redis goes away', () => {
     const own = await createBridge({ token: TOKEN, redis: server.url });
     try {
       expect((await post(own.url, '/', ['SET', 'k', 'v'])).json).toEqual({ result: 'OK' });
-      const open = (path: string) => fetch(`${own.url}${path}`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` }, body: '[]' });
+      const open = (path: string) =>
+        fetch(`${own.url}${path}`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` }, body: '[]' });
       const streams = await Promise.all([open('/subscribe/ch'), open('/subscribe/ch'), open('/psubscribe/c*')]);
       const texts = streams.map((stream) => stream.text());
 
@@ -25,7 +26,11 @@ describe('when Redis goes away', () => {
       expect(await Promise.all(texts)).toEqual(['data: subscribe,ch,1\n\n', 'data: subscribe,ch,1\n\n', 'data: psubscribe,c*,1\n\n']);
       await expect.poll(() => own.stats().openSubscriptions).toBe(0);
 
-      for (const [path, body] of [['/', ['GET', 'k']], ['/pipeline', [['GET', 'k']]], ['/multi-exec', [['GET', 'k']]]] as const) {
+      for (const [path, body] of [
+        ['/', ['GET', 'k']],
+        ['/pipeline', [['GET', 'k']]],
+        ['/multi-exec', [['GET', 'k']]],
+      ] as const) {
         const started = Date.now();
         const raw = await post(own.url, path, body);
         expect(Date.now() - started).toBeLessThan(1500);

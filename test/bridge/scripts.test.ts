@@ -63,9 +63,10 @@ describe('scripts by default', () => {
   });
 
   it('refuses the other ways to run code in Redis, and will not allow them by name', async () => {
-    expect((await post(bridge.url, '/', ['FUNCTION', 'LOAD', "#!lua name=evil\nredis.register_function('f', function() return 1 end)"])).json.error).toMatch(
-      /FUNCTION is refused by the bridge: functions are scripts.*--allow-scripts/,
-    );
+    expect(
+      (await post(bridge.url, '/', ['FUNCTION', 'LOAD', "#!lua name=evil\nredis.register_function('f', function() return 1 end)"])).json
+        .error,
+    ).toMatch(/FUNCTION is refused by the bridge: functions are scripts.*--allow-scripts/);
     expect((await post(bridge.url, '/', ['FCALL', 'f', '0'])).json.error).toMatch(/FCALL is refused/);
     expect((await post(bridge.url, '/', ['EVAL_RO', 'return 1', '0'])).json.error).toMatch(/EVAL_RO of a script edge-sse does not send/);
     expect((await post(bridge.url, '/', ['SCRIPT', 'DEBUG', 'YES'])).json.error).toMatch(/SCRIPT DEBUG is not supported/);
@@ -77,7 +78,9 @@ describe('scripts by default', () => {
     // SCRIPT on the allowlist grants its housekeeping (FLUSH, KILL), still not unknown bodies.
     const named = await createBridge({ token: TOKEN, redis: server.url, allow: ['SCRIPT'] });
     try {
-      expect((await post(named.url, '/', ['SCRIPT', 'LOAD', 'return 1'])).json.error).toMatch(/SCRIPT LOAD of a script edge-sse does not send/);
+      expect((await post(named.url, '/', ['SCRIPT', 'LOAD', 'return 1'])).json.error).toMatch(
+        /SCRIPT LOAD of a script edge-sse does not send/,
+      );
       expect((await post(named.url, '/', ['SCRIPT', 'KILL'])).json.error).toMatch(/NOTBUSY/);
     } finally {
       await named.close();

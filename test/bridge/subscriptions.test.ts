@@ -40,7 +40,8 @@ function listen(path: string, base = bridge.url): Promise<SSEReader> {
   return openStream(base, path, aborter.signal);
 }
 
-const confirmed = (reader: SSEReader) => reader.waitFor(() => reader.events.some((event) => /^p?subscribe,/.test(event.data)), 'confirmation');
+const confirmed = (reader: SSEReader) =>
+  reader.waitFor(() => reader.events.some((event) => /^p?subscribe,/.test(event.data)), 'confirmation');
 const dataOf = (reader: SSEReader) => reader.events.map((event) => event.data);
 
 async function numsub(channels: string[]): Promise<number[]> {
@@ -99,7 +100,10 @@ describe('multiplexed subscriptions', () => {
     const redis = upstashClient(bridge.url);
     const channels = redis.subscribe<unknown>(['shared:a']);
     const patterns = redis.psubscribe<unknown>(['shared:*']);
-    await Promise.all([new Promise((resolve) => channels.on('subscribe', resolve)), new Promise((resolve) => patterns.on('psubscribe', resolve))]);
+    await Promise.all([
+      new Promise((resolve) => channels.on('subscribe', resolve)),
+      new Promise((resolve) => patterns.on('psubscribe', resolve)),
+    ]);
     const message = new Promise((resolve) => channels.on('message', resolve));
     const pmessage = new Promise((resolve) => patterns.on('pmessage', resolve));
     await redis.publish('shared:a', { n: 1 });

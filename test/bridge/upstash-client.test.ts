@@ -135,13 +135,21 @@ describe('command families through @upstash/redis', () => {
     expect(await redis.eval(ECHO_SCRIPT, [key('k')], ['v'])).toEqual([key('k'), 'v']);
     expect(await redis.evalsha(createHash('sha1').update(ECHO_SCRIPT).digest('hex'), [key('k')], ['x'])).toEqual([key('k'), 'x']);
     for (const body of EDGE_SSE_SCRIPTS) expect(await redis.scriptLoad(body)).toBe(createHash('sha1').update(body).digest('hex'));
-    await expect(redis.eval('return {KEYS[1], ARGV[1], 1}', [key('k')], ['v'])).rejects.toThrow(/EVAL of a script edge-sse does not send is refused/);
+    await expect(redis.eval('return {KEYS[1], ARGV[1], 1}', [key('k')], ['v'])).rejects.toThrow(
+      /EVAL of a script edge-sse does not send is refused/,
+    );
   });
 
   it('pipeline(), in order, with each command error separately', async () => {
     const redis = client();
     await redis.set(key('text'), 'not a number');
-    const results = await redis.pipeline().set(key('p'), 'v').incr(key('text')).get(key('p')).hset(key('ph'), { a: 1 }).exec({ keepErrors: true });
+    const results = await redis
+      .pipeline()
+      .set(key('p'), 'v')
+      .incr(key('text'))
+      .get(key('p'))
+      .hset(key('ph'), { a: 1 })
+      .exec({ keepErrors: true });
     expect(results.map((entry) => entry.result)).toEqual(['OK', undefined, 'v', 1]);
     expect(results[1]?.error).toMatch(/not an integer/);
     await expect(redis.pipeline().incr(key('text')).exec()).rejects.toThrow(/ERR value is not an integer/);
@@ -150,7 +158,13 @@ describe('command families through @upstash/redis', () => {
   it('auto-pipelined concurrent commands, in fewer HTTP requests', async () => {
     const redis = client({ autoPipeline: true });
     const before = bridge.stats();
-    const results = await Promise.all([redis.set(key('a'), 'one'), redis.set(key('b'), 2), redis.incr(key('counter')), redis.get(key('a')), redis.ping()]);
+    const results = await Promise.all([
+      redis.set(key('a'), 'one'),
+      redis.set(key('b'), 2),
+      redis.incr(key('counter')),
+      redis.get(key('a')),
+      redis.ping(),
+    ]);
     expect(results).toEqual(['OK', 'OK', 1, 'one', 'PONG']);
     const after = bridge.stats();
     expect(after.commands - before.commands).toBe(5);
@@ -168,7 +182,10 @@ describe('command families through @upstash/redis', () => {
     const channel = key('news/eu');
     const subscriber = redis.subscribe<unknown>([channel]);
     const patterns = redis.psubscribe<unknown>([key('room:*')]);
-    const confirmed = [new Promise((resolve) => subscriber.on('subscribe', resolve)), new Promise((resolve) => patterns.on('psubscribe', resolve))];
+    const confirmed = [
+      new Promise((resolve) => subscriber.on('subscribe', resolve)),
+      new Promise((resolve) => patterns.on('psubscribe', resolve)),
+    ];
     expect(await Promise.all(confirmed)).toEqual([1, 1]);
     const received: unknown[] = [];
     const allReceived = new Promise<void>((resolve) =>
@@ -231,9 +248,19 @@ describe('replies through @upstash/redis', () => {
     await direct.set(key('bin'), bytes);
     const single = await post(bridge.url, '/', ['GET', key('bin')], { 'Upstash-Encoding': 'base64' });
     expect(Buffer.from(single.json.result, 'base64')).toEqual(bytes);
-    const pipeline = await post(bridge.url, '/pipeline', [['GET', key('bin')], ['SET', key('n'), 5], ['INCRBY', key('n'), 2], ['GET', 'x-none']], {
-      'Upstash-Encoding': 'base64',
-    });
+    const pipeline = await post(
+      bridge.url,
+      '/pipeline',
+      [
+        ['GET', key('bin')],
+        ['SET', key('n'), 5],
+        ['INCRBY', key('n'), 2],
+        ['GET', 'x-none'],
+      ],
+      {
+        'Upstash-Encoding': 'base64',
+      },
+    );
     expect(pipeline.json).toEqual([{ result: bytes.toString('base64') }, { result: 'OK' }, { result: 7 }, { result: null }]);
     expect((await post(bridge.url, '/', ['ECHO', 'hi ✓'])).json).toEqual({ result: 'hi ✓' });
   });

@@ -417,7 +417,11 @@ describe('an Upstash outage', () => {
 });
 
 describe('admission in the Worker, before any object is touched', () => {
-  const objectLogs = () => workerd.logs().split('\n').filter((line) => line.startsWith('object reached'));
+  const objectLogs = () =>
+    workerd
+      .logs()
+      .split('\n')
+      .filter((line) => line.startsWith('object reached'));
 
   it('channel tokens: 401 without one, 403 for a channel it does not grant, and no object reached; a valid one streams', async () => {
     const name = channel('secure');

@@ -80,7 +80,13 @@ export const BrokenObject = createStreamObject<Env>((env) => ({
 let sharedBackend: ReturnType<typeof upstashBackend> | undefined;
 export const SharedObject = createStreamObject<Env>((env) => ({ backend: (sharedBackend ??= backendFor(env)) }));
 
-let handlers: { env: Env; routes: Record<string, (request: Request) => Promise<Response>>; stats: ReturnType<typeof createDurableStreamHandler>['stats'] } | undefined;
+let handlers:
+  | {
+      env: Env;
+      routes: Record<string, (request: Request) => Promise<Response>>;
+      stats: ReturnType<typeof createDurableStreamHandler>['stats'];
+    }
+  | undefined;
 
 function routesFor(env: Env) {
   if (handlers?.env === env) return handlers;

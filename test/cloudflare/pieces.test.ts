@@ -135,7 +135,9 @@ describe('RelayFeed', () => {
   });
 
   it('waits the retry hint between quick failures, and reports an error once failing for giveUpMs', async () => {
-    const object = new FakeChannelObject(() => new Response(formatRetry(50, 'backend unavailable'), { headers: { 'Content-Type': 'text/event-stream' } }));
+    const object = new FakeChannelObject(
+      () => new Response(formatRetry(50, 'backend unavailable'), { headers: { 'Content-Type': 'text/event-stream' } }),
+    );
     const { errors, listener } = recorder();
     const feed = new RelayFeed(object.open, listener, { giveUpMs: 300 });
     const started = Date.now();
@@ -150,7 +152,10 @@ describe('RelayFeed', () => {
 
   it('a refusal (4xx) is reported at once, and so is a gap (its listeners resume against Redis and get sse:gap there)', async () => {
     const refused = recorder();
-    new RelayFeed(async () => Response.json({ error: 'bad cursor' }, { status: 400 }), refused.listener, { giveUpMs: 10_000 }).follow('c', '1-0');
+    new RelayFeed(async () => Response.json({ error: 'bad cursor' }, { status: 400 }), refused.listener, { giveUpMs: 10_000 }).follow(
+      'c',
+      '1-0',
+    );
     await waitUntil(() => refused.errors.length === 1);
     expect(refused.errors[0]!.message).toContain('400');
 
@@ -236,7 +241,7 @@ describe('ResilientFeed', () => {
       inner.fail('c');
       if (errors.length > 0) break;
       let waited = 0;
-      while (inner.follows.length === follows) (vi.advanceTimersByTime(50), (waited += 50));
+      while (inner.follows.length === follows) vi.advanceTimersByTime(50), (waited += 50);
       delays.push(waited);
     }
     expect(delays).toEqual([250, 500, 1000]);

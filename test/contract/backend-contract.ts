@@ -76,7 +76,10 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
 
     it('appends in one call and returns increasing stream ids in order', async () => {
       const channel = channelName('append');
-      const ids = await backend.append([1, 2, 3].map((n) => event(channel, n)), RETENTION);
+      const ids = await backend.append(
+        [1, 2, 3].map((n) => event(channel, n)),
+        RETENTION,
+      );
       expect(ids).toHaveLength(3);
       for (const id of ids) expect(id).toMatch(/^\d+-\d+$/);
       expect(compareIds(ids[0]!, ids[1]!)).toBeLessThan(0);
@@ -104,7 +107,10 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
     it('keeps payloads byte for byte: empty, line breaks, NUL, unicode', async () => {
       const channel = channelName('payloads');
       const payloads = ['', ' lead', ':colon', 'a\r\nb\rc\nd', '\n\n', 'nul\0byte', 'héllo 🌍 中文', 'x'.repeat(50_000)];
-      await backend.append(payloads.map((data) => event(channel, 0, { data })), RETENTION);
+      await backend.append(
+        payloads.map((data) => event(channel, 0, { data })),
+        RETENTION,
+      );
       const [read] = await backend.read([{ channel, after: '0-0' }], 100);
       expect(read!.events.map((e) => e.data)).toEqual(payloads);
     });
@@ -131,7 +137,10 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
 
     it('tails: the head and the newest events, oldest first', async () => {
       const channel = channelName('tail');
-      const ids = await backend.append([1, 2, 3, 4].map((n) => event(channel, n)), RETENTION);
+      const ids = await backend.append(
+        [1, 2, 3, 4].map((n) => event(channel, n)),
+        RETENTION,
+      );
       const [tail] = await backend.tail([channel], 2);
       expect(tail!.head).toBe(ids[3]);
       expect(tail!.events.map((e) => e.id)).toEqual([ids[2], ids[3]]);
@@ -269,9 +278,16 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
 
     it('feeds: a backlog after the follow position is delivered first', async () => {
       const channel = channelName('backlog');
-      const ids = await backend.append([1, 2, 3].map((n) => event(channel, n)), RETENTION);
+      const ids = await backend.append(
+        [1, 2, 3].map((n) => event(channel, n)),
+        RETENTION,
+      );
       const received: string[] = [];
-      const feed = backend.createFeed({ onFollowing() {}, onEvents: (_, events) => received.push(...events.map((e) => e.id)), onError() {} });
+      const feed = backend.createFeed({
+        onFollowing() {},
+        onEvents: (_, events) => received.push(...events.map((e) => e.id)),
+        onError() {},
+      });
       try {
         feed.follow(channel, ids[0]!);
         await waitUntil(() => received.length >= 2);
@@ -311,7 +327,13 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
         await sleep(n % 2);
       }
       const ids = (await Promise.all(calls)).map(([id]) => id!);
-      const reads = await backend.read([{ channel: a, after: '0-0' }, { channel: b, after: '0-0' }], 1000);
+      const reads = await backend.read(
+        [
+          { channel: a, after: '0-0' },
+          { channel: b, after: '0-0' },
+        ],
+        1000,
+      );
       const callsOn = (channel: string) => ids.map((_, n) => n).filter((n) => (n % 3 === 0 ? b : a) === channel);
       for (const [index, channel] of [a, b].entries()) {
         expect(reads[index]!.events.map((e) => e.data)).toEqual(callsOn(channel).map((n) => `event ${n}`));
@@ -330,7 +352,10 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       await backend.append([event(a, 5)], RETENTION, { onPrevious, idempotency });
       expect(seen).toEqual([
         new Map([[a, '0-0']]),
-        new Map([[b, '0-0'], [a, first!]]),
+        new Map([
+          [b, '0-0'],
+          [a, first!],
+        ]),
         new Map([[a, ids[1]!]]),
       ]);
     });
@@ -345,7 +370,13 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       expect(repeats).toBe(0);
       await expect(backend.append(batch, RETENTION, { idempotency: once })).resolves.toEqual(ids);
       expect(repeats).toBe(1);
-      const reads = await backend.read([{ channel: a, after: '0-0' }, { channel: b, after: '0-0' }], 100);
+      const reads = await backend.read(
+        [
+          { channel: a, after: '0-0' },
+          { channel: b, after: '0-0' },
+        ],
+        100,
+      );
       expect(reads.map((read) => read.events.map((e) => e.id))).toEqual([[ids[0], ids[2]], [ids[1]]]);
       // Another key, or none, publishes again.
       const [other] = await backend.append([event(a, 4)], RETENTION, { idempotency: { key: `${key}.other`, ttlSeconds: 60 } });
@@ -392,9 +423,7 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       for (let attempt = 0; attempt < 200 && seen.length < total; attempt++) {
         const reader = new SSEReader(await sse.handler(streamRequest(`?channel=${channel}`, { 'Last-Event-ID': cursor! })));
         const want = Math.min(total, seen.length + 7);
-        await reader
-          .waitFor(() => seen.length + reader.messages.length >= want, `${want} events`, 3000)
-          .catch(() => undefined);
+        await reader.waitFor(() => seen.length + reader.messages.length >= want, `${want} events`, 3000).catch(() => undefined);
         await reader.cancel();
         seen.push(...reader.messages.map((m) => m.data));
         cursor = reader.lastId ?? cursor;
@@ -421,7 +450,7 @@ export function runBackendContract(name: string, create: () => Promise<ContractS
       expect(kept).toEqual(Array.from({ length: kept.length }, (_, n) => count - kept.length + n));
     });
 
-    it('streams: several channels\' histories, longer than a read, arrive in id order across channels', async () => {
+    it("streams: several channels' histories, longer than a read, arrive in id order across channels", async () => {
       const channels = [channelName('order-a'), channelName('order-b'), channelName('order-c')].sort();
       const sse = createSSE({ backend });
       const pattern = (n: number) => (n < 150 ? (n % 4 === 3 ? 1 : 0) : n % 10 === 0 ? 0 : 1 + (n % 2));

@@ -23,7 +23,10 @@ it('the suite above ran on the cluster: every channel key lives on the master se
   const backend = redisBackend({ cluster: cluster.urls, prefix });
   try {
     const channels = ['a', 'b', 'c', 'd', 'e', 'f'];
-    await backend.append(channels.map((channel) => ({ channel, type: 'n', data: channel, json: false })), { maxLength: 10, ttlSeconds: 60 });
+    await backend.append(
+      channels.map((channel) => ({ channel, type: 'n', data: channel, json: false })),
+      { maxLength: 10, ttlSeconds: 60 },
+    );
     const holders = new Set<number>();
     for (const channel of channels) {
       const key = `${prefix}{${channel}}`;

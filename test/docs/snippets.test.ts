@@ -34,7 +34,12 @@ const OPTIONS: ts.CompilerOptions = {
   allowImportingTsExtensions: true,
   baseUrl: ROOT,
   // Deno's `npm:` specifiers name the same entry points.
-  paths: Object.fromEntries(Object.entries(SUBPATHS).flatMap(([name, path]) => [[name, [path]], [`npm:${name}`, [path]]])),
+  paths: Object.fromEntries(
+    Object.entries(SUBPATHS).flatMap(([name, path]) => [
+      [name, [path]],
+      [`npm:${name}`, [path]],
+    ]),
+  ),
 };
 
 const EXTENSION: Record<string, string> = { ts: 'ts', typescript: 'ts', tsx: 'tsx', js: 'mjs', javascript: 'mjs', mjs: 'mjs' };
@@ -67,9 +72,13 @@ function check(snippets: ReturnType<typeof snippetsOf>, options: ts.CompilerOpti
   const program = ts.createProgram([...files.keys()], options, host);
   const byFile = new Map<string, string[]>();
   names.forEach((name, index) => {
-    const diagnostics = [...program.getSyntacticDiagnostics(program.getSourceFile(name)), ...program.getSemanticDiagnostics(program.getSourceFile(name))];
+    const diagnostics = [
+      ...program.getSyntacticDiagnostics(program.getSourceFile(name)),
+      ...program.getSemanticDiagnostics(program.getSourceFile(name)),
+    ];
     const messages = diagnostics.map((diagnostic) => {
-      const line = diagnostic.file && diagnostic.start !== undefined ? diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start).line + 1 : 0;
+      const line =
+        diagnostic.file && diagnostic.start !== undefined ? diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start).line + 1 : 0;
       return `line ${line}: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`;
     });
     if (messages.length > 0) byFile.set(snippets[index]!.where, messages);
@@ -88,7 +97,10 @@ describe('code blocks in the docs', () => {
   it('all type-check as written', () => {
     const isJs = (snippet: (typeof snippets)[number]) => EXTENSION[snippet.language] === 'mjs';
     const failures = new Map([
-      ...check(snippets.filter((snippet) => !isJs(snippet)), OPTIONS),
+      ...check(
+        snippets.filter((snippet) => !isJs(snippet)),
+        OPTIONS,
+      ),
       ...check(snippets.filter(isJs), { ...OPTIONS, noImplicitAny: false }),
     ]);
     expect(Object.fromEntries(failures)).toEqual({});

@@ -59,7 +59,10 @@ interface WorkerOptions {
 
 async function startWorker(options: WorkerOptions = {}): Promise<Worker> {
   let logs = '';
-  const bridge = options.maxRequests || options.flags || options.ownBridge || options.readers ? await createBridge({ token: TOKEN, redis: REDIS_URL }) : workerBridge;
+  const bridge =
+    options.maxRequests || options.flags || options.ownBridge || options.readers
+      ? await createBridge({ token: TOKEN, redis: REDIS_URL })
+      : workerBridge;
   const mf = new Miniflare({
     modules: true,
     scriptPath: join(outdir, 'index.js'),
@@ -132,11 +135,17 @@ const publish = (name: string, data: string, type = 'message') => sendEvent(type
 /** A raw stream (fetch), to read headers and to leave whenever the test wants. */
 async function openStream(base: string, name: string | string[], headers: Record<string, string> = {}) {
   const controller = new AbortController();
-  const query = [name].flat().map((one) => `channel=${encodeURIComponent(one)}`).join('&');
+  const query = [name]
+    .flat()
+    .map((one) => `channel=${encodeURIComponent(one)}`)
+    .join('&');
   const res = await fetch(`${base}/stream?${query}`, { headers, signal: controller.signal });
   expect(res.status).toBe(200);
   const reader = new SSEReader(res);
-  await reader.waitFor(() => reader.events.some((event) => event.event === 'sse:ready' || !event.event.startsWith('sse:')), 'the stream to start');
+  await reader.waitFor(
+    () => reader.events.some((event) => event.event === 'sse:ready' || !event.event.startsWith('sse:')),
+    'the stream to start',
+  );
   return { res, reader, leave: () => controller.abort() };
 }
 

@@ -43,13 +43,13 @@ afterAll(async () => {
   const redis = new Redis(REDIS_URL);
   for (const chatId of chatIds) {
     await deleteKeysWithPrefix(redis, `sse:resumable-stream/${chatId}-`);
-    for (const kind of ['start', 'follow']) await deleteKeysWithPrefix(redis, `sse:#idem:edge-sse/resumable:${kind}:resumable-stream/${chatId}-`);
+    for (const kind of ['start', 'follow'])
+      await deleteKeysWithPrefix(redis, `sse:#idem:edge-sse/resumable:${kind}:resumable-stream/${chatId}-`);
   }
   redis.disconnect();
 });
 
-const assistantText = (page: import('playwright-core').Page) =>
-  page.locator('#messages li[data-role="assistant"]').allInnerTexts();
+const assistantText = (page: import('playwright-core').Page) => page.locator('#messages li[data-role="assistant"]').allInnerTexts();
 
 describe('examples/nextjs: resumable AI chat in Chromium', () => {
   it('reloaded mid-answer, the page gets the rest of the answer once, in order', async () => {
@@ -73,7 +73,11 @@ describe('examples/nextjs: resumable AI chat in Chromium', () => {
     const resuming = page.waitForResponse((response) => response.url().endsWith(`/api/chat/${chatId}/stream`));
     await page.reload();
     expect((await resuming).status()).toBe(200); // the answer was still streaming: resumed from Redis
-    await page.waitForFunction(() => /word-40\./.test(document.querySelector('#messages li[data-role="assistant"]')?.textContent ?? ''), undefined, { timeout: 15_000 });
+    await page.waitForFunction(
+      () => /word-40\./.test(document.querySelector('#messages li[data-role="assistant"]')?.textContent ?? ''),
+      undefined,
+      { timeout: 15_000 },
+    );
     await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'ready');
     expect(resumes).toEqual([204, 200]);
     const after = await assistantText(page);

@@ -46,9 +46,7 @@ function importsOf(entry: string, seen = new Set<string>()): string[] {
     ...code.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g),
     ...code.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g),
   ].map((match) => match[1]!);
-  return specifiers.flatMap((specifier) =>
-    specifier.startsWith('.') ? importsOf(resolve(dirname(entry), specifier), seen) : [specifier],
-  );
+  return specifiers.flatMap((specifier) => (specifier.startsWith('.') ? importsOf(resolve(dirname(entry), specifier), seen) : [specifier]));
 }
 
 const isNodeModule = (specifier: string) => specifier.startsWith('node:') || builtinModules.includes(specifier.split('/')[0]!);
@@ -134,7 +132,10 @@ describe('edge-sse inside edge-runtime (Vercel edge runtime emulation)', () => {
         source.addEventListener('error', fail, { once: true });
       });
       for (const n of [1, 2, 3]) {
-        const res = await fetch(`${server.url}send`, { method: 'POST', body: JSON.stringify({ type: 'update', data: { n }, channel: name }) });
+        const res = await fetch(`${server.url}send`, {
+          method: 'POST',
+          body: JSON.stringify({ type: 'update', data: { n }, channel: name }),
+        });
         expect(res.status).toBe(200);
       }
       await until(() => received.length === 3, 'three events');

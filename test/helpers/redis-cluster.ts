@@ -111,7 +111,10 @@ export async function startOwnCluster({ masters = 3, replicas = 0 } = {}): Promi
       await untilStable(nodes, replicas);
     },
     async failOver(slot) {
-      const { master: from, replicas: [to] } = await owners(slot);
+      const {
+        master: from,
+        replicas: [to],
+      } = await owners(slot);
       if (!to) throw new Error(`slot ${slot} has no replica`);
       await to.redis.call('CLUSTER', 'FAILOVER');
       const deadline = Date.now() + 20_000;
@@ -145,20 +148,32 @@ async function distinctFreePorts(count: number): Promise<number[]> {
 
 async function startNode(port: number, busPort: number, dir: string): Promise<ChildProcess> {
   const args = [
-    '--port', String(port),
-    '--cluster-port', String(busPort),
-    '--bind', '127.0.0.1',
-    '--cluster-enabled', 'yes',
-    '--cluster-config-file', `nodes-${port}.conf`,
-    '--cluster-node-timeout', '1000',
-    '--dir', dir,
-    '--dbfilename', `dump-${port}.rdb`,
-    '--save', '',
-    '--appendonly', 'no',
+    '--port',
+    String(port),
+    '--cluster-port',
+    String(busPort),
+    '--bind',
+    '127.0.0.1',
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    `nodes-${port}.conf`,
+    '--cluster-node-timeout',
+    '1000',
+    '--dir',
+    dir,
+    '--dbfilename',
+    `dump-${port}.rdb`,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
     // A replica's first sync starts at once, not after the default 5 s wait for more replicas; and
     // CLUSTER SLOTS lists it once its offset moved, which a master's ping to it does (every 10 s by default).
-    '--repl-diskless-sync-delay', '0',
-    '--repl-ping-replica-period', '1',
+    '--repl-diskless-sync-delay',
+    '0',
+    '--repl-ping-replica-period',
+    '1',
   ];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -192,11 +207,14 @@ async function untilStable(nodes: readonly ClusterNode[], replicas: number, time
   for (;;) {
     const infos = await Promise.all(nodes.map((node) => node.redis.call('CLUSTER', 'INFO').then(String, () => '')));
     const maps = await Promise.all(
-      nodes.map((node) => node.redis.call('CLUSTER', 'SLOTS').then((reply) => slotMap(reply, replicas), () => '')),
+      nodes.map((node) =>
+        node.redis.call('CLUSTER', 'SLOTS').then(
+          (reply) => slotMap(reply, replicas),
+          () => '',
+        ),
+      ),
     );
-    const ok = infos.every(
-      (info) => /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${nodes.length}\\b`).test(info),
-    );
+    const ok = infos.every((info) => /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${nodes.length}\\b`).test(info));
     if (ok && maps.every((map) => map !== '' && map === maps[0])) return;
     if (Date.now() > deadline) throw new Error(`the cluster did not settle: ${infos.join(' | ')}`);
     await new Promise((resolve) => setTimeout(resolve, 100));

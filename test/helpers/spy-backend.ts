@@ -14,11 +14,17 @@ export function spyBackend(inner: Backend, overrides: Partial<Backend> = {}) {
     name: inner.name,
     shareable: inner.shareable,
     append: (events, retention, options) => {
-      record('append', events.map((event) => event.channel));
+      record(
+        'append',
+        events.map((event) => event.channel),
+      );
       return inner.append(events, retention, options);
     },
     read: (requests, limit, options) => {
-      record('read', requests.map((request) => request.channel));
+      record(
+        'read',
+        requests.map((request) => request.channel),
+      );
       return inner.read(requests, limit, options);
     },
     tail: (channels, count, options) => {

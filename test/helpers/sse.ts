@@ -74,8 +74,7 @@ export class SSEReader {
   private async pump(): Promise<void> {
     const decoder = new TextDecoder();
     const parser = createParser({
-      onEvent: (message: EventSourceMessage) =>
-        this.events.push({ id: message.id, event: message.event ?? 'message', data: message.data }),
+      onEvent: (message: EventSourceMessage) => this.events.push({ id: message.id, event: message.event ?? 'message', data: message.data }),
       onComment: (comment) => this.comments.push(comment),
       onRetry: (retry) => this.retries.push(retry),
     });

@@ -24,7 +24,9 @@ afterAll(async () => {
 });
 
 function startProducer(id: string): Promise<void> {
-  child = spawn(process.execPath, ['--import', 'tsx', 'test/resumable/fixtures/producer.ts', REDIS_URL, prefix, id], { stdio: ['ignore', 'pipe', 'inherit'] });
+  child = spawn(process.execPath, ['--import', 'tsx', 'test/resumable/fixtures/producer.ts', REDIS_URL, prefix, id], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     child!.stdout!.on('data', (data: Buffer) => {
       const stored = /stored (\d+)/.exec(String(data));

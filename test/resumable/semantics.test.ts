@@ -173,24 +173,25 @@ for (const subject of subjects('resumable')) {
 
     // Where there is a reader to share: not in memory (no subscriptions), not with unshared readers.
     const sharesReaders = subject.name !== 'memory' && !subject.name.includes('unshared');
-    if (sharesReaders) it("shares the stream handler's reader: a follower and an SSE client of the same channel cost one", async () => {
-      const backends = subject.pair();
-      const producer = createResumableStreamContext({ backend: backends.producer, waitUntil: null });
-      const follower = createResumableStreamContext({ backend: backends.follower, waitUntil: null });
-      const handler = createStreamHandler({ backend: backends.follower });
-      const id = newId();
-      const source = manualSource();
-      await producer.resumableStream(id, () => source.stream);
-      const sse = new SSEReader(await handler(streamRequest(`?channel=${encodeURIComponent(`resumable-stream/${id}`)}`)));
-      await sse.waitForReady();
-      const resumed = (await follower.resumeExistingStream(id))!.getReader();
-      source.push('shared');
-      expect(await readUntil(resumed, 6)).toBe('shared');
-      expect(backends.follower.stats().subscriptions).toBe(1);
-      source.end();
-      await resumed.cancel();
-      await sse.cancel();
-    });
+    if (sharesReaders)
+      it("shares the stream handler's reader: a follower and an SSE client of the same channel cost one", async () => {
+        const backends = subject.pair();
+        const producer = createResumableStreamContext({ backend: backends.producer, waitUntil: null });
+        const follower = createResumableStreamContext({ backend: backends.follower, waitUntil: null });
+        const handler = createStreamHandler({ backend: backends.follower });
+        const id = newId();
+        const source = manualSource();
+        await producer.resumableStream(id, () => source.stream);
+        const sse = new SSEReader(await handler(streamRequest(`?channel=${encodeURIComponent(`resumable-stream/${id}`)}`)));
+        await sse.waitForReady();
+        const resumed = (await follower.resumeExistingStream(id))!.getReader();
+        source.push('shared');
+        expect(await readUntil(resumed, 6)).toBe('shared');
+        expect(backends.follower.stats().subscriptions).toBe(1);
+        source.end();
+        await resumed.cancel();
+        await sse.cancel();
+      });
 
     it('stores text in few batches while nobody follows', async () => {
       const { producer: backend } = subject.pair();
@@ -251,7 +252,10 @@ describe('resumable streams: input', () => {
     await expect(context.resumeExistingStream('x', -1)).rejects.toThrow(/skipCharacters must be a whole number/);
     await expect(context.resumeExistingStream('x', { cursor: 'nope' })).rejects.toMatchObject({ code: 'INVALID_CURSOR' });
     await expect(context.resumableStream('x', 'no' as never)).rejects.toThrow(/makeStream must be a function/);
-    const bytes = await context.resumableStream('bytes', () => new ReadableStream({ start: (c) => c.enqueue(new Uint8Array([1]) as never) }));
+    const bytes = await context.resumableStream(
+      'bytes',
+      () => new ReadableStream({ start: (c) => c.enqueue(new Uint8Array([1]) as never) }),
+    );
     await expect(readText(bytes!)).rejects.toThrow(/carries strings; its source gave bytes \(pipe the stream through a TextDecoderStream/);
     await expect.poll(() => context.hasExistingStream('bytes')).toBe('DONE');
   });
@@ -263,7 +267,8 @@ describe('resumable streams: input', () => {
     const chunks = [text.slice(0, 16), text.slice(16)];
     expect(await readText((await tight.resumableStream('emoji', () => timedSource(chunks, 5)))!)).toBe(text);
     const [read] = await backend.read([{ channel: 'resumable-stream/emoji', after: '0-0' }], 100);
-    for (const event of read!.events) expect(event.data).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+    for (const event of read!.events)
+      expect(event.data).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
   });
 
   it('cuts off a reader that leaves its queue growing past maxQueuedChars; the stream goes on for others', async () => {

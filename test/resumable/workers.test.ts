@@ -61,7 +61,10 @@ function importsOf(entry: string, seen = new Set<string>()): string[] {
   if (seen.has(entry)) return [];
   seen.add(entry);
   const code = readFileSync(entry, 'utf8');
-  const specifiers = [...code.matchAll(/\b(?:from|import)\s*\(?\s*["']([^"']+)["']/g), ...code.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((match) => match[1]!);
+  const specifiers = [
+    ...code.matchAll(/\b(?:from|import)\s*\(?\s*["']([^"']+)["']/g),
+    ...code.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g),
+  ].map((match) => match[1]!);
   return specifiers.flatMap((specifier) => (specifier.startsWith('.') ? importsOf(resolve(dirname(entry), specifier), seen) : [specifier]));
 }
 

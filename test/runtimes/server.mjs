@@ -19,9 +19,7 @@ const backends = {
   redis: redisBackend({ url: env.REDIS_URL, prefix }),
   quiet: memoryBackend(),
 };
-const streams = Object.fromEntries(
-  Object.entries(backends).map(([name, backend]) => [name, createStreamHandler({ backend })]),
-);
+const streams = Object.fromEntries(Object.entries(backends).map(([name, backend]) => [name, createStreamHandler({ backend })]));
 
 async function send(request, backend) {
   try {

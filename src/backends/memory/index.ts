@@ -89,7 +89,10 @@ export interface MemoryBackend extends Backend {
 export function memoryBackend(options: MemoryBackendOptions = {}): MemoryBackend {
   const now = options.now ?? Date.now;
   const logs = new Map<string, ChannelLog>();
-  const expiries = new ExpiryQueue<ChannelLog>((channel) => logs.get(channel), (channel) => logs.delete(channel));
+  const expiries = new ExpiryQueue<ChannelLog>(
+    (channel) => logs.get(channel),
+    (channel) => logs.delete(channel),
+  );
   const feeds = new Set<MemoryFeed>();
   const publishes = new Publishes();
   let requests = 0;
@@ -133,8 +136,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): MemoryBackend
   }
 
   const store = {
-    read: (channel: string, after: string, limit: number): ChannelRead =>
-      existingLog(channel)?.read(after, limit) ?? emptyRead(after),
+    read: (channel: string, after: string, limit: number): ChannelRead => existingLog(channel)?.read(after, limit) ?? emptyRead(after),
   };
 
   return {

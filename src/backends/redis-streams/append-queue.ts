@@ -93,7 +93,12 @@ export class AppendQueue {
     // A call alone keeps its signal for the request; several share it, and each abandons alone.
     const options = entries.length === 1 ? { signal: entries[0]!.run.call.signal } : {};
     try {
-      const replies = await evalScript(this.transport, PUBLISH_SCRIPT, entries.map((entry) => entry.run.args), options);
+      const replies = await evalScript(
+        this.transport,
+        PUBLISH_SCRIPT,
+        entries.map((entry) => entry.run.args),
+        options,
+      );
       entries.forEach((entry, index) => this.answer(entry, replies[index]));
     } catch (error) {
       for (const entry of entries) settle(entry, () => entry.reject(error));

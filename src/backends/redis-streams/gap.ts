@@ -17,7 +17,6 @@ import type { StreamState } from './commands/stream-info.js';
 export function gapAfter(info: StreamState, after: string): ChannelRead['gap'] {
   const pastHead = compareIds(after, info.head) > 0;
   const deletedLater = compareIds(info.maxDeletedId, after) > 0;
-  const beforeFirst =
-    info.firstId !== null && compareIds(after, info.firstId) < 0 && (info.trimmed || after !== ZERO_ID);
+  const beforeFirst = info.firstId !== null && compareIds(after, info.firstId) < 0 && (info.trimmed || after !== ZERO_ID);
   return pastHead || deletedLater || beforeFirst ? { firstId: info.firstId } : undefined;
 }

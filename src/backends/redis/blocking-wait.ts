@@ -105,7 +105,12 @@ export class BlockingWait implements XreadWait {
     const [name, ...args] = xread(this.keys, asked, READ_BATCH, blockMs).args;
     this.call.onRequest?.();
     try {
-      return (await this.transport.bounded(connection.call(String(name), ...args), `XREAD BLOCK ${blockMs}`, false, blockMs + timeoutMs)) as RedisReply;
+      return (await this.transport.bounded(
+        connection.call(String(name), ...args),
+        `XREAD BLOCK ${blockMs}`,
+        false,
+        blockMs + timeoutMs,
+      )) as RedisReply;
     } catch (error) {
       if (error instanceof BackendError && error.code === 'BACKEND_TIMEOUT') this.dropConnection(connection);
       throw error;

@@ -81,13 +81,19 @@ export class UpstashRest implements RedisTransport {
       // reader ignores lines it does not know (servers differ on the content type they send).
       if (/html/i.test(response.headers.get('content-type') ?? '')) {
         const text = await readCapped(response, ERROR_BODY_BYTES, () => this.tooLarge('/subscribe'));
-        throw new BackendError('BACKEND_ERROR', `${this.base}/subscribe answered ${describe(response, text)}, not an event stream${CHECK_URL}`);
+        throw new BackendError(
+          'BACKEND_ERROR',
+          `${this.base}/subscribe answered ${describe(response, text)}, not an event stream${CHECK_URL}`,
+        );
       }
       if (!response.body) throw new BackendError('BACKEND_ERROR', 'The subscription response has no body');
       return guardLines(response.body, {
         maxLineBytes: SUBSCRIPTION_LINE_BYTES,
         tooLong: () =>
-          new BackendError('BACKEND_ERROR', `${this.base}/subscribe sent a line over ${SUBSCRIPTION_LINE_BYTES} bytes: not a pub/sub message`),
+          new BackendError(
+            'BACKEND_ERROR',
+            `${this.base}/subscribe sent a line over ${SUBSCRIPTION_LINE_BYTES} bytes: not a pub/sub message`,
+          ),
         isAwaited: (line) => line.startsWith('data: subscribe,'),
         onAwaited: () => deadline.lift(),
       });

@@ -38,7 +38,13 @@ export function Chat({ id, initialMessages }: { id: string; initialMessages: UIM
         Status: <strong id="status">{status}</strong>
       </p>
       <form id="chat-form" onSubmit={submit} style={{ display: 'flex', gap: '0.5rem' }}>
-        <input id="prompt" value={input} onChange={(event) => setInput(event.target.value)} placeholder="Ask something" style={{ flex: 1 }} />
+        <input
+          id="prompt"
+          value={input}
+          onChange={(event) => setInput(event.target.value)}
+          placeholder="Ask something"
+          style={{ flex: 1 }}
+        />
         <button type="submit" disabled={status === 'streaming' || status === 'submitted'}>
           Send
         </button>

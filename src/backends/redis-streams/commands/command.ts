@@ -17,7 +17,9 @@ export interface Command<T> {
 
 /** Redis's refusal of a command, as a BackendError. */
 export function backendFailure(error: Error): BackendError {
-  return error instanceof BackendError ? error : new BackendError('BACKEND_ERROR', `Redis refused a command: ${error.message}`, { cause: error });
+  return error instanceof BackendError
+    ? error
+    : new BackendError('BACKEND_ERROR', `Redis refused a command: ${error.message}`, { cause: error });
 }
 
 /** The reply's value, or the refusal thrown. */

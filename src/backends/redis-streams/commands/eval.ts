@@ -39,8 +39,9 @@ export async function evalScript(
   );
   const missing = calls.map((_, index) => index).filter((index) => isNoScript(replies[index]));
   if (missing.length === 0) return replies;
-  const again = missing.map((index, position): RedisCommand =>
-    position === 0 ? ['EVAL', script.body, ...(calls[index] as ScriptArgs)] : ['EVALSHA', sha, ...(calls[index] as ScriptArgs)],
+  const again = missing.map(
+    (index, position): RedisCommand =>
+      position === 0 ? ['EVAL', script.body, ...(calls[index] as ScriptArgs)] : ['EVALSHA', sha, ...(calls[index] as ScriptArgs)],
   );
   const retried = await transport.pipeline(again, options);
   missing.forEach((index, position) => (replies[index] = retried[position] as Reply));

@@ -108,7 +108,13 @@ function scriptArguments(keys: KeySpace, part: SlotPart, retention: Retention, c
 /** `previous`: each channel's newest id before the append, in the part's channel order (none when repeated). */
 type PartOutcome = { repeated: boolean; ids: string[]; previous: string[] } | { error: BackendError };
 
-async function appendPart(transport: RedisTransport, keys: KeySpace, part: SlotPart, retention: Retention, call: AppendOptions): Promise<PartOutcome> {
+async function appendPart(
+  transport: RedisTransport,
+  keys: KeySpace,
+  part: SlotPart,
+  retention: Retention,
+  call: AppendOptions,
+): Promise<PartOutcome> {
   const args = scriptArguments(keys, part, retention, call);
   try {
     // Alone in its request: a NOSCRIPT answer sends the script itself to that master, which caches it.
@@ -121,7 +127,8 @@ async function appendPart(transport: RedisTransport, keys: KeySpace, part: SlotP
 
 /** The script's reply: `{0, previous heads…, ids…}`, or `{1, ids…}` for a repeated key. */
 function decodePartReply(reply: Reply | undefined, channels: number): PartOutcome {
-  if (reply instanceof Error) return { error: new BackendError('BACKEND_ERROR', `Redis refused the publish: ${reply.message}`, { cause: reply }) };
+  if (reply instanceof Error)
+    return { error: new BackendError('BACKEND_ERROR', `Redis refused the publish: ${reply.message}`, { cause: reply }) };
   if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1)) {
     return { error: new BackendError('BACKEND_ERROR', 'Redis answered the publish with something other than the new ids') };
   }
@@ -150,7 +157,8 @@ export async function appendOnCluster(
     call.idempotency?.onRepeat?.();
     const counts = outcomes.map((outcome) => ('ids' in outcome ? outcome.ids.length : 0));
     // Another publish used the key: its ids, as many as it had (the caller says what is wrong).
-    if (parts.some((part, index) => countOf(part) !== counts[index])) return outcomes.flatMap((outcome) => ('ids' in outcome ? outcome.ids : []));
+    if (parts.some((part, index) => countOf(part) !== counts[index]))
+      return outcomes.flatMap((outcome) => ('ids' in outcome ? outcome.ids : []));
   }
   const ids: (string | null)[] = new Array(events.length).fill(null);
   const failures: PartFailure[] = [];
@@ -159,7 +167,8 @@ export async function appendOnCluster(
     const error = 'error' in outcome ? outcome.error : mismatch(part, outcome);
     if (error) return failures.push({ channels: part.channels, events: part.indexes.flat().sort((a, b) => a - b), error });
     let next = 0;
-    for (const positions of part.indexes) for (const position of positions) ids[position] = (outcome as { ids: string[] }).ids[next++] as string;
+    for (const positions of part.indexes)
+      for (const position of positions) ids[position] = (outcome as { ids: string[] }).ids[next++] as string;
   });
   reportPrevious(events, parts, outcomes, call);
   if (failures.length === 0) return ids as string[];
@@ -173,7 +182,8 @@ function reportPrevious(events: readonly NewEvent[], parts: SlotPart[], outcomes
   const byChannel = new Map<string, string>();
   parts.forEach((part, index) => {
     const outcome = outcomes[index] as PartOutcome;
-    if ('previous' in outcome) part.channels.forEach((channel, at) => outcome.previous[at] !== undefined && byChannel.set(channel, outcome.previous[at]!));
+    if ('previous' in outcome)
+      part.channels.forEach((channel, at) => outcome.previous[at] !== undefined && byChannel.set(channel, outcome.previous[at]!));
   });
   const previous = new Map<string, string>();
   for (const { channel } of events) if (byChannel.has(channel) && !previous.has(channel)) previous.set(channel, byChannel.get(channel)!);
@@ -183,7 +193,9 @@ function reportPrevious(events: readonly NewEvent[], parts: SlotPart[], outcomes
 /** A part whose idempotency key another publish, with other events there, had used: nothing of it was stored. */
 function mismatch(part: SlotPart, outcome: { repeated: boolean; ids: string[] }): BackendError | undefined {
   if (outcome.ids.length === countOf(part)) return undefined;
-  const what = outcome.repeated ? `its idempotency key was used by a publish of ${outcome.ids.length} event(s) there` : `Redis answered with ${outcome.ids.length} ids`;
+  const what = outcome.repeated
+    ? `its idempotency key was used by a publish of ${outcome.ids.length} event(s) there`
+    : `Redis answered with ${outcome.ids.length} ids`;
   return new BackendError('BACKEND_ERROR', `${what}, and this one has ${countOf(part)}`);
 }
 
@@ -219,7 +231,9 @@ export class PartialPublishError extends BackendError {
     super(
       (failures[0] as PartFailure).error.code,
       `Redis Cluster stored ${stored.length} of ${ids.length} events (${describeEvents(stored)}); ` +
-        failures.map((failure) => `not ${describeEvents(failure.events)} on ${channelList(failure.channels)}: ${failure.error.message}`).join('; ') +
+        failures
+          .map((failure) => `not ${describeEvents(failure.events)} on ${channelList(failure.channels)}: ${failure.error.message}`)
+          .join('; ') +
         `; ${retry}`,
       { cause: (failures[0] as PartFailure).error },
     );

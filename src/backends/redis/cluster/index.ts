@@ -60,6 +60,7 @@ export function clusterBackend({ cluster, connectTo, seeds }: ClusterConnections
   });
   return {
     ...backend,
-    append: (events: readonly NewEvent[], retention: Retention, call?: AppendOptions) => appendOnCluster(transport, keys, events, retention, call),
+    append: (events: readonly NewEvent[], retention: Retention, call?: AppendOptions) =>
+      appendOnCluster(transport, keys, events, retention, call),
   };
 }

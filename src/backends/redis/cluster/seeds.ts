@@ -20,15 +20,24 @@ export interface Seed {
  */
 export function clusterSeeds(cluster: unknown, url: string | undefined, env: Env): Seed[] | undefined {
   if (cluster !== undefined) {
-    if (url !== undefined) throw invalidOption('Give redisBackend either url (one Redis) or cluster (seed nodes of a Redis Cluster), not both');
+    if (url !== undefined)
+      throw invalidOption('Give redisBackend either url (one Redis) or cluster (seed nodes of a Redis Cluster), not both');
     if (!Array.isArray(cluster) || cluster.length === 0) {
-      throw invalidOption(`Option cluster must be a non-empty array of seed nodes such as ['redis://10.0.0.1:6379'], got ${describeValue(cluster)}`);
+      throw invalidOption(
+        `Option cluster must be a non-empty array of seed nodes such as ['redis://10.0.0.1:6379'], got ${describeValue(cluster)}`,
+      );
     }
-    return sameAuth(cluster.map((seed: unknown) => parseSeed(seed, 'Option cluster')), 'Option cluster');
+    return sameAuth(
+      cluster.map((seed: unknown) => parseSeed(seed, 'Option cluster')),
+      'Option cluster',
+    );
   }
   const listed = url === undefined ? env.REDIS_CLUSTER_NODES?.trim() : undefined;
   if (!listed) return undefined;
-  return sameAuth(listed.split(/[\s,]+/).map((seed) => parseSeed(seed, 'REDIS_CLUSTER_NODES')), 'REDIS_CLUSTER_NODES');
+  return sameAuth(
+    listed.split(/[\s,]+/).map((seed) => parseSeed(seed, 'REDIS_CLUSTER_NODES')),
+    'REDIS_CLUSTER_NODES',
+  );
 }
 
 function parseSeed(seed: unknown, source: string): Seed {
@@ -57,7 +66,9 @@ function parseSeed(seed: unknown, source: string): Seed {
 function sameAuth(seeds: Seed[], source: string): Seed[] {
   const [first] = seeds as [Seed];
   if (seeds.some((seed) => seed.tls !== first.tls || seed.username !== first.username || seed.password !== first.password)) {
-    throw invalidOption(`${source}: every seed node needs the same scheme, user and password (they are used for every node of the cluster)`);
+    throw invalidOption(
+      `${source}: every seed node needs the same scheme, user and password (they are used for every node of the cluster)`,
+    );
   }
   return seeds;
 }
