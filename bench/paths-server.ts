@@ -15,13 +15,13 @@
  * each frame enqueued into every stream's controller.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { EVENT_TYPE, makeEvents } from './events.ts';
-import { nextFloorId, startSocketFloor } from './socket-floor.ts';
-import type { Memory, PathsContender, ServerCommand, ServerReady, ServerReply, ServerStats } from './scale-protocol.ts';
+import { EVENT_TYPE } from './events.ts';
+import type { PathsContender } from './scale-protocol.ts';
+import { type Listening, type Subject, betterSse, closeNode, listenNode, serveDriver, socketFloor } from './server-process.ts';
+import { nextFloorId } from './socket-floor.ts';
 
 interface BunRuntime {
   version: string;
-  gc(force: boolean): void;
   serve(options: { hostname: string; port: number; fetch: (request: Request) => Response | Promise<Response> }): {
     port: number;
     stop(force: boolean): void;
@@ -34,23 +34,14 @@ interface DenoRuntime {
     handler: (request: Request) => Response | Promise<Response>,
   ): { shutdown(): Promise<void> };
 }
-const runtime = globalThis as { Bun?: BunRuntime; Deno?: DenoRuntime; gc?: () => void };
+const runtime = globalThis as { Bun?: BunRuntime; Deno?: DenoRuntime };
 
 const CHANNEL = 'paths';
 const PATH = `/events?channel=${CHANNEL}`;
 /** Long enough that no stream reaches its deadline during a run. */
 const MAX_DURATION_MS = 3_600_000;
 
-interface Subject {
-  port: number;
-  publish(payload: object): void;
-  stats(): ServerStats;
-  close(): Promise<void>;
-}
-
 const { contender, dist: otherBuild } = JSON.parse(process.argv.at(-1)!) as { contender: PathsContender; dist?: string };
-const now = () => performance.timeOrigin + performance.now();
-const events = makeEvents();
 /** This package's dist/, or another build's (an absolute directory: `BENCH_PATHS_BASELINE`). */
 const distDirectory = otherBuild ? `file://${otherBuild.replace(/\/?$/, '/')}` : new URL('../dist/', import.meta.url).href;
 const dist = (entry: string) => new URL(`${entry}.js`, distDirectory).href;
@@ -69,7 +60,7 @@ async function edge(): Promise<Subject> {
 
 type Fetch = (request: Request) => Promise<Response>;
 
-async function serveEdge(handler: Fetch): Promise<{ port: number; close(): Promise<void> }> {
+async function serveEdge(handler: Fetch): Promise<Listening> {
   switch (contender) {
     case 'edge-sse/node direct': {
       const node = (await import(dist('node'))) as typeof import('../src/adapters/node.js');
@@ -101,7 +92,7 @@ async function serveEdge(handler: Fetch): Promise<{ port: number; close(): Promi
 }
 
 /** The adapter many apps write by hand: a Request in, the Response body piped through Readable.fromWeb. */
-async function fromWebAdapter(handler: Fetch): Promise<{ port: number; close(): Promise<void> }> {
+async function fromWebAdapter(handler: Fetch): Promise<Listening> {
   const { createServer } = await import('node:http');
   const { Readable, pipeline } = await import('node:stream');
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
@@ -116,30 +107,6 @@ async function fromWebAdapter(handler: Fetch): Promise<{ port: number; close(): 
     pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), res, () => {});
   });
   return listenNode(server);
-}
-
-async function better(): Promise<Subject> {
-  const { createChannel, createSession } = await import('better-sse');
-  const { createServer } = await import('node:http');
-  const channel = createChannel();
-  const server = createServer((req, res) => {
-    void createSession(req, res).then((session) => channel.register(session));
-  });
-  return {
-    ...(await listenNode(server)),
-    publish: (payload) => void channel.broadcast(payload, EVENT_TYPE),
-    stats: () => ({ open: channel.sessionCount, backendRequests: 0, closedSlow: 0 }),
-  };
-}
-
-async function socketFloor(): Promise<Subject> {
-  const floor = await startSocketFloor();
-  return {
-    port: floor.port,
-    publish: (payload) => floor.publish(EVENT_TYPE, payload),
-    stats: () => ({ open: floor.open(), backendRequests: 0, closedSlow: 0 }),
-    close: floor.close,
-  };
 }
 
 /** The cheapest web-stream server: what any library answering with a ReadableStream pays on this adapter. */
@@ -175,46 +142,11 @@ async function webStreamFloor(): Promise<Subject> {
   };
 }
 
-interface NodeServer {
-  listen(options: { port: number; host: string; backlog: number }, callback: () => void): unknown;
-  address(): unknown;
-  close(callback: () => void): unknown;
-  closeAllConnections?(): void;
-}
-
-function listenNode(server: NodeServer): Promise<{ port: number; close(): Promise<void> }> {
-  return new Promise((resolve) => {
-    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
-      resolve({ port: (server.address() as { port: number }).port, close: () => closeNode(server) });
-    });
-  });
-}
-
-function closeNode(server: Pick<NodeServer, 'close' | 'closeAllConnections'>): Promise<void> {
-  return new Promise((done) => {
-    server.close(() => done());
-    server.closeAllConnections?.();
-  });
-}
-
 /** What this process runs on, as the runtime itself says (the driver checks it against the binary it asked for). */
 function runtimeVersion(): string {
   if (runtime.Bun) return `Bun ${runtime.Bun.version}`;
   if (runtime.Deno) return `Deno ${runtime.Deno.version.deno}`;
   return `node ${process.version}`;
-}
-
-function collectGarbage(): void {
-  if (runtime.Bun) return runtime.Bun.gc(true);
-  if (!runtime.gc) throw new Error('paths-server needs gc: node --expose-gc, deno --v8-flags=--expose-gc');
-  runtime.gc();
-  runtime.gc();
-}
-
-function memory(): Memory {
-  collectGarbage();
-  const { heapUsed, rss, external, arrayBuffers } = process.memoryUsage();
-  return { heapUsed, rss, external, arrayBuffers };
 }
 
 async function main(): Promise<void> {
@@ -224,34 +156,9 @@ async function main(): Promise<void> {
       : contender === 'web-stream floor (@hono/node-server)'
         ? await webStreamFloor()
         : contender === 'better-sse'
-          ? await better()
+          ? await betterSse()
           : await edge();
-  const reply = (message: ServerReply) => process.send!(message);
-  process.on('message', (message: ServerCommand) => {
-    const { id } = message;
-    switch (message.type) {
-      case 'clock':
-        return reply({ id, type: 'clock', now: now() });
-      case 'memory':
-        return reply({ id, type: 'memory', ...memory() });
-      case 'stats':
-        return reply({ id, type: 'stats', ...subject.stats() });
-      case 'publish': {
-        const event = events[message.seq % events.length]!;
-        const at = now();
-        subject.publish({ seq: message.seq, ...event.object });
-        return reply({ id, type: 'published', at });
-      }
-      case 'close':
-        void subject.close().finally(() => {
-          reply({ id, type: 'closed' });
-          setTimeout(() => process.exit(0), 50);
-        });
-        return;
-    }
-  });
-  process.on('disconnect', () => process.exit(0));
-  process.send!({ type: 'listening', port: subject.port, path: PATH, runtime: runtimeVersion() } satisfies ServerReady);
+  serveDriver(subject, { path: PATH, runtime: runtimeVersion() });
 }
 
 main().catch((error: unknown) => {

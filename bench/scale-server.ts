@@ -8,37 +8,18 @@
  * Every contender answers `GET /events?channel=scale` with an event stream and publishes each
  * event its usual way; the payload carries `"seq":N`, which the clients look for.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createChannel, createSession } from 'better-sse';
 import type { CloseReason } from '../src/server/session.js';
 import { core, node, redis, upstash } from './subject.js';
-import { EVENT_TYPE, makeEvents } from './events.js';
-import { startSocketFloor } from './socket-floor.js';
-import type { Memory, ServerCommand, ServerConfig, ServerReady, ServerReply, ServerStats } from './scale-protocol.js';
+import { EVENT_TYPE } from './events.js';
+import type { ServerConfig } from './scale-protocol.js';
+import { type Subject, betterSse, serveDriver, socketFloor } from './server-process.ts';
 
 const CHANNEL = 'scale';
 const PATH = `/events?channel=${CHANNEL}`;
 /** Long enough that no stream reaches its deadline during a run (edge-sse's default is 4 min). */
 const MAX_DURATION_MS = 3_600_000;
 
-interface Subject {
-  port: number;
-  publish(payload: object): void;
-  stats(): ServerStats;
-  close(): Promise<void>;
-}
-
 const config = JSON.parse(process.argv[2]!) as ServerConfig;
-const now = () => performance.timeOrigin + performance.now();
-const events = makeEvents();
-
-function gc(): void {
-  const collect = (globalThis as { gc?: () => void }).gc;
-  if (!collect) throw new Error('scale-server needs --expose-gc');
-  collect();
-  collect();
-}
 
 async function edge(): Promise<Subject> {
   const backend =
@@ -72,82 +53,10 @@ async function edge(): Promise<Subject> {
   };
 }
 
-async function better(): Promise<Subject> {
-  const channel = createChannel();
-  const server = createServer((req, res) => {
-    // createSession resolves once the session is connected (head and retry sent).
-    void createSession(req, res).then((session) => channel.register(session));
-  });
-  return listening(server, {
-    publish: (payload) => void channel.broadcast(payload, EVENT_TYPE),
-    stats: () => ({ open: channel.sessionCount, backendRequests: 0, closedSlow: 0 }),
-  });
-}
-
-async function floor(): Promise<Subject> {
-  const floor = await startSocketFloor();
-  return {
-    port: floor.port,
-    publish: (payload) => floor.publish(EVENT_TYPE, payload),
-    stats: () => ({ open: floor.open(), backendRequests: 0, closedSlow: 0 }),
-    close: floor.close,
-  };
-}
-
-function listening(server: ReturnType<typeof createServer>, subject: Pick<Subject, 'publish' | 'stats'>): Promise<Subject> {
-  server.keepAliveTimeout = 0;
-  return new Promise((resolve) => {
-    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
-      resolve({
-        ...subject,
-        port: (server.address() as AddressInfo).port,
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            server.closeAllConnections();
-          }),
-      });
-    });
-  });
-}
-
-function memory(): Memory {
-  gc();
-  const { heapUsed, rss, external, arrayBuffers } = process.memoryUsage();
-  return { heapUsed, rss, external, arrayBuffers };
-}
-
 async function main(): Promise<void> {
-  const subject = config.contender === 'better-sse' ? await better() : config.contender === 'socket floor' ? await floor() : await edge();
-  const reply = (message: ServerReply) => process.send!(message);
-  process.on('message', (message: ServerCommand) => {
-    const { id } = message;
-    switch (message.type) {
-      case 'clock':
-        return reply({ id, type: 'clock', now: now() });
-      case 'memory':
-        return reply({ id, type: 'memory', ...memory() });
-      case 'stats':
-        return reply({ id, type: 'stats', ...subject.stats() });
-      case 'publish': {
-        const event = events[message.seq % events.length]!;
-        const payload = message.padBytes
-          ? { seq: message.seq, ...event.object, pad: 'x'.repeat(message.padBytes) }
-          : { seq: message.seq, ...event.object };
-        const at = now();
-        subject.publish(payload);
-        return reply({ id, type: 'published', at });
-      }
-      case 'close':
-        void subject.close().finally(() => {
-          reply({ id, type: 'closed' });
-          setTimeout(() => process.exit(0), 50);
-        });
-        return;
-    }
-  });
-  process.on('disconnect', () => process.exit(0));
-  process.send!({ type: 'listening', port: subject.port, path: PATH } satisfies ServerReady);
+  const subject =
+    config.contender === 'better-sse' ? await betterSse() : config.contender === 'socket floor' ? await socketFloor() : await edge();
+  serveDriver(subject, { path: PATH });
 }
 
 main().catch((error: unknown) => {
