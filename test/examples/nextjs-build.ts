@@ -5,10 +5,12 @@
  * a network namespace (root on Linux), and with Upstash variables that lead nowhere: only the
  * runtime uses them, so nothing may be baked in at build time.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, canRunOffline, ensureBuilt, run, sleep } from './helpers.ts';
+import { type Bridge, createBridge } from '../../src/bridge/index.ts';
+import { REDIS_URL } from '../helpers/redis.ts';
+import { ROOT, canRunOffline, ensureBuilt, freePort, run, sleep, startService, waitForHttp } from './helpers.ts';
 
 export const EXAMPLE = join(ROOT, 'examples', 'nextjs');
 export const NEXT_BIN = join(ROOT, 'node_modules', 'next', 'dist', 'bin', 'next');
@@ -93,4 +95,40 @@ export async function buildNextExample(): Promise<NextBuild> {
   } finally {
     rmSync(LOCK, { recursive: true, force: true });
   }
+}
+
+export interface RunningExample {
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+  build: NextBuild;
+  /** The app's Upstash endpoint: its stats show the subscriptions the app holds. */
+  bridge: Bridge;
+  stop(): Promise<void>;
+}
+
+/**
+ * The built example under `next start` on a free port, against an edge-sse bridge (the Upstash
+ * REST protocol) in front of the real Redis; resolves once `readyPath` answers.
+ */
+export async function startNextExample(readyPath: string): Promise<RunningExample> {
+  const build = await buildNextExample();
+  const token = randomBytes(16).toString('hex');
+  const bridge = await createBridge({ token, redis: REDIS_URL });
+  const port = await freePort();
+  const server = startService(process.execPath, [NEXT_BIN, 'start', '--port', String(port), '--hostname', '127.0.0.1'], {
+    cwd: EXAMPLE,
+    env: nextEnv({ UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: token }),
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    await server.stop();
+    await bridge.close();
+  };
+  try {
+    await waitForHttp(`${base}${readyPath}`, server);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { base, build, bridge, stop };
 }

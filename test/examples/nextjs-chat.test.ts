@@ -8,37 +8,25 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Bridge, createBridge } from '../../src/bridge/index.ts';
 import { ARTIFACTS, type Browser, launchChromium } from '../e2e/browser.ts';
 import { REDIS_URL, deleteKeysWithPrefix } from '../helpers/redis.ts';
 import { answerTo } from '../../examples/nextjs/lib/model.ts';
-import { type Service, freePort, startService, waitForHttp } from './helpers.ts';
-import { EXAMPLE, NEXT_BIN, buildNextExample, nextEnv } from './nextjs-build.ts';
+import { type RunningExample, startNextExample } from './nextjs-build.ts';
 
-let bridge: Bridge;
-let server: Service;
+let example: RunningExample;
 let browser: Browser;
 let base: string;
 const chatIds: string[] = [];
 
 beforeAll(async () => {
-  await buildNextExample();
-  const token = randomBytes(16).toString('hex');
-  bridge = await createBridge({ token, redis: REDIS_URL });
-  const port = await freePort();
-  server = startService(process.execPath, [NEXT_BIN, 'start', '--port', String(port), '--hostname', '127.0.0.1'], {
-    cwd: EXAMPLE,
-    env: nextEnv({ UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: token }),
-  });
-  base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/api/chat`, server);
+  example = await startNextExample('/api/chat');
+  base = example.base;
   browser = await launchChromium();
 }, 300_000);
 
 afterAll(async () => {
   await browser?.close();
-  await server?.stop();
-  await bridge?.close();
+  await example?.stop();
   // The answers' channels are `sse:resumable-stream/<chat id>-…`, with the keys that made them once.
   const redis = new Redis(REDIS_URL);
   for (const chatId of chatIds) {

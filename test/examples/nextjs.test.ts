@@ -9,35 +9,25 @@ import { join } from 'node:path';
 import type { EventSource } from 'eventsource';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Bridge, createBridge } from '../../src/bridge/index.ts';
 import { REDIS_URL, deleteKeysWithPrefix } from '../helpers/redis.ts';
 import { listenWithEventSource } from '../helpers/eventsource.ts';
 import { SSEReader } from '../helpers/sse.ts';
-import { type Service, freePort, startService, until, waitForHttp } from './helpers.ts';
-import { EXAMPLE, NEXT_BIN, buildNextExample, nextEnv } from './nextjs-build.ts';
+import { until } from './helpers.ts';
+import { EXAMPLE, type RunningExample, startNextExample } from './nextjs-build.ts';
 
 /** The example uses the default key prefix `sse:`; every channel here is unique to this run. */
 const RUN = randomBytes(4).toString('hex');
 const channel = (name: string) => `test-nextjs-${RUN}-${name}`;
 
-let bridge: Bridge;
-let server: Service;
+let example: RunningExample;
 let base: string;
 let buildMs = 0;
 const sources: EventSource[] = [];
 
 beforeAll(async () => {
-  buildMs = (await buildNextExample()).ms;
-
-  const token = randomBytes(16).toString('hex');
-  bridge = await createBridge({ token, redis: REDIS_URL });
-  const port = await freePort();
-  server = startService(process.execPath, [NEXT_BIN, 'start', '--port', String(port), '--hostname', '127.0.0.1'], {
-    cwd: EXAMPLE,
-    env: nextEnv({ UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: token }),
-  });
-  base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/api/send`, server);
+  example = await startNextExample('/api/send');
+  ({ base } = example);
+  buildMs = example.build.ms;
 }, 300_000);
 
 afterEach(() => {
@@ -45,8 +35,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await server?.stop();
-  await bridge?.close();
+  await example?.stop();
   const redis = new Redis(REDIS_URL);
   await deleteKeysWithPrefix(redis, `sse:test-nextjs-${RUN}-`);
   redis.disconnect();
@@ -160,12 +149,12 @@ describe('examples/nextjs (next build, next start, bridge, Redis)', () => {
 
   it('next start tells the handler when the client leaves: its subscription at the bridge closes', async () => {
     // The earlier tests' clients have all left by now.
-    await until(() => bridge.stats().openSubscriptions === 0, 'earlier subscriptions to close', 5000);
+    await until(() => example.bridge.stats().openSubscriptions === 0, 'earlier subscriptions to close', 5000);
     const { source } = await listen(channel('leave'), ['message']);
-    await until(() => bridge.stats().openSubscriptions === 1, 'the stream to subscribe');
+    await until(() => example.bridge.stats().openSubscriptions === 1, 'the stream to subscribe');
     source.close();
     // On Vercel the abort never comes (maxDurationMs is the backstop); `next start` delivers it.
-    await until(() => bridge.stats().openSubscriptions === 0, 'the subscription to close', 5000);
+    await until(() => example.bridge.stats().openSubscriptions === 0, 'the subscription to close', 5000);
   });
 
   it('/api/send refuses what the library refuses, with 400 and a reason', async () => {
