@@ -15,7 +15,7 @@ interface Start {
 export class HeadFirst {
   /** Channels whose head is being read, with what to do once it is known. */
   private pending = new Map<string, Start>();
-  private batch: string[] | undefined;
+  private batch: Set<string> | undefined;
 
   constructor(
     private tail: Backend['tail'],
@@ -31,10 +31,10 @@ export class HeadFirst {
     }
     this.pending.set(channel, { begin });
     if (!this.batch) {
-      this.batch = [];
+      this.batch = new Set();
       queueMicrotask(() => void this.readHeads());
     }
-    if (!this.batch.includes(channel)) this.batch.push(channel);
+    this.batch.add(channel);
   }
 
   /** The channel is no longer followed: its head, if being read, is dropped. */
@@ -47,7 +47,7 @@ export class HeadFirst {
   }
 
   private async readHeads(): Promise<void> {
-    const channels = this.batch as string[];
+    const channels = [...(this.batch as Set<string>)];
     this.batch = undefined;
     const starts = channels.map((channel) => this.pending.get(channel));
     try {
