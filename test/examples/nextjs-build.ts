@@ -13,18 +13,18 @@ import { REDIS_URL } from '../helpers/redis.ts';
 import { ROOT, canRunOffline, ensureBuilt, freePort, run, sleep, startService, waitForHttp } from './helpers.ts';
 
 export const EXAMPLE = join(ROOT, 'examples', 'nextjs');
-export const NEXT_BIN = join(ROOT, 'node_modules', 'next', 'dist', 'bin', 'next');
+const NEXT_BIN = join(ROOT, 'node_modules', 'next', 'dist', 'bin', 'next');
 const STAMP = join(EXAMPLE, '.next', 'edge-sse-test-build.json');
 const LOCK = join(ROOT, 'node_modules', '.cache', 'edge-sse-test-next-build.lock');
 
-export interface NextBuild {
+interface NextBuild {
   /** How long the build took (whichever test file ran it). */
   ms: number;
   offline: boolean;
 }
 
 /** The environment Next runs in: nothing of vitest's, no Vercel KV variables of this machine. */
-export function nextEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+function nextEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, NEXT_TELEMETRY_DISABLED: '1', npm_config_offline: 'true', ...extra };
   delete env.NODE_ENV;
   delete env.VITEST;
@@ -59,7 +59,7 @@ function stamped(digest: string): NextBuild | undefined {
   }
 }
 
-export async function buildNextExample(): Promise<NextBuild> {
+async function buildNextExample(): Promise<NextBuild> {
   await ensureBuilt();
   mkdirSync(join(LOCK, '..'), { recursive: true });
   const deadline = Date.now() + 300_000;
